@@ -1,0 +1,293 @@
+"""A typed, strict reader over one TOML table. Every problem becomes one line naming the file, the dotted
+key and what is allowed; reading goes on after a problem, so a config gets all its errors in one pass.
+Unknown keys are errors with a did-you-mean (style A6.5)."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from syncd.secrets import SECRET_KINDS, SecretRef
+
+_REQUIRED: Final = object()
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """'90s', '45m', '24h', '7d', '1h30m' → timedelta; None when the text is not such a duration."""
+    match = _DURATION.match(text.strip().lower())
+    if not text.strip() or not match or not any(match.groups()):
+        return None
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def _type_name(value: object) -> str:
+    names = {str: "a string", bool: "a boolean", int: "an integer", float: "a number", list: "an array"}
+    if isinstance(value, dict):
+        return "a table"
+    return names.get(type(value), type(value).__name__)
+
+
+class Section:
+    """One TOML table at a dotted location (`where`) in `file`. Problems are appended to `problems`."""
+
+    def __init__(
+        self, data: Mapping[str, Any], where: str, file: Path, problems: list[str]
+    ) -> None:
+        self._data = data
+        self.where = where
+        self.file = file
+        self.problems = problems
+        self._seen: set[str] = set()
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    def at(self, key: str) -> str:
+        """'syncd.toml: sources[0].url' — the name of a key, for messages."""
+        dotted = f"{self.where}.{key}" if self.where else key
+        return f"{self.file}: {dotted}"
+
+    def error(self, key: str, message: str) -> None:
+        self.problems.append(f"{self.at(key)}: {message}")
+
+    def has(self, key: str) -> bool:
+        return key in self._data
+
+    @property
+    def base_dir(self) -> Path:
+        return self.file.parent
+
+    def _get(self, key: str, default: object, expected: str) -> object:
+        self._seen.add(key)
+        if key in self._data:
+            return self._data[key]
+        if default is _REQUIRED:
+            self.error(key, f"required ({expected})")
+        return default
+
+    def _wrong(self, key: str, expected: str, value: object) -> None:
+        self.error(key, f"expected {expected}, got {_type_name(value)} {value!r}")
+
+    # -- scalars ----------------------------------------------------------------------------------
+    def str(
+        self,
+        key: str,
+        default: object = _REQUIRED,
+        *,
+        choices: Sequence[str] | None = None,
+        expected: str = "a string",
+        allow_empty: bool = False,
+    ) -> str:
+        value = self._get(key, default, expected)
+        if value is _REQUIRED or value is None:
+            return ""
+        if not isinstance(value, str):
+            self._wrong(key, expected, value)
+            return ""
+        if not allow_empty and not value.strip():
+            self.error(key, f"must not be empty ({expected})")
+            return ""
+        if choices is not None and value not in choices:
+            self._not_one_of(key, value, choices)
+            return ""
+        return value
+
+    def optional_str(self, key: str, *, expected: str = "a string") -> str | None:
+        if key not in self._data:
+            self._seen.add(key)
+            return None
+        return self.str(key, expected=expected) or None
+
+    def _not_one_of(self, key: str, value: str, choices: Sequence[str]) -> None:
+        hint = difflib.get_close_matches(value, choices, n=1)
+        suffix = f" (did you mean {hint[0]!r}?)" if hint else ""
+        self.error(key, f"{value!r} is not one of: {', '.join(choices)}{suffix}")
+
+    def int(
+        self,
+        key: str,
+        default: object = _REQUIRED,
+        *,
+        minimum: int | None = None,
+        maximum: int | None = None,
+    ) -> int:
+        value = self._get(key, default, "an integer")
+        if value is _REQUIRED or value is None:
+            return minimum or 0
+        if not isinstance(value, int) or isinstance(value, bool):
+            self._wrong(key, "an integer", value)
+            return minimum or 0
+        if minimum is not None and value < minimum or maximum is not None and value > maximum:
+            bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+            self.error(key, f"{value} is out of range: must be {bounds}")
+            return minimum or 0
+        return value
+
+    def optional_int(
+        self, key: str, *, minimum: int | None = None, maximum: int | None = None
+    ) -> int | None:
+        if key not in self._data:
+            self._seen.add(key)
+            return None
+        return self.int(key, minimum=minimum, maximum=maximum)
+
+    def number(self, key: str, default: object = _REQUIRED, *, minimum: float = 0.0) -> float:
+        value = self._get(key, default, "a number")
+        if value is _REQUIRED or value is None:
+            return minimum
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            self._wrong(key, "a number", value)
+            return minimum
+        if value < minimum:
+            self.error(key, f"{value} is out of range: must be at least {minimum}")
+            return minimum
+        return float(value)
+
+    def bool(self, key: str, default: bool) -> bool:
+        value = self._get(key, default, "true or false")
+        if not isinstance(value, bool):
+            self._wrong(key, "true or false", value)
+            return default
+        return value
+
+    def duration(self, key: str, default: str | None = None) -> timedelta | None:
+        """A duration like '24h'. Missing → `default` parsed (None stays None)."""
+        self._seen.add(key)
+        value: object = self._data.get(key, default)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self._wrong(key, "a duration such as '90s', '45m', '24h' or '7d'", value)
+            return None
+        parsed = parse_duration(value)
+        if parsed is None:
+            self.error(key, f"{value!r} is not a duration; use e.g. '90s', '45m', '24h', '7d', '1h30m'")
+        return parsed
+
+    def date(self, key: str) -> date | None:
+        value = self._get(key, _REQUIRED, "a date such as 2027-01-01")
+        if isinstance(value, date):
+            return value
+        if isinstance(value, str):
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                pass
+        if value is not _REQUIRED:
+            self._wrong(key, "a date such as 2027-01-01", value)
+        return None
+
+    def url(
+        self, key: str, default: object = _REQUIRED, *, schemes: Sequence[str] = ("https", "http")
+    ) -> str:
+        expected = f"a URL ({' or '.join(s + '://…' for s in schemes)})"
+        value = self.str(key, default, expected=expected) if key in self._data or default is _REQUIRED else default
+        if not isinstance(value, str) or not value:
+            return ""
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not parts.hostname:
+            self.error(key, f"{value!r} is not {expected}")
+            return ""
+        return value.rstrip("/")
+
+    def str_list(self, key: str, default: Sequence[str] = ()) -> tuple[str, ...]:
+        value = self._get(key, list(default), "an array of strings")
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self._wrong(key, "an array of strings", value)
+            return tuple(default)
+        return tuple(value)
+
+    # -- files and secrets ------------------------------------------------------------------------
+    def path(self, key: str, *, required: bool = False, must_exist: bool = True, kind: str = "file") -> Path | None:
+        """A path, relative paths resolved against the config file's folder."""
+        if key not in self._data:
+            self._seen.add(key)
+            if required:
+                self.error(key, f"required (path to a {kind})")
+            return None
+        text = self.str(key, expected=f"a path to a {kind}")
+        if not text:
+            return None
+        path = Path(text).expanduser()
+        if not path.is_absolute():
+            path = self.base_dir / path
+        if must_exist:
+            if not path.exists():
+                self.error(key, f"{kind} {path} does not exist")
+                return None
+            if kind == "file" and not path.is_file():
+                self.error(key, f"{path} is not a file")
+                return None
+            if kind == "directory" and not path.is_dir():
+                self.error(key, f"{path} is not a directory")
+                return None
+        return path
+
+    def secret(self, key: str, *, required: bool = True) -> SecretRef | None:
+        """A secret reference: { env = "NAME" } | { file = "path" } | { keyring = "svc/user" } | { credential = "name" }."""
+        expected = "a secret reference: { env = \"NAME\" }, { file = \"path\" }, { keyring = \"service/user\" } or { credential = \"name\" }"
+        self._seen.add(key)
+        if key not in self._data:
+            if required:
+                self.error(key, f"required ({expected})")
+            return None
+        value = self._data[key]
+        if isinstance(value, str):
+            # never echo the value: a literal here is probably the secret itself
+            self.error(key, f"secrets must not be written into the config; use {expected}")
+            return None
+        if not isinstance(value, dict) or len(value) != 1:
+            self.error(key, f"expected {expected}")
+            return None
+        (kind, name), = value.items()
+        if kind not in SECRET_KINDS or not isinstance(name, str) or not name:
+            self.error(key, f"expected {expected}")
+            return None
+        if kind == "file":
+            path = Path(name).expanduser()
+            name = str(path if path.is_absolute() else self.base_dir / path)
+        ref = SecretRef(kind, name, self.at(key))
+        problem = ref.check()
+        if problem:
+            self.problems.append(problem)
+        return ref
+
+    # -- nesting ----------------------------------------------------------------------------------
+    def section(self, key: str, *, required: bool = False) -> Section:
+        self._seen.add(key)
+        value = self._data.get(key)
+        if value is None:
+            if required:
+                self.error(key, "required table is missing")
+            return Section({}, self._child(key), self.file, self.problems)
+        if not isinstance(value, dict):
+            self._wrong(key, "a table", value)
+            return Section({}, self._child(key), self.file, self.problems)
+        return Section(value, self._child(key), self.file, self.problems)
+
+    def sections(self, key: str) -> list[Section]:
+        """An array of tables (`[[key]]`)."""
+        self._seen.add(key)
+        value = self._data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            self._wrong(key, f"an array of tables ([[{key}]])", value)
+            return []
+        return [Section(v, f"{self._child(key)}[{i}]", self.file, self.problems) for i, v in enumerate(value)]
+
+    def _child(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def finish(self) -> None:
+        """Report every key that no reader asked for, with a did-you-mean among the known ones."""
+        for key in self._data:
+            if key in self._seen:
+                continue
+            hint = difflib.get_close_matches(key, sorted(self._seen), n=1)
+            suffix = f"; did you mean {hint[0]!r}?" if hint else ""
+            allowed = ", ".join(sorted(self._seen)) or "none"
+            self.error(key, f"unknown key{suffix} (allowed here: {allowed})")

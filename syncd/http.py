@@ -1,0 +1,325 @@
+"""One HTTP client for every REST peer (7pace, Azure DevOps, Microsoft Graph): TLS that honours the
+configured CA bundle, proxies, timeouts on every call, a client-side rate limiter, bounded retries with
+tenacity that honour Retry-After, and errors translated at the call site into syncd's classes.
+Headers are never logged: they carry tokens."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+import structlog
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+)
+
+from syncd.config_section import Section
+from syncd.errors import RemoteAuthFailed, RemoteProtocolError, RemoteUnreachable
+
+log = structlog.get_logger("syncd.http")
+
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class HttpOptions:
+    """Per-peer transport settings (`ca_bundle`, `proxy`, `timeout` on every HTTPS source and target)."""
+
+    ca_bundle: Path | None = None
+    proxy: str | None = None
+    timeout: float = 30.0
+    max_attempts: int = 6
+    max_retry_seconds: float = 300.0
+
+
+def read_http_options(section: Section) -> HttpOptions:
+    """Read `ca_bundle`, `proxy`, `timeout` from a source or target table."""
+    ca_bundle = section.path("ca_bundle", kind="file")
+    proxy = section.url("proxy", None, schemes=("http", "https", "socks5")) or None
+    timeout = section.number("timeout", 30.0, minimum=1.0)
+    return HttpOptions(ca_bundle=ca_bundle, proxy=proxy, timeout=timeout)
+
+
+@dataclass
+class RateLimiter:
+    """Sliding-window limiter: at most `count` requests in any `seconds` window, for every window given.
+
+    `defer(s)` makes the next request wait `s` seconds (a Retry-After). Thread-safe. The clock and sleep
+    are injectable so pure tests need no real time.
+    """
+
+    windows: tuple[tuple[int, float], ...]
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    _sent: deque[float] = field(default_factory=deque)
+    _not_before: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def acquire(self) -> float:
+        """Block until a request may be sent; return the seconds waited."""
+        waited = 0.0
+        horizon = max((seconds for _, seconds in self.windows), default=0.0)
+        while True:
+            with self._lock:
+                now = self.clock()
+                while self._sent and now - self._sent[0] >= horizon:
+                    self._sent.popleft()
+                delay = max(0.0, self._not_before - now)
+                for count, seconds in self.windows:
+                    if count <= 0:
+                        continue
+                    in_window = [t for t in self._sent if now - t < seconds]
+                    if len(in_window) >= count:
+                        delay = max(delay, in_window[-count] + seconds - now)
+                if delay <= 0:
+                    self._sent.append(now)
+                    return waited
+            self.sleep(delay)
+            waited += delay
+
+    def defer(self, seconds: float) -> None:
+        with self._lock:
+            self._not_before = max(self._not_before, self.clock() + seconds)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After is delta-seconds or an HTTP-date (RFC 9110 10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class _Retryable(Exception):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass
+class RequestStats:
+    """Counts by kind ("GET users/roles"), and 429s seen: for progress, benchmarks and tests."""
+
+    by_kind: dict[str, int] = field(default_factory=dict)
+    throttled: int = 0
+    retries: int = 0
+
+
+class HttpClient:
+    """A requests Session bound to one peer.
+
+    `describe` names the peer in messages ("7pace Timetracker at https://…"). `auth_header` returns the
+    Authorization header value and is called per request (tokens may be refreshed). The error classes let
+    a source raise Source* errors and a target Target* errors from the same code.
+    """
+
+    def __init__(
+        self,
+        *,
+        describe: str,
+        options: HttpOptions,
+        auth_header: Callable[[], str] | None,
+        limiter: RateLimiter | None,
+        unreachable: type[RemoteUnreachable],
+        auth_failed: type[RemoteAuthFailed],
+        protocol_error: type[RemoteProtocolError],
+        auth_hint: str = "check the credentials",
+        user_agent: str = "syncd",
+    ) -> None:
+        self.describe = describe
+        self.options = options
+        self._auth_header = auth_header
+        self.limiter = limiter
+        self._unreachable = unreachable
+        self._auth_failed = auth_failed
+        self._protocol_error = protocol_error
+        self._auth_hint = auth_hint
+        self.stats = RequestStats()
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = user_agent
+        self.session.headers["Accept"] = "application/json"
+        if options.proxy:
+            self.session.proxies = {"http": options.proxy, "https": options.proxy}
+        # NOTE: requests lets REQUESTS_CA_BUNDLE override Session.verify (psf/requests#3829), so the
+        # configured bundle is passed on every request instead, where it wins.
+        self._verify: str | bool = str(options.ca_bundle) if options.ca_bundle else True
+
+    def close(self) -> None:
+        self.session.close()
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        step: str,
+        kind: str,
+        params: Mapping[str, str | int] | None = None,
+        json_body: object = None,
+        headers: Mapping[str, str] | None = None,
+        ok_statuses: frozenset[int] = frozenset({200, 201}),
+    ) -> tuple[requests.Response, Any]:
+        """Send with retries; return the response and its parsed JSON body.
+
+        Raises the configured unreachable / auth / protocol error with `step` and the peer named.
+        Statuses outside `ok_statuses` that are not retryable raise the protocol error (the caller may
+        catch statuses it understands by listing them in `ok_statuses`).
+        """
+
+        def wait(state: RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            if isinstance(error, _Retryable) and error.retry_after is not None:
+                return error.retry_after
+            # exponential backoff with a 1 s floor: 1, 2, 4, 8 … capped at 60 s (apis.md 1.6)
+            return float(min(60, 2 ** (state.attempt_number - 1)))
+
+        def before_sleep(state: RetryCallState) -> None:
+            self.stats.retries += 1
+            error = state.outcome.exception() if state.outcome else None
+            log.info("retrying", peer=self.describe, step=step, attempt=state.attempt_number, why=str(error))
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.options.max_attempts)
+            | stop_after_delay(self.options.max_retry_seconds),
+            wait=wait,
+            retry=retry_if_exception_type(_Retryable),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._once(method, url, step, kind, params, json_body, headers, ok_statuses)
+        except _Retryable as error:
+            raise self._unreachable(
+                f"{step}: {self.describe} did not answer usefully within "
+                f"{self.options.max_attempts} attempts / {self.options.max_retry_seconds:.0f}s: {error}"
+            ) from None
+        raise AssertionError("unreachable")  # pragma: no cover - Retrying either returns or raises
+
+    def _once(
+        self,
+        method: str,
+        url: str,
+        step: str,
+        kind: str,
+        params: Mapping[str, str | int] | None,
+        json_body: object,
+        headers: Mapping[str, str] | None,
+        ok_statuses: frozenset[int],
+    ) -> tuple[requests.Response, Any]:
+        if self.limiter is not None:
+            self.limiter.acquire()
+        all_headers = dict(headers or {})
+        if self._auth_header is not None:
+            all_headers["Authorization"] = self._auth_header()
+        self.stats.by_kind[kind] = self.stats.by_kind.get(kind, 0) + 1
+        try:
+            response = self.session.request(
+                method,
+                url,
+                params=params,
+                json=json_body,
+                headers=all_headers,
+                timeout=self.options.timeout,
+                verify=self._verify,
+            )
+        except requests.exceptions.SSLError as error:
+            raise self._unreachable(
+                f"{step}: TLS verification of {self.describe} failed ({_short(error)}); "
+                "set ca_bundle to the PEM file of the CA that signed its certificate"
+            ) from None
+        except requests.exceptions.ProxyError as error:
+            raise _Retryable(f"proxy error: {_short(error)}") from None
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
+            raise _Retryable(f"{type(error).__name__}: {_short(error)}") from None
+        except requests.exceptions.RequestException as error:
+            raise self._unreachable(f"{step}: {self.describe}: {_short(error)}") from None
+
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        status = response.status_code
+        if status in RETRYABLE_STATUS:
+            if status == 429:
+                self.stats.throttled += 1
+            if self.limiter is not None and retry_after is not None:
+                self.limiter.defer(retry_after)
+            if retry_after is not None and retry_after > self.options.max_retry_seconds:
+                raise self._unreachable(
+                    f"{step}: {self.describe} asks to wait {retry_after:.0f}s (HTTP {status}), "
+                    f"longer than this run may wait ({self.options.max_retry_seconds:.0f}s)"
+                )
+            raise _Retryable(f"HTTP {status}", retry_after)
+        if retry_after is not None and self.limiter is not None:
+            # Azure DevOps sends Retry-After on a 200 when it starts delaying: wait before the *next* call
+            self.limiter.defer(retry_after)
+        if status in (401, 403):
+            raise self._auth_failed(
+                f"{step}: {self.describe} refused the credentials (HTTP {status}"
+                f"{_error_text(response)}); {self._auth_hint}"
+            )
+        if status not in ok_statuses:
+            raise self._protocol_error(
+                f"{step}: {self.describe} answered HTTP {status}{_error_text(response)}"
+            )
+        if status == 204 or not response.content:
+            return response, None
+        content_type = response.headers.get("Content-Type", "")
+        if "json" not in content_type:
+            if "html" in content_type:
+                # Azure DevOps answers an expired or wrong PAT with 203 + a sign-in page (apis.md 2.7)
+                raise self._auth_failed(
+                    f"{step}: {self.describe} answered with an HTML page instead of JSON (HTTP {status}), "
+                    f"which is what a sign-in redirect looks like; {self._auth_hint}"
+                )
+            raise _Retryable(f"unexpected Content-Type {content_type!r}")
+        try:
+            return response, response.json()
+        except (json.JSONDecodeError, ValueError):
+            raise _Retryable("malformed JSON in the response body") from None
+
+
+def _short(error: Exception) -> str:
+    text = str(error)
+    return text if len(text) <= 200 else text[:200] + "…"
+
+
+def _error_text(response: requests.Response) -> str:
+    """A short, safe description of an error body: 7pace {"error":{"message"}}, ADO {"message"}, Graph."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    message = ""
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            message = str(error.get("message") or error.get("errorDescription") or "")
+        elif isinstance(error, str):
+            message = str(body.get("error_description") or error)
+        elif "message" in body:
+            message = str(body["message"])
+    message = " ".join(message.split())[:300]
+    return f": {message}" if message else ""

@@ -1,0 +1,27 @@
+"""Identity keys. A person is the same person across sources and the target when their normalised e-mail
+addresses are equal (7pace identifies a named user "typically by his email address", apis.md 1.10)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import NewType
+
+EmailKey = NewType("EmailKey", str)
+
+# Deliberately loose: one @, a non-empty local part, a dotted domain, no whitespace. Directories hold
+# addresses that RFC 5322 parsers reject but mail systems accept; we only need to refuse what is clearly
+# not an address (empty, "N/A", a bare account name) so that such people are reported, never guessed.
+_SHAPE = re.compile(r"^[^\s@]+@[^\s@]+\.[^\s@]+$")
+
+
+def normalise_email(raw: str | None) -> EmailKey | None:
+    """Return the identity key for `raw` (NFC, case-folded, stripped), or None when it is not an address."""
+    if raw is None:
+        return None
+    text = unicodedata.normalize("NFC", raw).strip().casefold()
+    if text.startswith("smtp:"):
+        text = text[len("smtp:") :]
+    if not _SHAPE.match(text):
+        return None
+    return EmailKey(text)

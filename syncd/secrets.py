@@ -1,0 +1,137 @@
+"""Secret references and the `Secret` value. Configuration names where a secret lives, never the secret;
+values are read lazily, at first use, and never printed: `repr`/`str` are masked (style B3, A6.7)."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from syncd.errors import ConfigError
+
+SecretKind = Literal["env", "file", "keyring", "credential"]
+SECRET_KINDS: tuple[SecretKind, ...] = ("env", "file", "keyring", "credential")
+# systemd credential names: the charset systemd itself allows (borgmatic uses the same check)
+_CREDENTIAL_NAME = re.compile(r"^[\w.-]+$")
+
+
+class Secret:
+    """A resolved secret. Only `reveal()` gives the value; everything else shows '***'."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRef:
+    """Where a secret lives. `where` names the config key, so errors can point at it."""
+
+    kind: SecretKind
+    name: str  # env var name, file path (absolute), "service/user", or credential name
+    where: str  # "syncd.toml: sources[0].bind_password"
+
+    def describe(self) -> str:
+        return f"{{ {self.kind} = {self.name!r} }}"
+
+    def check(self) -> str | None:
+        """Cheap validation at config time: does the secret exist and is it safely stored? Never reads it."""
+        if self.kind == "env":
+            if self.name not in os.environ:
+                return f"{self.where}: environment variable {self.name} is not set"
+        elif self.kind == "file":
+            return _check_secret_file(Path(self.name), self.where)
+        elif self.kind == "credential":
+            if not _CREDENTIAL_NAME.match(self.name):
+                return f"{self.where}: credential name {self.name!r} may contain only letters, digits, '_', '.', '-'"
+            directory = os.environ.get("CREDENTIALS_DIRECTORY")
+            if not directory:
+                return (
+                    f"{self.where}: {{ credential = {self.name!r} }} needs $CREDENTIALS_DIRECTORY "
+                    "(set by systemd's LoadCredential=)"
+                )
+            if not (Path(directory) / self.name).is_file():
+                return f"{self.where}: credential {self.name!r} not found in $CREDENTIALS_DIRECTORY"
+        elif self.kind == "keyring" and "/" not in self.name:
+            return f"{self.where}: keyring reference must be 'service/user', got {self.name!r}"
+        return None
+
+    def resolve(self) -> Secret:
+        """Read the secret now. Raises ConfigError (exit 2) naming the key when it cannot be read."""
+        problem = self.check()
+        if problem:
+            raise ConfigError(problem)
+        if self.kind == "env":
+            return Secret(os.environ[self.name].strip())
+        if self.kind == "file":
+            return Secret(_read(Path(self.name), self.where))
+        if self.kind == "credential":
+            return Secret(_read(Path(os.environ["CREDENTIALS_DIRECTORY"]) / self.name, self.where))
+        return _from_keyring(self.name, self.where)
+
+
+def _check_secret_file(path: Path, where: str) -> str | None:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return f"{where}: secret file {path} does not exist"
+    except OSError as error:
+        return f"{where}: secret file {path} cannot be read: {error.strerror}"
+    if not stat.S_ISREG(info.st_mode):
+        return f"{where}: secret file {path} is not a regular file"
+    # POSIX only: on Windows mode bits do not reflect ACLs (the install script sets icacls instead).
+    # Files under $CREDENTIALS_DIRECTORY are systemd's and already restricted.
+    if os.name == "posix" and info.st_mode & 0o077 and not _in_credentials_dir(path):
+        return (
+            f"{where}: secret file {path} is readable by group or others "
+            f"(mode {stat.S_IMODE(info.st_mode):04o}); run: chmod 600 {path}"
+        )
+    return None
+
+
+def _in_credentials_dir(path: Path) -> bool:
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    return bool(directory) and path.resolve().is_relative_to(Path(directory).resolve())
+
+
+def _read(path: Path, where: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{where}: secret file {path} cannot be read: {error}") from None
+
+
+def _from_keyring(name: str, where: str) -> Secret:
+    service, _, user = name.partition("/")
+    try:
+        import keyring  # noqa: PLC0415 - optional; only needed by keyring references
+        import keyring.errors  # noqa: PLC0415
+    except ImportError:
+        raise ConfigError(f"{where}: keyring references need the 'keyring' package") from None
+    try:
+        # explicit username: WinVaultKeyring with an unknown user may return another user's entry
+        value = keyring.get_password(service, user)
+    except keyring.errors.KeyringError as error:
+        raise ConfigError(f"{where}: keyring lookup of {name!r} failed: {error}") from None
+    if value is None:
+        raise ConfigError(f"{where}: no keyring entry for service {service!r}, user {user!r}")
+    return Secret(value)
