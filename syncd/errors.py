@@ -95,6 +95,10 @@ class SourceAuthFailed(SourceError, RemoteAuthFailed):
     pass
 
 
+class SourceProtocolError(SourceError, RemoteProtocolError):
+    """A directory API answered outside its contract (read_group turns it into an ERROR health)."""
+
+
 class TargetError(RemoteError):
     """Base for failures talking to the licence target."""
 
