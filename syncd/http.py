@@ -280,20 +280,21 @@ class HttpClient:
                 f"{step}: {self.describe} refused the credentials (HTTP {status}"
                 f"{_error_text(response)}); {self._auth_hint}"
             )
+        content_type = response.headers.get("Content-Type", "")
+        if 200 <= status < 300 and "html" in content_type:
+            # Azure DevOps answers an expired or wrong PAT with 203 + a sign-in page (apis.md 2.7); checked
+            # before `ok_statuses`, which never lists 203
+            raise self._auth_failed(
+                f"{step}: {self.describe} answered with an HTML page instead of JSON (HTTP {status}), "
+                f"which is what a sign-in redirect looks like; {self._auth_hint}"
+            )
         if status not in ok_statuses:
             raise self._protocol_error(
                 f"{step}: {self.describe} answered HTTP {status}{_error_text(response)}"
             )
         if status == 204 or not response.content:
             return response, None
-        content_type = response.headers.get("Content-Type", "")
         if "json" not in content_type:
-            if "html" in content_type:
-                # Azure DevOps answers an expired or wrong PAT with 203 + a sign-in page (apis.md 2.7)
-                raise self._auth_failed(
-                    f"{step}: {self.describe} answered with an HTML page instead of JSON (HTTP {status}), "
-                    f"which is what a sign-in redirect looks like; {self._auth_hint}"
-                )
             raise _Retryable(f"unexpected Content-Type {content_type!r}")
         try:
             return response, response.json()
