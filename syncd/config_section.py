@@ -4,10 +4,12 @@ Unknown keys are errors with a did-you-mean (style A6.5)."""
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -37,9 +39,7 @@ def _type_name(value: object) -> str:
 class Section:
     """One TOML table at a dotted location (`where`) in `file`. Problems are appended to `problems`."""
 
-    def __init__(
-        self, data: Mapping[str, Any], where: str, file: Path, problems: list[str]
-    ) -> None:
+    def __init__(self, data: Mapping[str, Any], where: str, file: Path, problems: list[str]) -> None:
         self._data = data
         self.where = where
         self.file = file
@@ -57,6 +57,10 @@ class Section:
 
     def has(self, key: str) -> bool:
         return key in self._data
+
+    def written_keys(self) -> tuple[str, ...]:
+        """The keys written in this table, in file order (for tables whose keys are names, e.g. plans)."""
+        return tuple(self._data)
 
     @property
     def base_dir(self) -> Path:
@@ -76,13 +80,13 @@ class Section:
     # -- scalars ----------------------------------------------------------------------------------
     def str(
         self,
-        key: str,
+        key: builtins.str,
         default: object = _REQUIRED,
         *,
-        choices: Sequence[str] | None = None,
-        expected: str = "a string",
-        allow_empty: bool = False,
-    ) -> str:
+        choices: Sequence[builtins.str] | None = None,
+        expected: builtins.str = "a string",
+        allow_empty: builtins.bool = False,
+    ) -> builtins.str:
         value = self._get(key, default, expected)
         if value is _REQUIRED or value is None:
             return ""
@@ -97,46 +101,46 @@ class Section:
             return ""
         return value
 
-    def optional_str(self, key: str, *, expected: str = "a string") -> str | None:
+    def optional_str(self, key: builtins.str, *, expected: builtins.str = "a string") -> builtins.str | None:
         if key not in self._data:
             self._seen.add(key)
             return None
         return self.str(key, expected=expected) or None
 
-    def _not_one_of(self, key: str, value: str, choices: Sequence[str]) -> None:
+    def _not_one_of(self, key: builtins.str, value: builtins.str, choices: Sequence[builtins.str]) -> None:
         hint = difflib.get_close_matches(value, choices, n=1)
         suffix = f" (did you mean {hint[0]!r}?)" if hint else ""
         self.error(key, f"{value!r} is not one of: {', '.join(choices)}{suffix}")
 
     def int(
         self,
-        key: str,
+        key: builtins.str,
         default: object = _REQUIRED,
         *,
-        minimum: int | None = None,
-        maximum: int | None = None,
-    ) -> int:
+        minimum: builtins.int | None = None,
+        maximum: builtins.int | None = None,
+    ) -> builtins.int:
         value = self._get(key, default, "an integer")
         if value is _REQUIRED or value is None:
             return minimum or 0
         if not isinstance(value, int) or isinstance(value, bool):
             self._wrong(key, "an integer", value)
             return minimum or 0
-        if minimum is not None and value < minimum or maximum is not None and value > maximum:
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
             bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
             self.error(key, f"{value} is out of range: must be {bounds}")
             return minimum or 0
         return value
 
     def optional_int(
-        self, key: str, *, minimum: int | None = None, maximum: int | None = None
-    ) -> int | None:
+        self, key: builtins.str, *, minimum: builtins.int | None = None, maximum: builtins.int | None = None
+    ) -> builtins.int | None:
         if key not in self._data:
             self._seen.add(key)
             return None
         return self.int(key, minimum=minimum, maximum=maximum)
 
-    def number(self, key: str, default: object = _REQUIRED, *, minimum: float = 0.0) -> float:
+    def number(self, key: builtins.str, default: object = _REQUIRED, *, minimum: float = 0.0) -> float:
         value = self._get(key, default, "a number")
         if value is _REQUIRED or value is None:
             return minimum
@@ -148,14 +152,36 @@ class Section:
             return minimum
         return float(value)
 
-    def bool(self, key: str, default: bool) -> bool:
+    def decimal(self, key: builtins.str, *, minimum: Decimal | None = None) -> Decimal | None:
+        """An exact decimal (money): a TOML integer, float or string such as "9.99". A float goes through
+        its shortest repr, so 9.99 reads as Decimal("9.99"), not the binary approximation."""
+        expected = 'a number such as 9.99, or a string such as "9.99"'
+        value = self._get(key, _REQUIRED, expected)
+        if value is _REQUIRED:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            self._wrong(key, expected, value)
+            return None
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            number = Decimal("NaN")
+        if not number.is_finite():
+            self.error(key, f"{value!r} is not {expected}")
+            return None
+        if minimum is not None and number < minimum:
+            self.error(key, f"{value} is out of range: must be at least {minimum}")
+            return None
+        return number
+
+    def bool(self, key: builtins.str, default: builtins.bool) -> builtins.bool:
         value = self._get(key, default, "true or false")
         if not isinstance(value, bool):
             self._wrong(key, "true or false", value)
             return default
         return value
 
-    def duration(self, key: str, default: str | None = None) -> timedelta | None:
+    def duration(self, key: builtins.str, default: builtins.str | None = None) -> timedelta | None:
         """A duration like '24h'. Missing → `default` parsed (None stays None)."""
         self._seen.add(key)
         value: object = self._data.get(key, default)
@@ -169,7 +195,7 @@ class Section:
             self.error(key, f"{value!r} is not a duration; use e.g. '90s', '45m', '24h', '7d', '1h30m'")
         return parsed
 
-    def date(self, key: str) -> date | None:
+    def date(self, key: builtins.str) -> date | None:
         value = self._get(key, _REQUIRED, "a date such as 2027-01-01")
         if isinstance(value, date):
             return value
@@ -183,10 +209,18 @@ class Section:
         return None
 
     def url(
-        self, key: str, default: object = _REQUIRED, *, schemes: Sequence[str] = ("https", "http")
-    ) -> str:
+        self,
+        key: builtins.str,
+        default: object = _REQUIRED,
+        *,
+        schemes: Sequence[builtins.str] = ("https", "http"),
+    ) -> builtins.str:
         expected = f"a URL ({' or '.join(s + '://…' for s in schemes)})"
-        value = self.str(key, default, expected=expected) if key in self._data or default is _REQUIRED else default
+        value = (
+            self.str(key, default, expected=expected)
+            if key in self._data or default is _REQUIRED
+            else default
+        )
         if not isinstance(value, str) or not value:
             return ""
         parts = urlsplit(value)
@@ -195,7 +229,7 @@ class Section:
             return ""
         return value.rstrip("/")
 
-    def str_list(self, key: str, default: Sequence[str] = ()) -> tuple[str, ...]:
+    def str_list(self, key: builtins.str, default: Sequence[builtins.str] = ()) -> tuple[builtins.str, ...]:
         value = self._get(key, list(default), "an array of strings")
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             self._wrong(key, "an array of strings", value)
@@ -203,7 +237,14 @@ class Section:
         return tuple(value)
 
     # -- files and secrets ------------------------------------------------------------------------
-    def path(self, key: str, *, required: bool = False, must_exist: bool = True, kind: str = "file") -> Path | None:
+    def path(
+        self,
+        key: builtins.str,
+        *,
+        required: builtins.bool = False,
+        must_exist: builtins.bool = True,
+        kind: builtins.str = "file",
+    ) -> Path | None:
         """A path, relative paths resolved against the config file's folder."""
         if key not in self._data:
             self._seen.add(key)
@@ -228,9 +269,13 @@ class Section:
                 return None
         return path
 
-    def secret(self, key: str, *, required: bool = True) -> SecretRef | None:
-        """A secret reference: { env = "NAME" } | { file = "path" } | { keyring = "svc/user" } | { credential = "name" }."""
-        expected = "a secret reference: { env = \"NAME\" }, { file = \"path\" }, { keyring = \"service/user\" } or { credential = \"name\" }"
+    def secret(self, key: builtins.str, *, required: builtins.bool = True) -> SecretRef | None:
+        """A secret reference: { env = "NAME" } | { file = "path" } | { keyring = "svc/user" }
+        | { credential = "name" }."""
+        expected = (
+            'a secret reference: { env = "NAME" }, { file = "path" }, { keyring = "service/user" }'
+            ' or { credential = "name" }'
+        )
         self._seen.add(key)
         if key not in self._data:
             if required:
@@ -244,7 +289,7 @@ class Section:
         if not isinstance(value, dict) or len(value) != 1:
             self.error(key, f"expected {expected}")
             return None
-        (kind, name), = value.items()
+        ((kind, name),) = value.items()
         if kind not in SECRET_KINDS or not isinstance(name, str) or not name:
             self.error(key, f"expected {expected}")
             return None
@@ -258,7 +303,7 @@ class Section:
         return ref
 
     # -- nesting ----------------------------------------------------------------------------------
-    def section(self, key: str, *, required: bool = False) -> Section:
+    def section(self, key: builtins.str, *, required: builtins.bool = False) -> Section:
         self._seen.add(key)
         value = self._data.get(key)
         if value is None:
@@ -270,7 +315,7 @@ class Section:
             return Section({}, self._child(key), self.file, self.problems)
         return Section(value, self._child(key), self.file, self.problems)
 
-    def sections(self, key: str) -> list[Section]:
+    def sections(self, key: builtins.str) -> list[Section]:
         """An array of tables (`[[key]]`)."""
         self._seen.add(key)
         value = self._data.get(key, [])
@@ -279,7 +324,7 @@ class Section:
             return []
         return [Section(v, f"{self._child(key)}[{i}]", self.file, self.problems) for i, v in enumerate(value)]
 
-    def _child(self, key: str) -> str:
+    def _child(self, key: builtins.str) -> builtins.str:
         return f"{self.where}.{key}" if self.where else key
 
     def finish(self) -> None:
