@@ -229,6 +229,27 @@ class Section:
             return ""
         return value.rstrip("/")
 
+    def url_list(
+        self, key: builtins.str, *, schemes: Sequence[builtins.str] = ("https", "http")
+    ) -> tuple[builtins.str, ...]:
+        """A required URL or non-empty array of URLs (e.g. several domain controllers, tried in order)."""
+        expected = f"a URL or an array of URLs ({' or '.join(s + '://…' for s in schemes)})"
+        value = self._get(key, _REQUIRED, expected)
+        if value is _REQUIRED:
+            return ()
+        items = value if isinstance(value, list) else [value]
+        if not items or not all(isinstance(v, str) for v in items):
+            self._wrong(key, expected, value)
+            return ()
+        urls: list[builtins.str] = []
+        for item in items:
+            parts = urlsplit(item)
+            if parts.scheme not in schemes or not parts.hostname:
+                self.error(key, f"{item!r} is not a URL ({' or '.join(s + '://…' for s in schemes)})")
+                continue
+            urls.append(item.rstrip("/"))
+        return tuple(urls)
+
     def str_list(self, key: builtins.str, default: Sequence[builtins.str] = ()) -> tuple[builtins.str, ...]:
         value = self._get(key, list(default), "an array of strings")
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
