@@ -237,12 +237,13 @@ class Section:
         value = self._get(key, _REQUIRED, expected)
         if value is _REQUIRED:
             return ()
-        items = value if isinstance(value, list) else [value]
-        if not items or not all(isinstance(v, str) for v in items):
+        items: list[object] = list(value) if isinstance(value, list) else [value]
+        texts = [v for v in items if isinstance(v, str)]
+        if not texts or len(texts) != len(items):
             self._wrong(key, expected, value)
             return ()
         urls: list[builtins.str] = []
-        for item in items:
+        for item in texts:
             parts = urlsplit(item)
             if parts.scheme not in schemes or not parts.hostname:
                 self.error(key, f"{item!r} is not a URL ({' or '.join(s + '://…' for s in schemes)})")
