@@ -119,3 +119,9 @@ class LockHeld(SyncdError):
     """Another run holds the state directory's lock; nothing was done."""
 
     exit_code = ExitCode.LOCKED
+
+
+class StateError(SyncdError):
+    """The state directory or database is unusable (corrupt, from a newer syncd, not writable)."""
+
+    exit_code = ExitCode.CONFIG

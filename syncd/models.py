@@ -126,6 +126,7 @@ class Held:
     change: Change
     why: str
     due: datetime | None = None
+    cause: str = ""  # "grace", or the health of the group that holds it ("missing", "suspicious", …)
 
 
 @dataclass(frozen=True, slots=True)

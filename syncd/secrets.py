@@ -71,7 +71,7 @@ class SecretRef:
                 )
             if not (Path(directory) / self.name).is_file():
                 return f"{self.where}: credential {self.name!r} not found in $CREDENTIALS_DIRECTORY"
-        elif self.kind == "keyring" and "/" not in self.name:
+        elif "/" not in self.name:  # keyring
             return f"{self.where}: keyring reference must be 'service/user', got {self.name!r}"
         return None
 
@@ -110,7 +110,9 @@ def _check_secret_file(path: Path, where: str) -> str | None:
 
 def _in_credentials_dir(path: Path) -> bool:
     directory = os.environ.get("CREDENTIALS_DIRECTORY")
-    return bool(directory) and path.resolve().is_relative_to(Path(directory).resolve())
+    if not directory:
+        return False
+    return path.resolve().is_relative_to(Path(directory).resolve())
 
 
 def _read(path: Path, where: str) -> str:
@@ -123,8 +125,8 @@ def _read(path: Path, where: str) -> str:
 def _from_keyring(name: str, where: str) -> Secret:
     service, _, user = name.partition("/")
     try:
-        import keyring  # noqa: PLC0415 - optional; only needed by keyring references
-        import keyring.errors  # noqa: PLC0415
+        import keyring
+        import keyring.errors
     except ImportError:
         raise ConfigError(f"{where}: keyring references need the 'keyring' package") from None
     try:

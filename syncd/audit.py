@@ -1,0 +1,193 @@
+"""The audit trail: one JSON object per line, one per change and one per run, in dated files
+`audit-YYYY-MM-DD.jsonl` (UTC) under `[audit] dir`.
+
+A product contract, not a diagnostic: written through its own structlog logger (never the global
+configuration, so `-q` or a test's log setup cannot silence it), flushed line by line, appended to (no
+rename rotation: it fails on Windows while a reader has the file open). Field names follow ECS with our own
+under `syncd.*` (style-and-operations.md B4). Schema changes bump `syncd.audit.schema`.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+import structlog
+from structlog.typing import EventDict, WrappedLogger
+
+from syncd import __version__
+from syncd.models import Action, Change, ChangeResult, Held, Outcome
+
+AUDIT_SCHEMA = 1
+ECS_VERSION = "8.11.0"
+BLOCKED = "seat-blocked"
+HELD = "seat-held"
+INTENT = "batch-intent"
+SUMMARY = "run-summary"
+GUARD_STOP = "guard-stop"
+
+_EVENT_TYPE = {
+    Action.ASSIGN.value: ["user", "creation"],
+    Action.CHANGE.value: ["user", "change"],
+    Action.UNASSIGN.value: ["user", "deletion"],
+}
+
+
+def _rename_event(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    event["message"] = event.pop("event", "")
+    return event
+
+
+def audit_file(directory: Path, day: date) -> Path:
+    return directory / f"audit-{day.isoformat()}.jsonl"
+
+
+def prune(directory: Path, retention_days: int, today: date) -> list[Path]:
+    """Delete dated audit files older than the retention. Returns what was removed."""
+    cutoff = today - timedelta(days=retention_days)
+    removed: list[Path] = []
+    for path in directory.glob("audit-*.jsonl"):
+        try:
+            day = date.fromisoformat(path.stem.removeprefix("audit-"))
+        except ValueError:
+            continue  # not ours
+        if day < cutoff:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+class AuditLog:
+    """Writes audit events for one run. Thread-safe through structlog's WriteLogger lock."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        run_id: str,
+        dry_run: bool,
+        target: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.directory = directory
+        self.run_id = run_id
+        self.dry_run = dry_run
+        self.target = target
+        self._clock = clock
+        self._day: date | None = None
+        self._handle: IO[str] | None = None
+        self._logger: Any = None
+        self._host = socket.gethostname()
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    @property
+    def path(self) -> Path:
+        return audit_file(self.directory, (self._day or self._clock().date()))
+
+    def _emit(self, message: str, fields: Mapping[str, Any]) -> None:
+        now = self._clock()
+        if self._day != now.date() or self._handle is None:
+            # one file per UTC day, reopened when the day turns during a long run
+            self.close()
+            self._day = now.date()
+            self._handle = audit_file(self.directory, self._day).open("a", encoding="utf-8")
+            self._logger = structlog.wrap_logger(
+                structlog.WriteLogger(self._handle),
+                processors=[_rename_event, structlog.processors.JSONRenderer(ensure_ascii=False)],
+            )
+        record: dict[str, Any] = {
+            "@timestamp": now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "ecs.version": ECS_VERSION,
+            "log.level": "info",
+            "service.name": "syncd",
+            "service.version": __version__,
+            "host.name": self._host,
+            "event.kind": "event",
+            "event.category": ["iam"],
+            **fields,
+            "syncd.run.id": self.run_id,
+            "syncd.dry_run": self.dry_run,
+            "syncd.target": self.target,
+            "syncd.audit.schema": AUDIT_SCHEMA,
+        }
+        self._logger.info(message, **record)
+
+    def _change_fields(self, change: Change, action: str, outcome: str) -> dict[str, Any]:
+        reason = change.reason
+        fields: dict[str, Any] = {
+            "event.action": action,
+            "event.type": _EVENT_TYPE.get(change.action.value, ["user", "info"]),
+            "event.outcome": outcome,
+            "event.reason": reason.text,
+            "user.target.email": change.email,
+            "user.target.roles": [change.before],
+            "user.changes.roles": [change.after],
+        }
+        if change.target_id:
+            fields["user.target.id"] = change.target_id
+        if reason.source:
+            fields["syncd.source"] = reason.source
+        if reason.group:
+            fields["group.name"] = reason.group
+        if reason.rule:
+            fields["syncd.rule"] = reason.rule
+        if reason.via:
+            fields["syncd.via"] = list(reason.via)
+        return fields
+
+    def change(self, result: ChangeResult, *, batch: int | None = None, recovered: bool = False) -> None:
+        change = result.change
+        fields = self._change_fields(change, change.action.value, result.outcome.value)
+        if batch is not None:
+            fields["syncd.batch"] = batch
+        if recovered:
+            fields["syncd.recovered"] = True  # outcome established by the next run after an interruption
+        if result.error:
+            fields["error.message"] = result.error
+        verb = {"success": "done", "failure": "FAILED", "unknown": "outcome unknown"}[result.outcome.value]
+        self._emit(f"{change.action.value} {change.email}: {change.before} → {change.after} ({verb})", fields)
+
+    def planned(self, change: Change) -> None:
+        """A dry run's change: what would have been done."""
+        fields = self._change_fields(change, change.action.value, Outcome.UNKNOWN.value)
+        self._emit(
+            f"{change.action.value} {change.email}: {change.before} → {change.after} (dry run)", fields
+        )
+
+    def held(self, held: Held) -> None:
+        fields = self._change_fields(held.change, HELD, Outcome.UNKNOWN.value)
+        fields["syncd.intended.action"] = held.change.action.value
+        fields["syncd.held.why"] = held.why
+        if held.due is not None:
+            fields["syncd.held.due"] = held.due.astimezone(UTC).isoformat(timespec="seconds")
+        self._emit(f"held {held.change.action.value} of {held.change.email}: {held.why}", fields)
+
+    def blocked(self, change: Change, limit: int | None) -> None:
+        fields = self._change_fields(change, BLOCKED, Outcome.FAILURE.value)
+        fields["error.message"] = f"seat limit {limit} reached"
+        self._emit(f"blocked seat-assign of {change.email}: seat limit {limit} reached", fields)
+
+    def intent(self, batch: int, changes: Sequence[Change]) -> None:
+        self._emit(
+            f"sending batch {batch} of {len(changes)} change(s)",
+            {
+                "event.action": INTENT,
+                "event.outcome": Outcome.UNKNOWN.value,
+                "syncd.batch": batch,
+                "syncd.batch.emails": [c.email for c in changes],
+            },
+        )
+
+    def guard_stop(self, message: str, summary: Mapping[str, Any]) -> None:
+        self._emit(message, {"event.action": GUARD_STOP, "event.outcome": Outcome.FAILURE.value, **summary})
+
+    def summary(self, message: str, fields: Mapping[str, Any]) -> None:
+        self._emit(message, {"event.action": SUMMARY, **fields})

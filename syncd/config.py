@@ -1,0 +1,322 @@
+"""Load and validate `syncd.toml` into frozen settings, reporting every problem in one pass.
+
+Each problem is one line naming the file, the dotted key and what is allowed. Source and target tables are
+parsed by their own modules (through the registries), so adding a source type never touches this file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from syncd.config_section import Section
+from syncd.errors import ConfigError
+from syncd.identity import EmailKey, normalise_email
+from syncd.models import NONE_ROLE
+from syncd.sources import SOURCE_MODULES, source_type
+from syncd.sources.interface import SourceSettings
+from syncd.targets import TARGET_MODULES, target_type
+from syncd.targets.interface import TargetSettings
+
+if TYPE_CHECKING:
+    from syncd.pricing import PricingSettings
+
+DEFAULT_ROLE_ORDER = ("Administrator", "Budget", "Product", "Team")
+CONFIG_ENV = "SYNCD_CONFIG"
+DEFAULT_CONFIG_NAME = "syncd.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """(source, group) → role. `index` is the position in `[[rules]]`, used to name it in messages."""
+
+    index: int
+    source: str
+    group: str
+    role: str
+
+    @property
+    def name(self) -> str:
+        return f"rules[{self.index}]"
+
+    @property
+    def identity(self) -> str:
+        return rule_identity(self.source, self.group, self.role)
+
+
+def rule_identity(source: str, group: str, role: str) -> str:
+    """Stable across edits that reorder rules: what the ownership ledger records."""
+    return f"{source}:{group}→{role}"
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    unmanaged: Literal["keep", "remove"] = "keep"
+    protected: frozenset[EmailKey] = frozenset()
+    grace: timedelta = timedelta(hours=24)
+    max_removals: int = 50
+    max_removal_percent: float = 10.0
+    max_group_shrink_percent: float = 50.0
+    seat_limit: int | None = None
+    adopt: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    every: timedelta | None = timedelta(hours=1)
+    cron: str | None = None
+    jitter: timedelta = timedelta(0)
+
+
+@dataclass(frozen=True)
+class Config:
+    file: Path
+    digest: str  # sha256 of the file's bytes: binds reviewed plans to the config they were made with
+    target: TargetSettings
+    sources: tuple[SourceSettings, ...]
+    rules: tuple[Rule, ...]
+    role_order: tuple[str, ...]
+    policy: Policy
+    schedule: Schedule
+    state_dir: Path
+    audit_dir: Path
+    audit_retention_days: int
+    metrics_file: Path | None
+    dry_run: bool
+    pricing: PricingSettings | None
+
+    def source(self, name: str) -> SourceSettings:
+        for settings in self.sources:
+            if settings.name == name:
+                return settings
+        raise KeyError(name)
+
+    def rank(self, role: str) -> int:
+        """Higher is more privileged; None (no seat) is 0."""
+        if role == NONE_ROLE:
+            return 0
+        try:
+            return len(self.role_order) - self.role_order.index(role)
+        except ValueError:
+            # a role the target holds that the config does not list: treat as above every configured role
+            # so syncd never "downgrades" into it or out of it by accident
+            return len(self.role_order) + 1
+
+
+def locate(explicit: str | None) -> Path:
+    """`-c FILE`, else `$SYNCD_CONFIG`, else `./syncd.toml`."""
+    if explicit:
+        return Path(explicit)
+    from_env = os.environ.get(CONFIG_ENV)
+    if from_env:
+        return Path(from_env)
+    return Path(DEFAULT_CONFIG_NAME)
+
+
+def load(path: Path) -> Config:
+    """Read and validate; raise ConfigError carrying every problem found, one line each."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: config file not found (pass -c FILE, set ${CONFIG_ENV}, "
+            f"or create ./{DEFAULT_CONFIG_NAME})"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, expected a TOML config file") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read config file: {error.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save the config as UTF-8") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: TOML syntax error: {error}") from None
+    return parse(data, path.resolve() if path.exists() else path, hashlib.sha256(raw).hexdigest())
+
+
+def parse(data: Mapping[str, Any], file: Path, digest: str = "") -> Config:
+    problems: list[str] = []
+    root = Section(data, "", file, problems)
+
+    target = _parse_target(root.section("target", required=True))
+    sources = _parse_sources(root)
+    role_order = _parse_roles(root.section("roles"))
+    rules = _parse_rules(root, {s.name for s in sources}, role_order)
+    policy = _parse_policy(root.section("policy"))
+    schedule = _parse_schedule(root.section("schedule"))
+
+    state = root.section("state")
+    state_dir = state.path("dir", must_exist=False, kind="directory") or file.parent / "state"
+    state.finish()
+    audit = root.section("audit")
+    audit_dir = audit.path("dir", must_exist=False, kind="directory") or file.parent / "logs"
+    retention = audit.int("retention_days", 400, minimum=1)
+    audit.finish()
+    _check_directory(audit, "dir", audit_dir)
+    _check_directory(state, "dir", state_dir)
+
+    metrics_file = root.path("metrics_file", must_exist=False)
+    dry_run = root.bool("dry_run", False)
+    pricing = _parse_pricing(root)
+    root.finish()
+
+    if problems:
+        raise ConfigError(problems)
+    return Config(
+        file=file,
+        digest=digest,
+        target=target,  # type: ignore[arg-type]  # None only when problems were reported
+        sources=tuple(sources),
+        rules=tuple(rules),
+        role_order=role_order,
+        policy=policy,
+        schedule=schedule,
+        state_dir=state_dir,
+        audit_dir=audit_dir,
+        audit_retention_days=retention,
+        metrics_file=metrics_file,
+        dry_run=dry_run,
+        pricing=pricing,
+    )
+
+
+def _check_directory(section: Section, key: str, path: Path) -> None:
+    # state and audit directories are created on first use, but a *file* in their place is a config error
+    if path.exists() and not path.is_dir():
+        section.error(key, f"{path} exists and is not a directory")
+
+
+def _parse_target(section: Section) -> TargetSettings | None:
+    kind = section.str("type", "timetracker", choices=sorted(TARGET_MODULES))
+    if not kind:
+        return None
+    return target_type(kind).parse(section)
+
+
+def _parse_sources(root: Section) -> list[SourceSettings]:
+    sources: list[SourceSettings] = []
+    seen: set[str] = set()
+    for section in root.sections("sources"):
+        name = section.str("name", expected="a name for this source, used by rules")
+        kind = section.str("type", choices=sorted(SOURCE_MODULES))
+        if name and name in seen:
+            section.error("name", f"duplicate source name {name!r}; each [[sources]] needs its own name")
+        seen.add(name)
+        if not kind:
+            section.finish()
+            continue
+        sources.append(source_type(kind).parse(section, name))
+    if not root.has("sources"):
+        root.error("sources", "at least one [[sources]] table is required")
+    return sources
+
+
+def _parse_roles(section: Section) -> tuple[str, ...]:
+    order = section.str_list("order", DEFAULT_ROLE_ORDER)
+    section.finish()
+    if not order:
+        section.error("order", "must list at least one role, highest first")
+    if NONE_ROLE in order:
+        section.error(
+            "order", f"{NONE_ROLE!r} means no seat and must not be listed; list seat-holding roles only"
+        )
+    duplicates = sorted({r for r in order if order.count(r) > 1})
+    if duplicates:
+        section.error("order", f"lists {', '.join(map(repr, duplicates))} more than once")
+    return tuple(r for r in order if r != NONE_ROLE)
+
+
+def _parse_rules(root: Section, source_names: set[str], role_order: tuple[str, ...]) -> list[Rule]:
+    rules: list[Rule] = []
+    seen: dict[tuple[str, str], int] = {}
+    allowed_roles = (*role_order, NONE_ROLE)
+    for index, section in enumerate(root.sections("rules")):
+        source = section.str("source")
+        group = section.str("group", expected="a group name (DN, principal name, object id or file group)")
+        role = section.str("role", choices=allowed_roles)
+        section.finish()
+        if source and source not in source_names:
+            hint = _closest(source, source_names)
+            known = ", ".join(sorted(source_names)) or "none defined"
+            section.error("source", f"no [[sources]] is named {source!r}{hint} (defined: {known})")
+        if source and group and role:
+            key = (source, group.casefold())
+            if key in seen:
+                section.error(
+                    "group", f"same source and group as rules[{seen[key]}]; merge them into one rule"
+                )
+            seen[key] = index
+            rules.append(Rule(index, source, group, role))
+    if not root.has("rules"):
+        root.error("rules", "at least one [[rules]] table is required (source, group, role)")
+    return rules
+
+
+def _closest(value: str, choices: set[str]) -> str:
+    import difflib
+
+    hint = difflib.get_close_matches(value, sorted(choices), n=1)
+    return f" (did you mean {hint[0]!r}?)" if hint else ""
+
+
+def _parse_policy(section: Section) -> Policy:
+    unmanaged = section.str("unmanaged", "keep", choices=("keep", "remove"))
+    protected: set[EmailKey] = set()
+    for i, raw in enumerate(section.str_list("protected")):
+        key = normalise_email(raw)
+        if key is None:
+            section.error(f"protected[{i}]", f"{raw!r} is not an e-mail address")
+        else:
+            protected.add(key)
+    grace = section.duration("grace", "24h")
+    policy = Policy(
+        unmanaged="remove" if unmanaged == "remove" else "keep",
+        protected=frozenset(protected),
+        grace=grace if grace is not None else timedelta(hours=24),
+        max_removals=section.int("max_removals", 50, minimum=0),
+        max_removal_percent=_percent(section, "max_removal_percent", 10.0),
+        max_group_shrink_percent=_percent(section, "max_group_shrink_percent", 50.0),
+        seat_limit=section.optional_int("seat_limit", minimum=0),
+        adopt=section.bool("adopt", True),
+    )
+    section.finish()
+    return policy
+
+
+def _percent(section: Section, key: str, default: float) -> float:
+    value = section.number(key, default, minimum=0.0)
+    if value > 100:
+        section.error(key, f"{value:g} is out of range: must be between 0 and 100 (a percentage)")
+    return value
+
+
+def _parse_schedule(section: Section) -> Schedule:
+    every = section.duration("every", None)
+    cron = section.optional_str("cron", expected="a 5-field crontab expression such as '7 * * * *'")
+    jitter = section.duration("jitter", "0s") or timedelta(0)
+    section.finish()
+    if every is not None and cron is not None:
+        section.error("cron", "set either 'every' or 'cron', not both")
+    if cron is not None and len(cron.split()) != 5:
+        section.error("cron", f"{cron!r} is not a 5-field crontab expression such as '7 * * * *'")
+    if every is not None and every <= timedelta(0):
+        section.error("every", "must be longer than 0s")
+    if every is None and cron is None:
+        every = timedelta(hours=1)
+    return Schedule(every=every, cron=cron, jitter=jitter)
+
+
+def _parse_pricing(root: Section) -> PricingSettings | None:
+    if not root.has("pricing"):
+        root.section("pricing")  # marks the key as known for did-you-mean
+        return None
+    from syncd.pricing import parse_pricing
+
+    return parse_pricing(root.section("pricing"))

@@ -1,0 +1,714 @@
+"""One cycle, end to end: read sources and target → judge group health → plan → guards → apply → audit.
+
+`plan`, `run --dry-run`, `run`, `apply` and `apply --plan` all go through `run_cycle`; the only difference
+is whether the side effect (the target write) happens. Everything that touches the world is here or in the
+source/target modules; the decisions are in `rules` and `reconcile` (pure).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from syncd import audit as audit_module
+from syncd import plan_file
+from syncd.audit import AuditLog
+from syncd.config import Config, rule_identity
+from syncd.errors import (
+    ExitCode,
+    GuardTripped,
+    PlanRefused,
+    SourceError,
+    SyncdError,
+)
+from syncd.identity import EmailKey
+from syncd.models import (
+    NONE_ROLE,
+    Action,
+    Change,
+    ChangeResult,
+    GroupRead,
+    GroupStatus,
+    Health,
+    LicensedUser,
+    Outcome,
+    Plan,
+    Reason,
+)
+from syncd.reconcile import Owned, PlanInputs, Reconciliation, UnhealthyGroup, reconcile
+from syncd.rules import desired_roles
+from syncd.runlock import RunLock
+from syncd.sources import source_type
+from syncd.sources.interface import Source
+from syncd.state import GroupBaseline, State
+from syncd.targets import target_type
+from syncd.targets.interface import Target
+
+log = structlog.get_logger("syncd.cycle")
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class CycleRequest:
+    command: str  # "plan" | "run" | "apply"
+    write: bool  # send changes to the target
+    audit: bool  # write the audit trail (run and apply, dry or not)
+    reviewed: plan_file.SavedPlan | None = None
+    reviewed_path: Path | None = None
+    override_guards: bool = False
+    max_runtime: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    run_id: str
+    plan: Plan
+    exit_code: ExitCode
+    fingerprint: str
+    created: datetime
+    results: tuple[ChangeResult, ...] = ()
+    problems: tuple[str, ...] = ()  # one line each: unreachable sources, failures, what was left
+    not_applied: int = 0
+    audit_path: Path | None = None
+    cost: Mapping[str, Any] | None = None
+    cost_lines: tuple[str, ...] = ()
+    requests: Mapping[str, int] = field(default_factory=dict)
+
+    def saved(self, config: Config) -> plan_file.SavedPlan:
+        return plan_file.SavedPlan(self.plan, self.fingerprint, self.created, str(config.file), self.cost)
+
+
+@dataclass
+class _Readout:
+    reads: dict[tuple[str, str], GroupRead]
+    source_errors: dict[str, SyncdError]
+
+
+def _group_digest(read: GroupRead) -> str:
+    digest = hashlib.sha256()
+    for key in sorted(p.key for p in read.members):
+        digest.update(key.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+class SourceSet:
+    """Opens configured sources on demand (one instance each), so one source can expand through another."""
+
+    def __init__(self, config: Config, stack: ExitStack) -> None:
+        self._config = config
+        self._stack = stack
+        self._open: dict[str, Source] = {}
+
+    def get(self, name: str) -> Source:
+        if name not in self._open:
+            settings = self._config.source(name)
+            source = source_type(settings.type).open(settings, self.get)
+            self._stack.callback(source.close)
+            self._open[name] = source
+        return self._open[name]
+
+
+def read_sources(config: Config, stack: ExitStack) -> _Readout:
+    """Read every (source, group) the rules name. A source that fails as a whole marks its groups ERROR."""
+    sources = SourceSet(config, stack)
+    reads: dict[tuple[str, str], GroupRead] = {}
+    errors: dict[str, SyncdError] = {}
+    for rule in config.rules:
+        pair = (rule.source, rule.group)
+        if pair in reads:
+            continue
+        if rule.source in errors:
+            reads[pair] = GroupRead(rule.source, rule.group, Health.ERROR, detail=str(errors[rule.source]))
+            continue
+        started = time.monotonic()
+        try:
+            read = sources.get(rule.source).read_group(rule.group)
+        except SourceError as error:
+            errors[rule.source] = error
+            log.error("source failed", source=rule.source, error=str(error))
+            read = GroupRead(rule.source, rule.group, Health.ERROR, detail=str(error))
+        log.info(
+            "group read",
+            source=rule.source,
+            group=rule.group,
+            health=read.health.value,
+            members=len(read.members),
+            seconds=round(time.monotonic() - started, 3),
+        )
+        reads[pair] = read
+    return _Readout(reads, errors)
+
+
+def judge_health(
+    reads: Mapping[tuple[str, str], GroupRead],
+    baselines: Mapping[tuple[str, str], GroupBaseline],
+    max_shrink_percent: float,
+    now: datetime,
+) -> tuple[dict[tuple[str, str], GroupRead], dict[tuple[str, str], GroupBaseline]]:
+    """Mark OK reads that emptied or shrank too much since their last good read as SUSPICIOUS.
+
+    Returns the judged reads and the new baselines (only for reads still OK).
+    """
+    judged: dict[tuple[str, str], GroupRead] = {}
+    good: dict[tuple[str, str], GroupBaseline] = {}
+    for pair, read in reads.items():
+        if read.health is not Health.OK:
+            judged[pair] = read
+            continue
+        size = len(read.members)
+        baseline = baselines.get(pair)
+        if baseline is not None and baseline.size > 0:
+            shrink = 100.0 * (baseline.size - size) / baseline.size
+            when = baseline.read_at.strftime("%Y-%m-%d %H:%M UTC")
+            if size == 0:
+                judged[pair] = replace(
+                    read,
+                    health=Health.SUSPICIOUS,
+                    detail=f"empty now, {baseline.size} member(s) at its last good read ({when})",
+                )
+                continue
+            if shrink > max_shrink_percent:
+                judged[pair] = replace(
+                    read,
+                    health=Health.SUSPICIOUS,
+                    detail=(
+                        f"shrank {shrink:.0f}% ({baseline.size} → {size}) since its last good read ({when}); "
+                        f"policy.max_group_shrink_percent = {max_shrink_percent:g}"
+                    ),
+                )
+                continue
+        judged[pair] = read
+        good[pair] = GroupBaseline(size, _group_digest(read), now)
+    return judged, good
+
+
+def read_licensed(target: Target) -> dict[EmailKey, LicensedUser]:
+    licensed: dict[EmailKey, LicensedUser] = {}
+    for user in target.licensed():
+        if user.role != NONE_ROLE:
+            licensed.setdefault(user.key, user)
+    return licensed
+
+
+def _unhealthy(config: Config, reads: Mapping[tuple[str, str], GroupRead]) -> list[UnhealthyGroup]:
+    ranks: dict[tuple[str, str], int] = {}
+    for rule in config.rules:
+        pair = (rule.source, rule.group)
+        if reads[pair].health is not Health.OK:
+            ranks[pair] = max(ranks.get(pair, 0), config.rank(rule.role))
+    return [
+        UnhealthyGroup(s, g, reads[(s, g)].health, rank, reads[(s, g)].detail)
+        for (s, g), rank in sorted(ranks.items())
+    ]
+
+
+def _owned_after(change: Change, now: datetime) -> Owned:
+    reason = change.reason
+    return Owned(change.after, rule_identity(reason.source, reason.group, change.after), now)
+
+
+def _intent_record(change: Change) -> dict[str, str]:
+    reason = change.reason
+    return {
+        "key": change.key,
+        "email": change.email,
+        "action": change.action.value,
+        "before": change.before,
+        "after": change.after,
+        "reason": reason.text,
+        "rule": reason.rule,
+        "source": reason.source,
+        "group": reason.group,
+        "target_id": change.target_id,
+    }
+
+
+def _change_from_intent(item: Mapping[str, str]) -> Change:
+    return Change(
+        EmailKey(item["key"]),
+        item["email"],
+        Action(item["action"]),
+        item["before"],
+        item["after"],
+        Reason(item.get("reason", ""), item.get("rule", ""), item.get("source", ""), item.get("group", "")),
+        item.get("target_id", ""),
+    )
+
+
+def settle_interrupted(
+    state: State, audit: AuditLog | None, licensed: Mapping[EmailKey, LicensedUser], now: datetime
+) -> int:
+    """Complete the bookkeeping of batches an earlier run sent but never recorded (killed, power cut).
+
+    The target's current roles say what took: a change that shows is recorded as owned and audited as a
+    success; one that does not is audited as unknown and will simply be planned again.
+    """
+    settled = 0
+    for intent in state.pending_intents():
+        owned: dict[EmailKey, Owned] = {}
+        released: list[EmailKey] = []
+        for item in intent.changes:
+            change = _change_from_intent(item)
+            user = licensed.get(change.key)
+            actual = user.role if user else NONE_ROLE
+            if actual == change.after:
+                outcome, error = Outcome.SUCCESS, ""
+                if change.after == NONE_ROLE:
+                    released.append(change.key)
+                else:
+                    owned[change.key] = _owned_after(change, now)
+            else:
+                outcome = Outcome.UNKNOWN
+                error = (
+                    f"run {intent.run_id} was interrupted; the target shows {actual}, so it is planned again"
+                )
+            if audit is not None:
+                audit.change(ChangeResult(change, outcome, error), batch=intent.batch, recovered=True)
+            settled += 1
+        state.settle_intent(intent.run_id, intent.batch, owned, released)
+    if settled:
+        log.warning("settled changes of an interrupted run", changes=settled)
+    return settled
+
+
+def check_guards(config: Config, plan: Plan) -> str | None:
+    """The global removal guards. Returns why the run must stop, or None."""
+    removals = plan.count(Action.UNASSIGN)
+    policy = config.policy
+    if removals > policy.max_removals:
+        return f"{removals} seat removals exceed policy.max_removals = {policy.max_removals}"
+    if plan.seats_before and removals * 100.0 > policy.max_removal_percent * plan.seats_before:
+        percent = 100.0 * removals / plan.seats_before
+        return (
+            f"{removals} seat removals are {percent:.1f}% of {plan.seats_before} seats, above "
+            f"policy.max_removal_percent = {policy.max_removal_percent:g}"
+        )
+    return None
+
+
+@contextmanager
+def opened_target(config: Config) -> Iterator[Target]:
+    target = target_type(config.target.type).open(config.target)
+    try:
+        yield target
+    finally:
+        target.close()
+
+
+def _summary_fields(result_plan: Plan, results: Sequence[ChangeResult], started: float) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for r in results:
+        label = f"{r.change.action.value}.{r.outcome.value}"
+        counts[label] = counts.get(label, 0) + 1
+    return {
+        "syncd.changes": counts,
+        "syncd.planned": {a.value: result_plan.count(a) for a in Action},
+        "syncd.held": len(result_plan.held),
+        "syncd.blocked": len(result_plan.blocked),
+        "syncd.protected": len(result_plan.protected),
+        "syncd.seats.before": result_plan.seats_before,
+        "syncd.seats.after": result_plan.seats_after,
+        "syncd.seats.limit": result_plan.seat_limit,
+        "syncd.groups.held": [
+            {"source": g.source, "group": g.group, "health": g.health.value, "detail": g.detail}
+            for g in result_plan.groups
+            if g.health is not Health.OK
+        ],
+        "event.duration": int((time.monotonic() - started) * 1e9),
+    }
+
+
+class Cycle:
+    """One cycle for one config. `clock` and `stop` are injectable (tests, the daemon's signal handler)."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock = utc_now,
+        stop: threading.Event | None = None,
+        open_target: Callable[[Config], Any] = opened_target,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.stop = stop or threading.Event()
+        self._open_target = open_target
+
+    def run(self, request: CycleRequest) -> CycleResult:
+        config = self.config
+        run_id = uuid.uuid4().hex[:16]
+        started = time.monotonic()
+        now = self.clock()
+        structlog.contextvars.bind_contextvars(run_id=run_id)
+        try:
+            with (
+                RunLock(config.state_dir, request.command),
+                State(config.state_dir) as state,
+                ExitStack() as stack,
+            ):
+                audit: AuditLog | None = None
+                if request.audit:
+                    audit_module.prune(config.audit_dir, config.audit_retention_days, now.date())
+                    audit = AuditLog(
+                        config.audit_dir,
+                        run_id=run_id,
+                        dry_run=not request.write,
+                        target=config.target.type,
+                        clock=self.clock,
+                    )
+                    stack.callback(audit.close)
+                    state.start_run(run_id, request.command, now)
+                try:
+                    result = self._run(request, run_id, state, audit, stack, now, started)
+                except SyncdError as error:
+                    if audit is not None:
+                        audit.summary(
+                            f"run stopped: {error}",
+                            {
+                                "event.outcome": "failure",
+                                "process.exit.code": int(error.exit_code),
+                                "error.message": str(error),
+                                "event.duration": int((time.monotonic() - started) * 1e9),
+                            },
+                        )
+                        state.finish_run(run_id, int(error.exit_code), {"error": str(error)}, self.clock())
+                    raise
+                if audit is not None:
+                    state.finish_run(run_id, int(result.exit_code), _status_summary(result), self.clock())
+                return result
+        finally:
+            structlog.contextvars.unbind_contextvars("run_id")
+
+    def _run(
+        self,
+        request: CycleRequest,
+        run_id: str,
+        state: State,
+        audit: AuditLog | None,
+        stack: ExitStack,
+        now: datetime,
+        started: float,
+    ) -> CycleResult:
+        config = self.config
+        readout = read_sources(config, stack)
+        target: Target = stack.enter_context(self._open_target(config))
+        licensed = read_licensed(target)
+        log.info("target read", target=config.target.type, licensed=len(licensed))
+        if request.write:
+            settled = settle_interrupted(state, audit, licensed, now)
+            if settled:
+                licensed = read_licensed(target)
+
+        reads, good = judge_health(
+            readout.reads, state.group_baselines(), config.policy.max_group_shrink_percent, now
+        )
+        desired = desired_roles(config.rules, reads, config.rank)
+        seat_info = target.seats()
+        groups = tuple(
+            GroupStatus(s, g, r.health, len(r.members), r.detail) for (s, g), r in sorted(reads.items())
+        )
+        recon: Reconciliation = reconcile(
+            PlanInputs(
+                desired=desired,
+                licensed=licensed,
+                owned=state.owned(),
+                absent_since=state.absent_since(),
+                waiting_since=state.waiting_since(),
+                unhealthy=_unhealthy(config, reads),
+                policy=config.policy,
+                rank=config.rank,
+                now=now,
+                target_seat_limit=seat_info.assignable if seat_info else None,
+                groups=groups,
+                unidentified=sum(len(r.unidentified) for r in reads.values()),
+            )
+        )
+        fingerprint = plan_file.fingerprint(
+            config.digest,
+            {k: s.role for k, s in desired.items()},
+            {k: u.role for k, u in licensed.items()},
+        )
+        plan = recon.plan
+        # Observations are facts about the world, remembered whatever the command (a dry run advances the
+        # grace clock too, so turning writes on later does not restart every grace period).
+        state.record_group_reads(good)
+        state.replace_observations(recon.absent_since, recon.waiting_since)
+        if recon.adopt:
+            state.record_owned(recon.adopt)
+        if recon.disown:
+            state.forget_owned(recon.disown)
+
+        if request.reviewed is not None:
+            plan = self._reviewed(request, plan, fingerprint, state, good_reads=reads, now=now)
+
+        cost, cost_lines = self._cost(plan, now)
+        problems = [f"source {name}: {error}" for name, error in readout.source_errors.items()]
+        base = CycleResult(run_id, plan, ExitCode.OK, fingerprint, now, (), (), 0, None, cost, cost_lines)
+
+        guard = check_guards(config, plan)
+        if guard and not (request.override_guards and request.reviewed is not None):
+            return self._stop_for_guard(request, base, guard, audit)
+
+        if not request.write:
+            if audit is not None:
+                self._audit_dry(audit, plan, base, started)
+            exit_code = ExitCode.UNREACHABLE if readout.source_errors else ExitCode.OK
+            return replace(base, exit_code=exit_code, problems=tuple(problems), audit_path=_path(audit))
+
+        results, not_applied = self._apply(request, target, plan, state, audit, run_id)
+        results = self._verify(target, results)
+        failed = [r for r in results if r.outcome is not Outcome.SUCCESS]
+        problems += [
+            f"{r.change.email}: {r.change.action.value} {r.outcome.value}: {r.error}" for r in failed
+        ]
+        if not_applied:
+            problems.append(
+                f"{not_applied} change(s) not applied: stopped before the end (see the audit log)"
+            )
+        if readout.source_errors:
+            exit_code = ExitCode.UNREACHABLE
+        elif failed or not_applied:
+            exit_code = ExitCode.PARTIAL
+        else:
+            exit_code = ExitCode.OK
+        result = replace(
+            base,
+            exit_code=exit_code,
+            results=tuple(results),
+            problems=tuple(problems),
+            not_applied=not_applied,
+            audit_path=_path(audit),
+            requests=_request_counts(target),
+        )
+        if audit is not None:
+            for held in plan.held:
+                audit.held(held)
+            for change in plan.blocked:
+                audit.blocked(change, plan.seat_limit)
+            audit.summary(
+                _summary_message(result),
+                _summary_fields(plan, results, started)
+                | {
+                    "event.outcome": "success" if exit_code is ExitCode.OK else "failure",
+                    "process.exit.code": int(exit_code),
+                    "syncd.not_applied": not_applied,
+                },
+            )
+        return result
+
+    # -- steps ---------------------------------------------------------------------------------------
+    def _reviewed(
+        self,
+        request: CycleRequest,
+        fresh: Plan,
+        fingerprint: str,
+        state: State,
+        *,
+        good_reads: Mapping[tuple[str, str], GroupRead],
+        now: datetime,
+    ) -> Plan:
+        reviewed = request.reviewed
+        assert reviewed is not None
+        if reviewed.fingerprint != fingerprint:
+            raise PlanRefused(
+                f"{request.reviewed_path}: the world has drifted since this plan was made (config, group "
+                "members or target roles changed); make and review a new plan with `syncd plan --out FILE`"
+            )
+        plan = reviewed.plan
+        if request.override_guards:
+            # An approved plan may also release removals held only because a group looked suspicious
+            # (emptied or shrank a lot): the reviewer saw them listed. Missing or unreadable groups stay held.
+            released = tuple(h.change for h in plan.held if h.cause == Health.SUSPICIOUS.value)
+            if released:
+                plan = replace(
+                    plan,
+                    changes=tuple(
+                        sorted((*plan.changes, *released), key=lambda c: (_ORDER[c.action], c.key))
+                    ),
+                    held=tuple(h for h in plan.held if h.cause != Health.SUSPICIOUS.value),
+                    seats_after=plan.seats_after - sum(1 for c in released if c.action is Action.UNASSIGN),
+                )
+                accepted = {
+                    (g.source, g.group): GroupBaseline(g.members, "", now)
+                    for g in plan.groups
+                    if g.health is Health.SUSPICIOUS
+                }
+                state.record_group_reads(accepted)
+        return plan
+
+    def _stop_for_guard(
+        self, request: CycleRequest, base: CycleResult, guard: str, audit: AuditLog | None
+    ) -> CycleResult:
+        config = self.config
+        saved_path = config.state_dir / f"refused-plan-{base.run_id}.json"
+        plan_file.save(saved_path, base.saved(config))
+        message = (
+            f"guard stopped the run, nothing applied: {guard}. Review {saved_path} and, if it is right, "
+            f"run `syncd apply --plan {saved_path} --override-guards`"
+        )
+        if audit is not None:
+            audit.guard_stop(
+                message,
+                _summary_fields(base.plan, (), time.monotonic())
+                | {"syncd.plan.file": str(saved_path), "process.exit.code": int(ExitCode.GUARD)},
+            )
+        raise GuardTripped(message)
+
+    def _audit_dry(self, audit: AuditLog, plan: Plan, base: CycleResult, started: float) -> None:
+        for change in plan.changes:
+            audit.planned(change)
+        for held in plan.held:
+            audit.held(held)
+        for change in plan.blocked:
+            audit.blocked(change, plan.seat_limit)
+        audit.summary(
+            f"dry run: {len(plan.changes)} change(s) planned, nothing applied",
+            _summary_fields(plan, (), started) | {"event.outcome": "success", "process.exit.code": 0},
+        )
+
+    def _apply(
+        self,
+        request: CycleRequest,
+        target: Target,
+        plan: Plan,
+        state: State,
+        audit: AuditLog | None,
+        run_id: str,
+    ) -> tuple[list[ChangeResult], int]:
+        deadline = (
+            time.monotonic() + request.max_runtime.total_seconds()
+            if request.max_runtime is not None
+            else None
+        )
+        results: list[ChangeResult] = []
+        changes = plan.changes
+        size = max(1, target.batch_size)
+        for number, start in enumerate(range(0, len(changes), size), start=1):
+            if self.stop.is_set() or (deadline is not None and time.monotonic() > deadline):
+                left = len(changes) - start
+                why = "stop requested" if self.stop.is_set() else "--max-runtime reached"
+                log.warning("stopping before the next batch", why=why, left=left)
+                return results, left
+            batch = changes[start : start + size]
+            now = self.clock()
+            state.write_intent(run_id, number, [_intent_record(c) for c in batch], now)
+            if audit is not None:
+                audit.intent(number, batch)
+            outcomes = list(target.apply(batch))
+            owned: dict[EmailKey, Owned] = {}
+            released: list[EmailKey] = []
+            for result in outcomes:
+                if result.outcome is Outcome.SUCCESS:
+                    if result.change.after == NONE_ROLE:
+                        released.append(result.change.key)
+                    else:
+                        owned[result.change.key] = _owned_after(result.change, now)
+                if audit is not None:
+                    audit.change(result, batch=number)
+            if any(r.outcome is Outcome.UNKNOWN for r in outcomes):
+                # keep the intent: the next run reads the target and settles what actually happened
+                state.record_owned(owned)
+                state.forget_owned(released)
+            else:
+                state.settle_intent(run_id, number, owned, released)
+            results.extend(outcomes)
+            log.info("batch applied", batch=number, changes=len(batch), done=len(results), total=len(changes))
+        return results, 0
+
+    def _verify(self, target: Target, results: list[ChangeResult]) -> list[ChangeResult]:
+        """Re-read the target: the POST is not assumed atomic, so report what did not take."""
+        if not any(r.outcome is Outcome.SUCCESS for r in results):
+            return results
+        actual = {u.key: u.role for u in target.licensed()}
+        verified: list[ChangeResult] = []
+        for r in results:
+            now_role = actual.get(r.change.key, NONE_ROLE)
+            if r.outcome is Outcome.SUCCESS and now_role != r.change.after:
+                verified.append(
+                    ChangeResult(r.change, Outcome.FAILURE, f"accepted, but the target now shows {now_role}")
+                )
+            else:
+                verified.append(r)
+        return verified
+
+    def _cost(self, plan: Plan, now: datetime) -> tuple[Mapping[str, Any] | None, tuple[str, ...]]:
+        if self.config.pricing is None:
+            return None, ()
+        from syncd.pricing import preview
+
+        result = preview(self.config.pricing, plan.seats_before, plan.seats_after, now.date())
+        return result.as_dict(), tuple(result.lines())
+
+
+_ORDER = {Action.UNASSIGN: 0, Action.CHANGE: 1, Action.ASSIGN: 2}
+
+
+def _path(audit: AuditLog | None) -> Path | None:
+    return audit.path if audit is not None else None
+
+
+def _request_counts(target: Target) -> dict[str, int]:
+    stats = getattr(target, "request_counts", None)
+    if callable(stats):
+        counts: dict[str, int] = dict(stats())
+        return counts
+    return {}
+
+
+def _summary_message(result: CycleResult) -> str:
+    ok = sum(1 for r in result.results if r.outcome is Outcome.SUCCESS)
+    failed = len(result.results) - ok
+    return (
+        f"run finished: {ok} change(s) applied, {failed} failed, {result.not_applied} not applied, "
+        f"{len(result.plan.held)} held; seats {result.plan.seats_before} → {result.plan.seats_after}"
+    )
+
+
+def _status_summary(result: CycleResult) -> dict[str, Any]:
+    plan = result.plan
+    return {
+        "planned": {a.value: plan.count(a) for a in Action},
+        "applied": sum(1 for r in result.results if r.outcome is Outcome.SUCCESS),
+        "failed": sum(1 for r in result.results if r.outcome is not Outcome.SUCCESS),
+        "not_applied": result.not_applied,
+        "seats_before": plan.seats_before,
+        "seats_after": plan.seats_after,
+        "seat_limit": plan.seat_limit,
+        "held": [
+            {
+                "email": h.change.email,
+                "action": h.change.action.value,
+                "why": h.why,
+                "due": h.due.isoformat() if h.due else None,
+            }
+            for h in plan.held
+        ],
+        "blocked": [c.email for c in plan.blocked],
+        "groups": [
+            {
+                "source": g.source,
+                "group": g.group,
+                "health": g.health.value,
+                "members": g.members,
+                "detail": g.detail,
+            }
+            for g in plan.groups
+        ],
+        "problems": list(result.problems),
+    }

@@ -1,0 +1,101 @@
+"""Render a plan for people (table) and for tools (JSON, CSV)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from syncd.identity import EmailKey
+from syncd.models import Action, Change, Health, Plan
+from syncd.plan_file import SavedPlan, saved_plan_to_dict
+
+FORMATS = ("table", "json", "csv")
+
+_SECTIONS = (
+    (Action.ASSIGN, "+", "Assign {n} seat(s)"),
+    (Action.CHANGE, "~", "Change {n} role(s)"),
+    (Action.UNASSIGN, "-", "Unassign {n} seat(s)"),
+)
+
+
+def _rows(changes: Iterable[Change], mark: str, extra: Mapping[EmailKey, str] | None = None) -> list[str]:
+    changes = list(changes)
+    width = max((len(c.email) for c in changes), default=0)
+    roles = max((len(f"{c.before} → {c.after}") for c in changes), default=0)
+    lines = []
+    for c in changes:
+        tail = (extra or {}).get(c.key, c.reason.text)
+        lines.append(f"  {mark} {c.email:<{width}}  {f'{c.before} → {c.after}':<{roles}}  {tail}")
+    return lines
+
+
+def render_table(plan: Plan, cost_lines: Sequence[str] = (), *, title: str = "") -> str:
+    out: list[str] = []
+    if title:
+        out.append(title)
+    if plan.groups:
+        out.append("Groups read:")
+        for g in plan.groups:
+            state = g.health.value if g.health is Health.OK else g.health.value.upper()
+            detail = f"  {g.detail}" if g.detail else ""
+            out.append(f"  {state:<10} {g.source}: {g.group}  ({g.members} member(s)){detail}")
+    if not plan.changes:
+        out.append("No changes: every seat already matches the rules.")
+    for action, mark, heading in _SECTIONS:
+        changes = [c for c in plan.changes if c.action is action]
+        if changes:
+            out.append(heading.format(n=len(changes)) + ":")
+            out.extend(_rows(changes, mark))
+    if plan.held:
+        out.append(f"Held, not applied this run ({len(plan.held)}):")
+        reasons = {
+            h.change.key: h.why + (f"; due {h.due.strftime('%Y-%m-%d %H:%M UTC')}" if h.due else "")
+            for h in plan.held
+        }
+        out.extend(_rows((h.change for h in plan.held), "!", reasons))
+    if plan.protected:
+        out.append(f"Protected, kept ({len(plan.protected)}):")
+        out.extend(_rows(plan.protected, "=", {c.key: "policy.protected" for c in plan.protected}))
+    if plan.blocked:
+        out.append(
+            f"Blocked by the seat limit of {plan.seat_limit} ({len(plan.blocked)}), retried every run:"
+        )
+        out.extend(_rows(plan.blocked, "x"))
+    limit = f" (limit {plan.seat_limit})" if plan.seat_limit is not None else ""
+    delta = plan.seats_after - plan.seats_before
+    out.append(f"Seats: {plan.seats_before} → {plan.seats_after} ({delta:+d}){limit}")
+    out.extend(cost_lines)
+    if plan.unidentified:
+        out.append(f"Note: {plan.unidentified} member(s) have no usable e-mail address and were skipped")
+    out.extend(f"Note: {note}" for note in plan.notes)
+    return "\n".join(out) + "\n"
+
+
+def render_json(saved: SavedPlan) -> str:
+    return json.dumps(saved_plan_to_dict(saved), indent=2, ensure_ascii=False) + "\n"
+
+
+CSV_COLUMNS = ("status", "action", "email", "before", "after", "reason", "rule", "source", "group", "due")
+
+
+def render_csv(plan: Plan) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180; Excel opens it as is
+    writer.writerow(CSV_COLUMNS)
+
+    def row(status: str, c: Change, reason: str, due: str = "") -> list[Any]:
+        r = c.reason
+        return [status, c.action.value, c.email, c.before, c.after, reason, r.rule, r.source, r.group, due]
+
+    for c in plan.changes:
+        writer.writerow(row("planned", c, c.reason.text))
+    for h in plan.held:
+        writer.writerow(row("held", h.change, h.why, h.due.isoformat() if h.due else ""))
+    for c in plan.protected:
+        writer.writerow(row("protected", c, "policy.protected"))
+    for c in plan.blocked:
+        writer.writerow(row("blocked", c, f"seat limit {plan.seat_limit}"))
+    return buffer.getvalue()

@@ -1,0 +1,246 @@
+"""The plan: desired roles + what the target holds + what syncd owns → the changes one cycle makes.
+
+A pure function: no I/O, no clock of its own (`now` is passed in), so every safety rule below is tested with
+plain data. The rules, in the order they are applied to each person:
+
+1. Upgrades and new seats are immediate (subject only to the seat cap).
+2. Removals and downgrades happen only to seats syncd may touch: seats it owns (assigned or adopted), or any
+   seat when `policy.unmanaged = "remove"`. Protected people are never downgraded or removed.
+3. A removal or downgrade is **held** when any unhealthy group (missing, error, partial, suspicious) feeds a
+   rule whose role is above the person's new role: had that group been read, the person might be in it.
+4. A removal or downgrade waits until the person has been absent for `policy.grace`; coming back cancels it.
+5. The seat cap is never exceeded: seats are freed first, then assignments are made in a deterministic
+   priority (role, longest waiting, e-mail); the rest are blocked and retried each run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from syncd.config import Policy
+from syncd.identity import EmailKey
+from syncd.models import (
+    NONE_ROLE,
+    Action,
+    Change,
+    GroupStatus,
+    Health,
+    Held,
+    LicensedUser,
+    Plan,
+    Reason,
+)
+from syncd.rules import Selection
+
+
+@dataclass(frozen=True, slots=True)
+class Owned:
+    """A ledger entry: syncd assigned (or adopted) this seat under `rule` (a Rule.identity)."""
+
+    role: str
+    rule: str
+    since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UnhealthyGroup:
+    source: str
+    group: str
+    health: Health
+    rank: int  # the highest rank of any rule fed by this group
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    desired: Mapping[EmailKey, Selection]
+    licensed: Mapping[EmailKey, LicensedUser]  # every user holding a role other than None
+    owned: Mapping[EmailKey, Owned]
+    absent_since: Mapping[EmailKey, datetime]
+    waiting_since: Mapping[EmailKey, datetime]
+    unhealthy: Sequence[UnhealthyGroup]
+    policy: Policy
+    rank: Callable[[str], int]
+    now: datetime
+    target_seat_limit: int | None = None
+    groups: tuple[GroupStatus, ...] = ()
+    unidentified: int = 0
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """The plan plus the observations to remember (replacing the previous ones wholesale)."""
+
+    plan: Plan
+    absent_since: dict[EmailKey, datetime] = field(default_factory=dict)
+    waiting_since: dict[EmailKey, datetime] = field(default_factory=dict)
+    adopt: dict[EmailKey, Owned] = field(default_factory=dict)  # seats to record as owned without a write
+    disown: frozenset[EmailKey] = frozenset()  # ledger entries for seats that no longer exist
+
+
+_ACTION_ORDER = {Action.UNASSIGN: 0, Action.CHANGE: 1, Action.ASSIGN: 2}
+
+
+def reconcile(inputs: PlanInputs) -> Reconciliation:
+    policy, rank, now = inputs.policy, inputs.rank, inputs.now
+    changes: list[Change] = []
+    assigns: list[tuple[Change, Selection]] = []
+    held: list[Held] = []
+    protected: list[Change] = []
+    absent: dict[EmailKey, datetime] = {}
+    adopt: dict[EmailKey, Owned] = {}
+    disown: set[EmailKey] = set()
+    kept_unmanaged = 0
+
+    for key in inputs.desired.keys() | inputs.licensed.keys():
+        selection = inputs.desired.get(key)
+        user = inputs.licensed.get(key)
+        current = user.role if user else NONE_ROLE
+        wanted = selection.role if selection else NONE_ROLE
+        owned = inputs.owned.get(key)
+
+        if current == wanted:
+            if selection and (owned is None or owned.rule != selection.rule.identity):
+                if owned is not None or policy.adopt:
+                    adopt[key] = Owned(wanted, selection.rule.identity, owned.since if owned else now)
+            elif selection is None and owned is not None:
+                disown.add(key)  # holds no seat and no rule wants one: nothing left to own
+            continue
+        email = selection.email if selection else (user.email if user else key)
+        target_id = user.target_id if user else ""
+        if rank(wanted) > rank(current):
+            change = Change(
+                key,
+                email,
+                Action.ASSIGN if current == NONE_ROLE else Action.CHANGE,
+                current,
+                wanted,
+                _selected_reason(selection) if selection else Reason("selected"),
+                target_id,
+            )
+            if change.action is Action.ASSIGN and selection is not None:
+                assigns.append((change, selection))
+            else:
+                changes.append(change)
+            continue
+
+        # a removal (wanted None) or a downgrade
+        action = Action.UNASSIGN if wanted == NONE_ROLE else Action.CHANGE
+        reason = _lowering_reason(selection, owned, current)
+        change = Change(key, email, action, current, wanted, reason, target_id)
+        if key in policy.protected:
+            protected.append(change)
+            continue
+        if owned is None and policy.unmanaged == "keep":
+            kept_unmanaged += 1
+            continue
+        blocking = [g for g in inputs.unhealthy if g.rank > rank(wanted)]
+        if blocking:
+            held.append(Held(change, _health_hold(blocking), None, blocking[0].health.value))
+            continue
+        since = inputs.absent_since.get(key, now)
+        absent[key] = since
+        due = since + policy.grace
+        if now < due:
+            held.append(Held(change, f"grace period: absent since {_stamp(since)}", due, "grace"))
+            continue
+        changes.append(change)
+
+    # ledger entries for seats released outside syncd: nothing left to own (and nothing to remove later)
+    disown.update(k for k in inputs.owned if k not in inputs.licensed and k not in inputs.desired)
+
+    seats_before = sum(1 for u in inputs.licensed.values() if u.role != NONE_ROLE)
+    removals = sum(1 for c in changes if c.action is Action.UNASSIGN)
+    limit = _effective_limit(policy.seat_limit, inputs.target_seat_limit)
+    free = None if limit is None else max(0, limit - (seats_before - removals))
+
+    # priority: higher role first, then who has waited longest, then e-mail (deterministic)
+    assigns.sort(
+        key=lambda pair: (-rank(pair[0].after), inputs.waiting_since.get(pair[0].key, now), pair[0].key)
+    )
+    blocked: list[Change] = []
+    waiting: dict[EmailKey, datetime] = {}
+    for change, _ in assigns:
+        if free is None or free > 0:
+            changes.append(change)
+            if free is not None:
+                free -= 1
+        else:
+            blocked.append(change)
+            waiting[change.key] = inputs.waiting_since.get(change.key, now)
+
+    changes.sort(key=lambda c: (_ACTION_ORDER[c.action], c.key))
+    held.sort(key=lambda h: h.change.key)
+    protected.sort(key=lambda c: c.key)
+    blocked.sort(key=lambda c: c.key)
+    assigned = sum(1 for c in changes if c.action is Action.ASSIGN)
+
+    notes: list[str] = []
+    if kept_unmanaged:
+        notes.append(
+            f"{kept_unmanaged} seat(s) assigned outside syncd would lose their role under the rules; kept "
+            '(policy.unmanaged = "keep")'
+        )
+    if blocked:
+        notes.append(f"{len(blocked)} assignment(s) blocked by the seat limit of {limit}; retried every run")
+
+    plan = Plan(
+        changes=tuple(changes),
+        seats_before=seats_before,
+        seats_after=seats_before - removals + assigned,
+        held=tuple(held),
+        blocked=tuple(blocked),
+        protected=tuple(protected),
+        groups=inputs.groups,
+        unidentified=inputs.unidentified,
+        seat_limit=limit,
+        notes=tuple(notes),
+    )
+    return Reconciliation(plan, absent, waiting, adopt, frozenset(disown))
+
+
+def _effective_limit(configured: int | None, reported: int | None) -> int | None:
+    limits = [v for v in (configured, reported) if v is not None]
+    return min(limits) if limits else None
+
+
+def _selected_reason(selection: Selection) -> Reason:
+    rule = selection.rule
+    via = f" via {' → '.join(selection.via)}" if selection.via else ""
+    return Reason(
+        f"member of {rule.group!r} ({rule.source}){via} → {rule.role} by {rule.name}",
+        rule.name,
+        rule.source,
+        rule.group,
+        selection.via,
+    )
+
+
+def _lowering_reason(selection: Selection | None, owned: Owned | None, current: str) -> Reason:
+    if selection is not None:
+        base = _selected_reason(selection)
+        return Reason(
+            f"highest rule now gives {selection.role}, not {current}: {base.text}",
+            base.rule,
+            base.source,
+            base.group,
+            base.via,
+        )
+    if owned is not None:
+        return Reason(
+            f"no rule selects them any more (seat assigned by syncd under {owned.rule})", owned.rule
+        )
+    return Reason('no rule selects them (policy.unmanaged = "remove")')
+
+
+def _health_hold(blocking: Sequence[UnhealthyGroup]) -> str:
+    first = blocking[0]
+    more = f" (+{len(blocking) - 1} more)" if len(blocking) > 1 else ""
+    detail = f": {first.detail}" if first.detail else ""
+    return f"group {first.group!r} of {first.source} is {first.health.value}{detail}{more}"
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")

@@ -1,0 +1,54 @@
+"""Desired state: which role each person should hold, by the highest-precedence rule that selects them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from syncd.config import Rule
+from syncd.identity import EmailKey
+from syncd.models import NONE_ROLE, GroupRead, Health
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Why a person should hold `role`: the winning rule, and the nested path that made them a member."""
+
+    key: EmailKey
+    email: str
+    display_name: str
+    role: str
+    rule: Rule
+    via: tuple[str, ...] = ()
+
+
+# Reads whose members are real members. MISSING and ERROR reads carry none; PARTIAL and SUSPICIOUS ones carry
+# people who are certainly members (so they may gain seats), but their *absences* prove nothing.
+_MEMBERS_USABLE = frozenset({Health.OK, Health.PARTIAL, Health.SUSPICIOUS})
+
+
+def desired_roles(
+    rules: Iterable[Rule],
+    reads: Mapping[tuple[str, str], GroupRead],
+    rank: Callable[[str], int],
+) -> dict[EmailKey, Selection]:
+    """The highest role any rule gives each enabled member. Ties go to the earlier rule (deterministic).
+
+    A rule whose role is "None" selects nobody for a seat; it exists to document intent and never outranks a
+    seat-holding rule. Disabled accounts are not selected.
+    """
+    desired: dict[EmailKey, Selection] = {}
+    for rule in sorted(rules, key=lambda r: (-rank(r.role), r.index)):
+        if rule.role == NONE_ROLE:
+            continue
+        read = reads.get((rule.source, rule.group))
+        if read is None or read.health not in _MEMBERS_USABLE:
+            continue
+        for person in read.members:
+            # rules are visited best-first, so the first selection of a person is the winning one
+            if not person.enabled or person.key in desired:
+                continue
+            desired[person.key] = Selection(
+                person.key, person.email, person.display_name, rule.role, rule, person.via
+            )
+    return desired

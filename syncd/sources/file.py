@@ -1,0 +1,232 @@
+"""Group membership from a file export (HR systems, scripted directory dumps, offline trials, the demo).
+
+CSV: a header row with `group` and `email`, optionally `display_name` and `enabled`; any column order; UTF-8
+with or without BOM; CRLF or LF; blank lines ignored; duplicate rows merged. A row with a group and an empty
+e-mail declares the group without adding anyone, so an export can say "this group exists and is empty"
+(a group absent from the file is *missing*, never empty — a truncated export must not strip seats).
+
+JSON: either a list of row objects with the same fields, or an object mapping each group to a list of members,
+each an e-mail string or an object with `email`, `display_name`, `enabled`.
+
+The file is read once per cycle, when the first group is asked for, and indexed by group (case-insensitive).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from syncd.config_section import Section
+from syncd.errors import InputError, SourceUnreachable
+from syncd.identity import normalise_email
+from syncd.models import GroupRead, Health, Person, Unidentified
+from syncd.sources.interface import Source, SourceLookup, SourceSettings, SourceType
+
+_TRUE = frozenset({"true", "yes", "1", "y", "enabled"})
+_FALSE = frozenset({"false", "no", "0", "n", "disabled"})
+
+
+@dataclass(frozen=True, slots=True)
+class FileSettings:
+    name: str
+    path: Path
+    format: str  # "csv" | "json"
+    delimiter: str
+    type: str = "file"
+
+
+def parse(section: Section, name: str) -> FileSettings:
+    path = section.path("path", required=True)
+    fmt = section.str("format", "auto", choices=("auto", "csv", "json"))
+    delimiter = section.str("delimiter", ",", allow_empty=False)
+    section.finish()
+    if len(delimiter) != 1:
+        section.error("delimiter", f"{delimiter!r} must be a single character such as ',' or ';'")
+    if fmt == "auto" and path is not None:
+        fmt = "json" if path.suffix.lower() == ".json" else "csv"
+    return FileSettings(name, path or Path(), fmt or "csv", delimiter[:1] or ",")
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    group: str
+    email: str
+    display_name: str
+    enabled: bool
+    where: str  # "members.csv:17" for messages
+
+
+class FileSource:
+    def __init__(self, settings: FileSettings) -> None:
+        self._settings = settings
+        self._index: dict[str, tuple[str, list[_Row]]] | None = None
+
+    @property
+    def name(self) -> str:
+        return self._settings.name
+
+    def close(self) -> None:
+        self._index = None
+
+    def read_group(self, group: str) -> GroupRead:
+        index = self._load()
+        found = index.get(group.strip().casefold())
+        if found is None:
+            known = len(index)
+            return GroupRead(
+                self.name,
+                group,
+                Health.MISSING,
+                detail=f"no rows for group {group!r} in {self._settings.path} ({known} groups in the file)",
+            )
+        _, rows = found
+        members: dict[str, Person] = {}
+        unidentified: list[Unidentified] = []
+        for row in rows:
+            if not row.email:
+                continue  # a declaration row: the group exists
+            key = normalise_email(row.email)
+            if key is None:
+                unidentified.append(
+                    Unidentified(row.where, row.display_name, f"{row.email!r} is not an e-mail")
+                )
+                continue
+            previous = members.get(key)
+            # duplicate rows merge; a person listed both enabled and disabled counts as enabled
+            if previous is None or (row.enabled and not previous.enabled):
+                members[key] = Person(key, row.email, row.display_name, "", row.enabled)
+        return GroupRead(
+            self.name, group, Health.OK, tuple(members.values()), unidentified=tuple(unidentified)
+        )
+
+    def _load(self) -> dict[str, tuple[str, list[_Row]]]:
+        if self._index is None:
+            index: dict[str, tuple[str, list[_Row]]] = {}
+            for row in self._rows():
+                index.setdefault(row.group.casefold(), (row.group, []))[1].append(row)
+            self._index = index
+        return self._index
+
+    def _rows(self) -> Iterator[_Row]:
+        path = self._settings.path
+        try:
+            with path.open(encoding="utf-8-sig", newline="") as handle:
+                if self._settings.format == "json":
+                    yield from _json_rows(handle.read(), path)
+                else:
+                    yield from _csv_rows(handle, path, self._settings.delimiter)
+        except FileNotFoundError:
+            raise SourceUnreachable(f"source {self.name}: export file {path} does not exist") from None
+        except IsADirectoryError:
+            raise InputError(f"{path}: is a directory, expected a CSV or JSON export") from None
+        except UnicodeDecodeError as error:
+            raise InputError(f"{path}: not UTF-8 text (byte {error.start}); export as UTF-8") from None
+        except OSError as error:
+            raise SourceUnreachable(f"source {self.name}: cannot read {path}: {error.strerror}") from None
+
+
+def _csv_rows(handle: Iterable[str], path: Path, delimiter: str) -> Iterator[_Row]:
+    reader = csv.reader(handle, delimiter=delimiter)
+    header: list[str] | None = None
+    for fields in reader:
+        if not any(f.strip() for f in fields):
+            continue
+        if header is None:
+            header = [f.strip().casefold() for f in fields]
+            missing = [c for c in ("group", "email") if c not in header]
+            if missing:
+                raise InputError(
+                    f"{path}:{reader.line_num}: header lacks column(s) {', '.join(missing)}; expected "
+                    "group,email[,display_name][,enabled]"
+                )
+            unknown = [c for c in header if c not in ("group", "email", "display_name", "enabled")]
+            if unknown:
+                raise InputError(
+                    f"{path}:{reader.line_num}: unknown column(s) {', '.join(unknown)}; allowed: "
+                    "group, email, display_name, enabled"
+                )
+            columns = {name: i for i, name in enumerate(header)}
+            continue
+        where = f"{path}:{reader.line_num}"
+        if len(fields) > len(header):
+            raise InputError(f"{path}:{reader.line_num}: {len(fields)} fields, header has {len(header)}")
+        values = {name: (fields[i].strip() if i < len(fields) else "") for name, i in columns.items()}
+        yield _row(values, where, path)
+    if header is None:
+        raise InputError(f"{path}: empty file; expected a header row group,email[,display_name][,enabled]")
+
+
+def _json_rows(text: str, path: Path) -> Iterator[_Row]:
+    try:
+        data: Any = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}:{error.lineno}: invalid JSON: {error.msg}") from None
+    if isinstance(data, list):
+        for i, item in enumerate(data):
+            if not isinstance(item, dict):
+                raise InputError(f"{path}: [{i}]: expected an object with group and email")
+            yield _row(_strings(item, f"{path}: [{i}]"), f"{path}: [{i}]", path)
+    elif isinstance(data, dict):
+        for group, members in data.items():
+            if not isinstance(members, list):
+                raise InputError(f"{path}: {group!r}: expected a list of members")
+            if not members:
+                yield _Row(group.strip(), "", "", True, f"{path}: {group!r}")
+            for i, member in enumerate(members):
+                where = f"{path}: {group!r}[{i}]"
+                if isinstance(member, str):
+                    yield _Row(group.strip(), member.strip(), "", True, where)
+                elif isinstance(member, dict):
+                    values = _strings(member, f"{path}: {group!r}[{i}]")
+                    values["group"] = group
+                    yield _row(values, where, path)
+                else:
+                    raise InputError(f"{path}: {group!r}[{i}]: expected an e-mail string or an object")
+    else:
+        raise InputError(f"{path}: expected a list of rows or an object mapping groups to members")
+
+
+def _strings(item: Mapping[str, Any], where: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for key, value in item.items():
+        if key not in ("group", "email", "display_name", "enabled"):
+            raise InputError(f"{where}: unknown field {key!r}; allowed: group, email, display_name, enabled")
+        if isinstance(value, bool):
+            values[key] = "true" if value else "false"
+        elif isinstance(value, str):
+            values[key] = value.strip()
+        else:
+            raise InputError(f"{where}.{key}: expected a string, got {type(value).__name__}")
+    return values
+
+
+def _row(values: Mapping[str, str], where: str, path: Path) -> _Row:
+    group = values.get("group", "").strip()
+    if not group:
+        raise InputError(f"{where}: group is empty; every row needs a group")
+    enabled_text = values.get("enabled", "").strip().casefold()
+    if enabled_text in _FALSE:
+        enabled = False
+    elif enabled_text in _TRUE or not enabled_text:
+        enabled = True
+    else:
+        raise InputError(f"{where}: enabled: {enabled_text!r} is not one of true, false, yes, no, 1, 0")
+    return _Row(
+        group, values.get("email", "").strip(), values.get("display_name", "").strip(), enabled, where
+    )
+
+
+def _open(settings: SourceSettings, lookup: SourceLookup) -> Source:
+    assert isinstance(settings, FileSettings)
+    return FileSource(settings)
+
+
+def _parse(section: Section, name: str) -> SourceSettings:
+    return parse(section, name)
+
+
+SOURCE_TYPE = SourceType(parse=_parse, open=_open)

@@ -1,0 +1,86 @@
+"""`syncd status`: what ops need without opening a shell — last runs and outcomes, held groups and why,
+removals pending in grace and when they fall due, blocked assignments, seats used against the limit."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from syncd.config import Config
+from syncd.state import State
+
+
+def collect_status(config: Config, now: datetime) -> dict[str, Any]:
+    if not (config.state_dir / "syncd.sqlite3").exists():
+        return {"state_dir": str(config.state_dir), "runs": [], "note": "no run has been recorded yet"}
+    with State(config.state_dir) as state:
+        runs = state.recent_runs(10)
+        absent = state.absent_since()
+        owned = state.owned()
+    last = next((r for r in runs if r.finished is not None), None)
+    summary = last.summary if last else {}
+    pending = sorted(
+        (
+            {"key": key, "absent_since": since.isoformat(), "due": (since + config.policy.grace).isoformat()}
+            for key, since in absent.items()
+        ),
+        key=lambda item: item["due"],
+    )
+    return {
+        "state_dir": str(config.state_dir),
+        "runs": [
+            {
+                "run_id": r.run_id,
+                "command": r.command,
+                "started": r.started.isoformat(),
+                "finished": r.finished.isoformat() if r.finished else None,
+                "exit_code": r.exit_code,
+                "applied": r.summary.get("applied"),
+                "failed": r.summary.get("failed"),
+                "error": r.summary.get("error"),
+            }
+            for r in runs
+        ],
+        "seats": {
+            "held": summary.get("seats_after"),
+            "limit": summary.get("seat_limit"),
+            "owned_by_syncd": len(owned),
+        },
+        "groups_not_ok": [g for g in summary.get("groups", []) if g.get("health") != "ok"],
+        "held": summary.get("held", []),
+        "pending_in_grace": pending,
+        "blocked": summary.get("blocked", []),
+        "now": now.isoformat(),
+    }
+
+
+def render_status(config: Config, fmt: str, now: datetime) -> str:
+    data = collect_status(config, now)
+    if fmt == "json":
+        return json.dumps(data, indent=2, ensure_ascii=False)
+    out = [f"State: {data['state_dir']}"]
+    if not data["runs"]:
+        out.append("No runs recorded yet.")
+        return "\n".join(out)
+    out.append("Last runs:")
+    for r in data["runs"]:
+        outcome = "running" if r["exit_code"] is None else f"exit {r['exit_code']}"
+        detail = r["error"] or f"{r['applied'] or 0} applied, {r['failed'] or 0} failed"
+        out.append(f"  {r['started'][:19]}  {r['command']:<6} {outcome:<8} {detail}")
+    seats = data["seats"]
+    limit = f" of limit {seats['limit']}" if seats["limit"] is not None else ""
+    out.append(f"Seats: {seats['held']}{limit}; {seats['owned_by_syncd']} assigned or adopted by syncd")
+    out.extend(
+        f"Group {g['source']}: {g['group']} is {g['health']}: {g.get('detail', '')}"
+        for g in data["groups_not_ok"]
+    )
+    if data["pending_in_grace"]:
+        out.append(f"Pending in grace ({len(data['pending_in_grace'])}):")
+        out.extend(f"  {p['key']}  due {p['due'][:16]}" for p in data["pending_in_grace"][:50])
+    if data["held"]:
+        out.append(f"Held at the last run ({len(data['held'])}):")
+        out.extend(f"  {h['email']}  {h['action']}: {h['why']}" for h in data["held"][:50])
+    if data["blocked"]:
+        out.append(f"Blocked by the seat limit ({len(data['blocked'])}): " + ", ".join(data["blocked"][:20]))
+    return "\n".join(out)
