@@ -81,7 +81,7 @@ class Response:
         return cls(status, data, tuple((headers or {}).items()), content_type)
 
 
-class DropConnection(Exception):  # noqa: N818 - it is an instruction, not an error condition
+class DropConnection(Exception):
     """Raised by a handler: write `partial` (if any) and then reset the connection (TCP RST)."""
 
     def __init__(self, partial: bytes = b"") -> None:
