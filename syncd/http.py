@@ -59,14 +59,30 @@ class RateLimiter:
 
     `defer(s)` makes the next request wait `s` seconds (a Retry-After). Thread-safe. The clock and sleep
     are injectable so pure tests need no real time.
+
+    With `adaptive`, a 429 (`throttled`) also teaches the limiter the peer's real quota when it is lower
+    than configured: the window the peer most likely enforced (the fullest one) drops to what the peer
+    accepted in it (never below half at once), and gains one request back per `recover_after` seconds
+    without a 429 — so after the first 429 no further request exceeds the peer's quota (issue 8: back
+    off, then recover).
     """
 
     windows: tuple[tuple[int, float], ...]
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    adaptive: bool = False
+    recover_after: float = 60.0
     _sent: deque[float] = field(default_factory=deque)
     _not_before: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _limits: list[int] | None = None  # lowered counts, one per window, while adapting
+    _calm_since: float = 0.0
+
+    @property
+    def limits(self) -> tuple[int, ...]:
+        """The counts in force now, one per window (lower than configured after a 429, when adaptive)."""
+        with self._lock:
+            return tuple(self._limits or (count for count, _ in self.windows))
 
     def acquire(self) -> float:
         """Block until a request may be sent; return the seconds waited."""
@@ -78,7 +94,10 @@ class RateLimiter:
                 while self._sent and now - self._sent[0] >= horizon:
                     self._sent.popleft()
                 delay = max(0.0, self._not_before - now)
-                for count, seconds in self.windows:
+                if self._limits is not None and now - self._calm_since >= self.recover_after:
+                    self._recover(now)
+                limits = self._limits or [count for count, _ in self.windows]
+                for count, (_, seconds) in zip(limits, self.windows, strict=True):
                     if count <= 0:
                         continue
                     in_window = [t for t in self._sent if now - t < seconds]
@@ -93,6 +112,39 @@ class RateLimiter:
     def defer(self, seconds: float) -> None:
         with self._lock:
             self._not_before = max(self._not_before, self.clock() + seconds)
+
+    def throttled(self, retry_after: float | None) -> None:
+        """The peer answered 429: wait its Retry-After, and (when adaptive) lower the fullest window."""
+        with self._lock:
+            now = self.clock()
+            if retry_after is not None:
+                self._not_before = max(self._not_before, now + retry_after)
+            if not self.adaptive:
+                return
+            if self._sent:
+                self._sent.pop()  # the refused request did not count at the peer
+            limits = self._limits or [count for count, _ in self.windows]
+            fullest: tuple[float, int, int] | None = None
+            for index, (limit, (_, seconds)) in enumerate(zip(limits, self.windows, strict=True)):
+                if limit <= 0:
+                    continue
+                accepted = sum(1 for t in self._sent if now - t < seconds)
+                if fullest is None or accepted / limit > fullest[0]:
+                    fullest = (accepted / limit, index, accepted)
+            if fullest is None:
+                return
+            _, index, accepted = fullest
+            limits[index] = max(1, limits[index] // 2, min(limits[index], accepted))
+            self._limits = limits
+            self._calm_since = now
+
+    def _recover(self, now: float) -> None:
+        assert self._limits is not None
+        configured = [count for count, _ in self.windows]
+        self._limits = [min(c, limit + 1) for c, limit in zip(configured, self._limits, strict=True)]
+        self._calm_since = now
+        if self._limits == configured:
+            self._limits = None
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -264,7 +316,9 @@ class HttpClient:
         if status in RETRYABLE_STATUS:
             if status == 429:
                 self.stats.throttled += 1
-            if self.limiter is not None and retry_after is not None:
+                if self.limiter is not None:
+                    self.limiter.throttled(retry_after)
+            elif self.limiter is not None and retry_after is not None:
                 self.limiter.defer(retry_after)
             if retry_after is not None and retry_after > self.options.max_retry_seconds:
                 raise self._unreachable(
