@@ -1,0 +1,87 @@
+"""Shared helpers for the 7pace Timetracker emulator and target tests: emulators on 127.0.0.1, a target
+wired to one, and `[target]` sections parsed the way syncd.config does (type read first)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syncd.config_section import Section
+from syncd.emulators.timetracker import EmulatedUser, TimetrackerEmulator
+from syncd.http import HttpOptions
+from syncd.identity import normalise_email
+from syncd.models import Action, Change, Reason
+from syncd.secrets import SecretRef
+from syncd.targets.timetracker import TimetrackerSettings, TimetrackerTarget, api_root
+
+TOKEN = "tt-token-5f2b9c"  # what the emulators accept; asserted never to appear in messages
+TOKEN_ENV = "SYNCD_TEST_TT_TOKEN"
+FAST = HttpOptions(timeout=5.0, max_attempts=4, max_retry_seconds=30.0)
+
+
+def users(
+    count: int, role: str = "Team", *, start: int = 0, domain: str = "contoso.example"
+) -> list[EmulatedUser]:
+    return [EmulatedUser(f"user{i:06d}@{domain}", role, f"User {i}") for i in range(start, start + count)]
+
+
+def change(email: str, after: str, before: str = "None", action: Action | None = None) -> Change:
+    key = normalise_email(email)
+    assert key is not None
+    if action is None:
+        action = Action.ASSIGN if before == "None" else Action.UNASSIGN if after == "None" else Action.CHANGE
+    return Change(key, email, action, before, after, Reason("test"))
+
+
+@pytest.fixture
+def token_env(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    return TOKEN_ENV
+
+
+@pytest.fixture
+def emulator_factory() -> Iterator[Callable[..., TimetrackerEmulator]]:
+    started: list[TimetrackerEmulator] = []
+
+    def make(*args: Any, **kwargs: Any) -> TimetrackerEmulator:
+        kwargs.setdefault("token", TOKEN)
+        emulator = TimetrackerEmulator(*args, **kwargs).start()
+        started.append(emulator)
+        return emulator
+
+    yield make
+    for emulator in started:
+        emulator.stop()
+
+
+@pytest.fixture
+def target_factory(token_env: str) -> Iterator[Callable[..., TimetrackerTarget]]:
+    opened: list[TimetrackerTarget] = []
+
+    def make(url: str, *, page_size: int = 500, **overrides: Any) -> TimetrackerTarget:
+        root = api_root(url)
+        assert root is not None
+        settings = TimetrackerSettings(
+            url=url,
+            api_root=root,
+            token=SecretRef("env", token_env, "syncd.toml: target.token"),
+            http=FAST,
+        )
+        target = TimetrackerTarget(dataclasses.replace(settings, **overrides), page_size=page_size)
+        opened.append(target)
+        return target
+
+    yield make
+    for target in opened:
+        target.close()
+
+
+def section(data: dict[str, Any], problems: list[str]) -> Section:
+    """A `[target]` table as syncd.config hands it over: `type` already read."""
+    table = Section({"type": "timetracker", **data}, "target", Path("syncd.toml"), problems)
+    table.str("type")
+    return table
