@@ -102,6 +102,9 @@ class AuditLog:
             self._logger = structlog.wrap_logger(
                 structlog.WriteLogger(self._handle),
                 processors=[_rename_event, structlog.processors.JSONRenderer(ensure_ascii=False)],
+                # explicit, so the global diagnostics level (-q, interactive commands) can never filter it
+                wrapper_class=structlog.make_filtering_bound_logger(0),
+                cache_logger_on_first_use=False,
             )
         record: dict[str, Any] = {
             "@timestamp": now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),

@@ -261,7 +261,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.CONFIG)
     except SystemExit as done:  # --help, --version
         return int(done.code or 0) if isinstance(done.code, int) else 0
-    configure(args.log_format, (args.verbose or 0) - (args.quiet or 0))
+    configure(
+        args.log_format,
+        (args.verbose or 0) - (args.quiet or 0),
+        interactive=args.command in ("plan", "check", "status", "demo"),
+    )
     try:
         return COMMANDS[args.command](args)
     except ConfigError as error:

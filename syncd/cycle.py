@@ -639,7 +639,7 @@ class Cycle:
         verified: list[ChangeResult] = []
         for r in results:
             now_role = actual.get(r.change.key, NONE_ROLE)
-            if r.outcome is Outcome.SUCCESS and now_role != r.change.after:
+            if r.outcome is Outcome.SUCCESS and now_role.casefold() != r.change.after.casefold():
                 verified.append(
                     ChangeResult(r.change, Outcome.FAILURE, f"accepted, but the target now shows {now_role}")
                 )

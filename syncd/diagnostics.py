@@ -26,12 +26,15 @@ def _mask_secrets(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     return event
 
 
-def configure(log_format: str | None, verbosity: int, stream: TextIO | None = None) -> None:
-    """`verbosity`: 0 = default (warnings on a terminal, info otherwise), +1 per -v, -1 per -q."""
+def configure(
+    log_format: str | None, verbosity: int, stream: TextIO | None = None, *, interactive: bool = False
+) -> None:
+    """`verbosity`: 0 = default, +1 per -v, -1 per -q. The default is warnings for interactive commands
+    (plan, check, status, demo: their output is the point) and on a terminal, info for unattended ones."""
     stream = stream or sys.stderr
     tty = stream.isatty()
     fmt = log_format or ("console" if tty else "json")
-    base = logging.WARNING if tty else logging.INFO
+    base = logging.WARNING if tty or interactive else logging.INFO
     level = max(logging.DEBUG, min(logging.ERROR, base - 10 * verbosity))
     renderer: Any = (
         structlog.dev.ConsoleRenderer(colors=tty)

@@ -66,8 +66,10 @@ def render_table(plan: Plan, cost_lines: Sequence[str] = (), *, title: str = "")
         out.extend(_rows(plan.blocked, "x"))
     limit = f" (limit {plan.seat_limit})" if plan.seat_limit is not None else ""
     delta = plan.seats_after - plan.seats_before
-    out.append(f"Seats: {plan.seats_before} → {plan.seats_after} ({delta:+d}){limit}")
-    out.extend(cost_lines)
+    if cost_lines:
+        out.extend(cost_lines)  # the cost block starts with the seat figures
+    else:
+        out.append(f"Seats: {plan.seats_before} → {plan.seats_after} ({delta:+d}){limit}")
     if plan.unidentified:
         out.append(f"Note: {plan.unidentified} member(s) have no usable e-mail address and were skipped")
     out.extend(f"Note: {note}" for note in plan.notes)

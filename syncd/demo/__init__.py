@@ -6,8 +6,6 @@ audit trail, plans again (nothing left to do), and stops the emulator. No networ
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -72,7 +70,7 @@ price_per_seat = 9.0
 period = "month"
 renewal = "{renewal}"
 currency = "USD"
-assignable = 10
+assignable = 15
 plan = "Team"
 """
 
@@ -82,14 +80,13 @@ def _bundled(name: str) -> str:
 
 
 def run_demo(directory: Path | None, emit: Callable[[str], None]) -> int:
-    keep = directory is not None
+    """Run the tour in `directory` (default: a new temporary folder), which is kept so the config, state
+    and audit log can be inspected afterwards."""
     workdir = directory or Path(tempfile.mkdtemp(prefix="syncd-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    try:
-        return _tour(workdir, emit)
-    finally:
-        if not keep:
-            shutil.rmtree(workdir, ignore_errors=True)
+    code = _tour(workdir, emit)
+    emit(f"The demo's config, state and audit log are in {workdir} (delete it when done).")
+    return code
 
 
 def _tour(workdir: Path, emit: Callable[[str], None]) -> int:
@@ -98,9 +95,9 @@ def _tour(workdir: Path, emit: Callable[[str], None]) -> int:
     users_file.write_text(_bundled("licensed.csv"), encoding="utf-8")
     token_file = workdir / "token.txt"
     token_file.write_text(DEMO_TOKEN + "\n", encoding="utf-8")
-    os.chmod(token_file, 0o600)
+    token_file.chmod(0o600)
 
-    emulator = TimetrackerEmulator(load_users(users_file), token=DEMO_TOKEN, assignable=10)
+    emulator = TimetrackerEmulator(load_users(users_file), token=DEMO_TOKEN, assignable=15)
     with emulator:
         today = datetime.now(UTC).date()
         renewal = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
@@ -120,21 +117,33 @@ def _tour(workdir: Path, emit: Callable[[str], None]) -> int:
         applied = Cycle(config).run(CycleRequest("apply", write=True, audit=True))
         ok = sum(1 for r in applied.results if r.outcome is Outcome.SUCCESS)
         emit(f"  applied {ok} of {len(applied.plan.changes)} change(s); exit code {int(applied.exit_code)}")
-        emit(f"  seats now held in the emulator: {emulator.seated()}\n")
+        emit(f"  seats now held in the emulator: {emulator.seated}\n")
 
         emit(f"3. The audit trail ({applied.audit_path}), one JSON object per change and per run, e.g.:\n")
         lines = applied.audit_path.read_text(encoding="utf-8").splitlines() if applied.audit_path else []
         sample = [json.loads(line) for line in lines]
-        for event in [e for e in sample if e.get("event.action") in ("seat-assign", "run-summary")][
-            :1
-        ] + sample[-1:]:
-            emit("  " + json.dumps(event, ensure_ascii=False)[:400])
+        shown = (
+            "@timestamp",
+            "event.action",
+            "event.outcome",
+            "event.reason",
+            "user.target.email",
+            "user.target.roles",
+            "user.changes.roles",
+            "syncd.run.id",
+            "syncd.seats.before",
+            "syncd.seats.after",
+        )
+        first_assign = [e for e in sample if e.get("event.action") == "seat-assign"][:1]
+        for event in first_assign + sample[-1:]:
+            emit("  " + json.dumps({k: event[k] for k in shown if k in event}, ensure_ascii=False))
 
         emit("\n4. syncd plan again — a converged tenant has nothing left to do:\n")
         again = Cycle(config).run(CycleRequest("plan", write=False, audit=False))
         emit(render_table(again.plan))
         emit(
-            "Try it on your own data: copy config.example.toml, point [target] at your tenant, run `syncd plan`."
+            "Try it on your own data: copy config.example.toml, point [target] at your tenant, "
+            "then run `syncd plan`."
         )
         if applied.exit_code is not ExitCode.OK or again.plan.changes:
             return int(applied.exit_code) or int(ExitCode.INTERNAL)

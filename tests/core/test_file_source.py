@@ -89,7 +89,7 @@ def test_bad_csv_is_one_line_naming_file_and_line(tmp_path: Path, content: str, 
 
 
 def test_missing_file_is_unreachable(tmp_path: Path) -> None:
-    with pytest.raises(SourceUnreachable, match="export file .* does not exist"):
+    with pytest.raises(SourceUnreachable, match=r"export file .* does not exist"):
         source(tmp_path / "gone.csv").read_group("G")
 
 
