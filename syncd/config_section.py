@@ -216,6 +216,7 @@ class Section:
         schemes: Sequence[builtins.str] = ("https", "http"),
     ) -> builtins.str:
         expected = f"a URL ({' or '.join(s + '://…' for s in schemes)})"
+        self._seen.add(key)  # an absent optional URL is still a known key (did-you-mean, "allowed here")
         value = (
             self.str(key, default, expected=expected)
             if key in self._data or default is _REQUIRED
