@@ -72,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="syncd",
         description="Keeps 7pace Timetracker seats in step with directory groups.",
-        epilog="Exit codes: " + "; ".join(f"{int(c)} {text}" for c, text in EXIT_CODE_TABLE),
+        epilog="exit codes:\n"
+        + "\n".join(f"  {int(c):>2} (0x{int(c):X})  {text}" for c, text in EXIT_CODE_TABLE),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"syncd {__version__}")
     parser.add_argument("-c", "--config", default=None, help=argparse.SUPPRESS)
