@@ -6,14 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-
 from typing import Any
 
 import pytest
 
 from syncd import cli
-from syncd.emulators.timetracker import EmulatedUser
 from syncd.cli import main
+from syncd.emulators.timetracker import EmulatedUser
 
 
 def users(*numbers: int) -> list[str]:
@@ -138,7 +137,7 @@ def test_bad_token_exit_5_and_token_never_printed(world: Any, capsys: pytest.Cap
     assert main(["-vv", "run", "-c", str(config)]) == 5
     captured = capsys.readouterr()
     err_lines = [line for line in captured.err.splitlines() if line.startswith("syncd: error:")]
-    assert len(err_lines) == 1 and "401" in err_lines[0] or "token" in err_lines[0]
+    assert (len(err_lines) == 1 and "401" in err_lines[0]) or "token" in err_lines[0]
     everything = captured.out + captured.err + "".join(json.dumps(e) for e in world.audit())
     assert "sentinel-wrong-token" not in everything and world.token not in everything
     assert world.roles() == {}
