@@ -173,7 +173,11 @@ class AuthorityEmulator(CloudEmulator):
             der = cert.public_bytes(serialization.Encoding.DER)
             sha1 = _b64url(hashlib.sha1(der).digest())
             sha256 = _b64url(hashlib.sha256(der).digest())
-            if header.get("x5t") != sha1 and header.get("x5t#S256") != sha256:
+            # compared without base64 padding: msal pads x5t#S256, RFC 7515 does not
+            if (
+                str(header.get("x5t", "")).rstrip("=") != sha1
+                and str(header.get("x5t#S256", "")).rstrip("=") != sha256
+            ):
                 continue
             try:
                 claims = jwt.decode(

@@ -140,7 +140,7 @@ def parse(section: Section, name: str) -> AzureDevOpsSettings:
         )
     if pat is not None and principal is not None:
         section.error("pat", "use pat or a service principal (tenant_id, client_id, …), not both")
-    elif pat is None and principal is None:
+    elif pat is None and principal is None and not section.has("pat"):
         section.error("pat", "required: a PAT, or a service principal (tenant_id, client_id, client_secret)")
     if server_url:
         if principal is not None:

@@ -18,7 +18,8 @@ from syncd.emulators.graph import EntraDirectory, GraphEmulator
 from syncd.emulators.http_server import EmulatorServer
 from syncd.emulators.tls import TestCA
 from syncd.errors import ConfigError
-from syncd.sources.interface import Source, SourceType
+from syncd.sources import source_type
+from syncd.sources.interface import Source
 
 TENANT = "45aa3d2d-7442-473d-b4d3-3c670da9dd96"
 CLIENT_ID = "0c1a2b3c-4d5e-4f60-8a9b-0c1d2e3f4a5b"
@@ -106,12 +107,6 @@ class Cloud:
         source = source_type(kind).open(settings, lambda n: known[n])
         self.opened.append(source)
         return source
-
-
-def source_type(kind: str) -> SourceType:
-    from syncd.sources import source_type as lookup
-
-    return lookup(kind)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+import certifi
 import pytest
 
 from syncd.emulators.faults import Fault, Faults
@@ -294,8 +295,6 @@ def test_tls_without_the_ca_bundle_names_the_fix(cloud: Cloud) -> None:
 def test_configured_ca_bundle_wins_over_requests_ca_bundle(
     cloud: Cloud, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import certifi
-
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
     group = cloud.ado_dir.add_group("G")
     cloud.ado_dir.add_member(group, cloud.ado_dir.add_user("a@contoso.com"))
