@@ -1,0 +1,222 @@
+#Requires -Version 5.1
+#Requires -RunAsAdministrator
+<#
+.SYNOPSIS
+    Installs syncd and registers its hourly Scheduled Task.
+
+.DESCRIPTION
+    1. Creates a virtual environment in -InstallDir (default C:\Program Files\syncd\venv) from a Python 3.11+.
+    2. Installs the pinned dependencies with hash checking (requirements.lock), then syncd itself without
+       dependencies, so nothing unpinned is ever installed.
+    3. Creates C:\ProgramData\syncd with state, logs and secrets folders. Only SYSTEM and Administrators
+       have full control; the task account may read everything and modify only state and logs.
+    4. Checks the configuration offline (syncd check --offline). A first install with no configuration
+       copies config.example.toml there and stops, so you can edit it and run this script again.
+    5. Registers the task from syncd-task.xml under -TaskAccount (a gMSA by default), starts it once,
+       waits for it and shows the Last Run Result.
+
+    Running the script again upgrades syncd in place and re-registers the task; data and config are kept.
+
+.PARAMETER TaskAccount
+    The account the task runs as. A group managed service account (DOMAIN\name$) needs no password. Any
+    other account is asked for its password, which Task Scheduler stores.
+
+.PARAMETER Python
+    Path to the python.exe (3.11 or newer) used to create the virtual environment. Default: the newest
+    Python that the py.exe launcher knows, else python.exe on PATH.
+
+.PARAMETER Wheel
+    A syncd wheel to install (syncd-X.Y.Z-py3-none-any.whl). Default: the source tree this script is in,
+    which pip builds with setuptools fetched from the package index.
+
+.EXAMPLE
+    .\install.ps1 -TaskAccount 'CONTOSO\svc-syncd$'
+#>
+[CmdletBinding()]
+param(
+    [Parameter(Mandatory = $true)]
+    [string] $TaskAccount,
+    [string] $InstallDir = (Join-Path $env:ProgramFiles 'syncd'),
+    [string] $DataDir = (Join-Path $env:ProgramData 'syncd'),
+    [string] $Python = '',
+    [string] $Wheel = '',
+    [string] $TaskName = 'syncd',
+    [string] $TaskPath = '\syncd\',
+    [switch] $NoStart,
+    [int] $WaitSeconds = 900
+)
+
+Set-StrictMode -Version Latest
+$ErrorActionPreference = 'Stop'
+
+$SourceDir = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
+$TaskXml = Join-Path $PSScriptRoot 'syncd-task.xml'
+$Lock = Join-Path $SourceDir 'requirements.lock'
+$Venv = Join-Path $InstallDir 'venv'
+$VenvPython = Join-Path $Venv 'Scripts\python.exe'
+$Config = Join-Path $DataDir 'syncd.toml'
+$TaskNs = 'http://schemas.microsoft.com/windows/2004/02/mit/task'
+
+# Exit codes of `syncd run` (the README's table), and the Task Scheduler states that share the column.
+# https://learn.microsoft.com/en-us/windows/win32/taskschd/task-scheduler-error-and-success-constants
+$ResultText = @{
+    '0'          = 'OK: changes applied, or nothing to do'
+    '1'          = 'internal error: see the diagnostic log'
+    '2'          = 'configuration or usage error: run syncd check'
+    '3'          = 'a safety guard stopped the run; nothing was applied'
+    '4'          = 'partial failure: some changes failed; see the audit log'
+    '5'          = 'a source or the target was unreachable or refused the credentials'
+    '6'          = 'another run holds the lock; nothing was done'
+    '267009'     = 'the task is still running (0x41301)'
+    '267011'     = 'the task has not run yet (0x41303)'
+    '267014'     = 'the task was terminated: ExecutionTimeLimit or by hand (0x41306)'
+    '2147946720' = 'the task account could not log on: check "Log on as a batch job" and, for a gMSA, Test-ADServiceAccount (0x800710E0)'
+}
+
+function Invoke-Native {
+    # Runs a program and stops the install when it fails: native commands do not throw on their own.
+    param([string] $Step, [string] $Program, [string[]] $Arguments)
+    Write-Host "==> $Step"
+    & $Program @Arguments
+    if ($LASTEXITCODE -ne 0) {
+        throw "install.ps1: $Step failed (exit code $LASTEXITCODE): $Program $($Arguments -join ' ')"
+    }
+}
+
+function Find-Python {
+    if ($Python) { return $Python }
+    $launcher = Get-Command 'py.exe' -ErrorAction SilentlyContinue
+    if ($launcher) {
+        $found = & $launcher.Source -3 -c 'import sys; print(sys.executable)' 2>$null
+        if ($LASTEXITCODE -eq 0 -and $found) { return ($found | Select-Object -Last 1).Trim() }
+    }
+    $onPath = Get-Command 'python.exe' -ErrorAction SilentlyContinue
+    if ($onPath) { return $onPath.Source }
+    throw 'install.ps1: no Python found; install Python 3.11 or newer for all users, or pass -Python C:\path\python.exe'
+}
+
+function Format-Result([int64] $Code) {
+    # Task Scheduler reports a UInt32; keys are decimal strings so 3 and 0x800710E0 look up alike.
+    $text = $ResultText[[string] $Code]
+    if (-not $text) { $text = 'unknown code: see README.md beside this script' }
+    return ('{0} (0x{0:X}): {1}' -f $Code, $text)
+}
+
+function Set-FolderAcl {
+    # icacls takes SIDs as *S-...: SYSTEM and BUILTIN\Administrators, whatever the system language.
+    param([string] $Path, [string] $AccountRight)
+    Invoke-Native "restrict $Path" 'icacls.exe' @(
+        $Path, '/inheritance:r', '/grant:r', '*S-1-5-18:(OI)(CI)F', '*S-1-5-32-544:(OI)(CI)F',
+        "${TaskAccount}:(OI)(CI)$AccountRight", '/Q')
+}
+
+# -- 1. Python and the virtual environment -------------------------------------------------------------
+$BasePython = Find-Python
+Invoke-Native "check that $BasePython is Python 3.11 or newer" $BasePython @(
+    '-c', 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)')
+if (-not (Test-Path $VenvPython)) {
+    New-Item -ItemType Directory -Force -Path $InstallDir | Out-Null
+    Invoke-Native "create the virtual environment $Venv" $BasePython @('-m', 'venv', $Venv)
+}
+
+# -- 2. Dependencies (hash-checked, wheels only: servers have no compiler), then syncd itself -----------
+Invoke-Native 'install the pinned dependencies from requirements.lock' $VenvPython @(
+    '-m', 'pip', 'install', '--disable-pip-version-check', '--require-hashes', '--only-binary=:all:',
+    '-r', $Lock)
+$Package = $SourceDir
+if ($Wheel) { $Package = $Wheel }
+Invoke-Native 'install syncd (no dependencies: they all come from the lock)' $VenvPython @(
+    '-m', 'pip', 'install', '--disable-pip-version-check', '--no-deps', '--upgrade', $Package)
+Invoke-Native 'check the installed syncd' $VenvPython @('-m', 'syncd', '--version')
+
+# -- 3. Data folders and their ACLs -----------------------------------------------------------------------
+foreach ($folder in @($DataDir, (Join-Path $DataDir 'state'), (Join-Path $DataDir 'logs'),
+        (Join-Path $DataDir 'secrets'))) {
+    New-Item -ItemType Directory -Force -Path $folder | Out-Null
+}
+Set-FolderAcl $DataDir 'RX'
+foreach ($writable in @('state', 'logs')) {
+    Invoke-Native "let $TaskAccount modify $writable" 'icacls.exe' @(
+        (Join-Path $DataDir $writable), '/grant', "${TaskAccount}:(OI)(CI)M", '/Q')
+}
+
+# -- 4. Configuration ------------------------------------------------------------------------------------
+if (-not (Test-Path $Config)) {
+    $example = Join-Path $SourceDir 'config.example.toml'
+    if (Test-Path $example) { Copy-Item $example $Config }
+    Write-Host ''
+    Write-Host "No configuration yet. A starting point is in $Config."
+    Write-Host 'Edit it (README.md in this folder lists the keys that must point under ProgramData), then'
+    Write-Host 'run this script again to register the task.'
+    exit 2
+}
+Invoke-Native "check $Config (offline)" $VenvPython @('-m', 'syncd', 'check', '--offline', '-c', $Config)
+
+# -- 5. The task ------------------------------------------------------------------------------------------
+[xml] $doc = Get-Content -Raw -Path $TaskXml
+$ns = New-Object System.Xml.XmlNamespaceManager($doc.NameTable)
+$ns.AddNamespace('t', $TaskNs)
+$exec = $doc.SelectSingleNode('/t:Task/t:Actions/t:Exec', $ns)
+$exec.SelectSingleNode('t:Command', $ns).InnerText = '"{0}"' -f $VenvPython
+$arguments = $exec.SelectSingleNode('t:Arguments', $ns)
+$arguments.InnerText = $arguments.InnerText -replace '-c "[^"]*"', ('-c "{0}"' -f $Config)
+$exec.SelectSingleNode('t:WorkingDirectory', $ns).InnerText = $DataDir
+$doc.SelectSingleNode('/t:Task/t:Principals/t:Principal/t:UserId', $ns).InnerText = $TaskAccount
+
+$isGmsa = $TaskAccount.EndsWith('$')
+if ($isGmsa) {
+    if (Get-Command 'Test-ADServiceAccount' -ErrorAction SilentlyContinue) {
+        $gmsaName = ($TaskAccount -split '\\')[-1]
+        if (-not (Test-ADServiceAccount -Identity $gmsaName)) {
+            throw "install.ps1: $TaskAccount is not usable on this computer: run Install-ADServiceAccount $gmsaName (and allow this computer to retrieve its password)"
+        }
+    }
+    try {
+        Register-ScheduledTask -TaskName $TaskName -TaskPath $TaskPath -Xml $doc.OuterXml -Force | Out-Null
+    }
+    catch {
+        # Some Windows builds ask for a password for LogonType Password even for a gMSA. Register the task
+        # disabled under SYSTEM first; the gMSA principal is swapped in just below, then it is enabled.
+        Write-Host "Registering with the gMSA directly was refused ($($_.Exception.Message)); registering disabled, then switching the account."
+        $principal = $doc.SelectSingleNode('/t:Task/t:Principals/t:Principal', $ns)
+        $principal.SelectSingleNode('t:UserId', $ns).InnerText = 'S-1-5-18'
+        [void] $principal.RemoveChild($principal.SelectSingleNode('t:LogonType', $ns))
+        $doc.SelectSingleNode('/t:Task/t:Settings/t:Enabled', $ns).InnerText = 'false'
+        Register-ScheduledTask -TaskName $TaskName -TaskPath $TaskPath -Xml $doc.OuterXml -Force | Out-Null
+    }
+    # The documented way to give a task to a gMSA: LogonType Password and no password at all.
+    $gmsa = New-ScheduledTaskPrincipal -UserId $TaskAccount -LogonType Password -RunLevel Limited
+    Set-ScheduledTask -TaskName $TaskName -TaskPath $TaskPath -Principal $gmsa | Out-Null
+    Enable-ScheduledTask -TaskName $TaskName -TaskPath $TaskPath | Out-Null
+}
+else {
+    $credential = Get-Credential -UserName $TaskAccount -Message "Password of $TaskAccount (stored by Task Scheduler)"
+    $password = $credential.GetNetworkCredential().Password
+    Register-ScheduledTask -TaskName $TaskName -TaskPath $TaskPath -Xml $doc.OuterXml -Force `
+        -User $TaskAccount -Password $password | Out-Null
+    Remove-Variable password
+}
+Write-Host "==> registered task $TaskPath$TaskName, running as $TaskAccount every hour"
+
+if ($NoStart) { exit 0 }
+
+# -- 6. Start once and show the result ------------------------------------------------------------------
+Start-ScheduledTask -TaskName $TaskName -TaskPath $TaskPath
+$deadline = (Get-Date).AddSeconds($WaitSeconds)
+do {
+    Start-Sleep -Seconds 2
+    $state = (Get-ScheduledTask -TaskName $TaskName -TaskPath $TaskPath).State
+} while ($state -eq 'Running' -and (Get-Date) -lt $deadline)
+
+$info = Get-ScheduledTaskInfo -TaskName $TaskName -TaskPath $TaskPath
+Write-Host ''
+Write-Host ('Last run:        {0}' -f $info.LastRunTime)
+Write-Host ('Last run result: {0}' -f (Format-Result $info.LastTaskResult))
+Write-Host ('Next run:        {0}' -f $info.NextRunTime)
+Write-Host "Audit and diagnostic logs: $(Join-Path $DataDir 'logs')"
+Write-Host "Status: & '$VenvPython' -m syncd status -c '$Config'"
+if ($state -eq 'Running') {
+    Write-Host "The first run is still going after $WaitSeconds s; check the result later with Get-ScheduledTaskInfo."
+    exit 0
+}
+exit $info.LastTaskResult

@@ -1,0 +1,184 @@
+"""The shipped Task Scheduler XML, install scripts and admin README (deploy/windows-task)."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from syncd.config_section import parse_duration
+from syncd.errors import ExitCode
+
+NS = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
+TASK = Path(__file__).resolve().parents[2] / "deploy" / "windows-task"
+
+
+def task() -> ET.Element:
+    return ET.parse(TASK / "syncd-task.xml").getroot()
+
+
+def text(path: str) -> str:
+    node = task().find(path, NS)
+    assert node is not None, f"{path} is missing from syncd-task.xml"
+    return (node.text or "").strip()
+
+
+def iso_duration(value: str) -> timedelta:
+    """The subset of ISO 8601 durations Task Scheduler uses: PnDTnHnMnS."""
+    match = re.fullmatch(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?", value)
+    assert match and value not in ("P", "PT"), f"{value!r} is not an ISO 8601 duration"
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def split_windows_command_line(line: str) -> list[str]:
+    """Split Arguments the way the Microsoft C runtime builds argv (what python.exe sees): backslashes are
+    literal unless they precede a double quote. See "Parsing C command-line arguments" on learn.microsoft.com."""
+    args: list[str] = []
+    current: list[str] = []
+    in_quotes = in_token = False
+    backslashes = 0
+    for char in line:
+        if char == "\\":
+            backslashes += 1
+            continue
+        if char == '"':
+            current.append("\\" * (backslashes // 2))
+            if backslashes % 2:
+                current.append('"')
+            else:
+                in_quotes = not in_quotes
+            backslashes, in_token = 0, True
+            continue
+        current.append("\\" * backslashes)
+        backslashes = 0
+        if char in " \t" and not in_quotes:
+            if in_token:
+                args.append("".join(current))
+            current, in_token = [], False
+        else:
+            current.append(char)
+            in_token = True
+    current.append("\\" * backslashes)
+    if in_token or backslashes:
+        args.append("".join(current))
+    return args
+
+
+def test_the_windows_command_line_splitter_follows_the_c_runtime_rules() -> None:
+    assert split_windows_command_line(r'-m syncd -c "C:\Program Files\a b.toml" x\\y "q\"t" e\\"f g"') == [
+        "-m",
+        "syncd",
+        "-c",
+        r"C:\Program Files\a b.toml",
+        r"x\\y",
+        'q"t',
+        r"e\f g",
+    ]
+
+
+def test_the_task_xml_is_ascii_without_an_encoding_declaration() -> None:
+    raw = (TASK / "syncd-task.xml").read_bytes()
+    raw.decode("ascii")  # raises on any non-ASCII byte
+    assert not raw.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"))
+    assert b"<?xml" not in raw  # the bytes read the same however Task Scheduler guesses the encoding
+
+
+def test_the_task_xml_uses_the_task_scheduler_namespace_and_a_schema_version() -> None:
+    root = task()
+    assert root.tag == "{http://schemas.microsoft.com/windows/2004/02/mit/task}Task"
+    assert re.fullmatch(r"1\.[2-4]", root.get("version", "")), root.get("version")
+
+
+def test_the_task_repeats_hourly_without_end() -> None:
+    trigger = task().find("t:Triggers/t:TimeTrigger", NS)
+    assert trigger is not None
+    assert text("t:Triggers/t:TimeTrigger/t:Repetition/t:Interval") == "PT1H"
+    assert trigger.find("t:Repetition/t:Duration", NS) is None  # no Duration: repeat indefinitely
+    assert text("t:Triggers/t:TimeTrigger/t:Repetition/t:StopAtDurationEnd") == "false"
+    assert trigger.find("t:EndBoundary", NS) is None
+    assert text("t:Triggers/t:TimeTrigger/t:Enabled") == "true"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", text("t:Triggers/t:TimeTrigger/t:StartBoundary"))
+    assert iso_duration(text("t:Triggers/t:TimeTrigger/t:RandomDelay")) == timedelta(minutes=5)
+
+
+def test_the_task_runs_one_instance_catches_up_and_stops_after_45_minutes() -> None:
+    assert text("t:Settings/t:MultipleInstancesPolicy") == "IgnoreNew"
+    assert text("t:Settings/t:StartWhenAvailable") == "true"
+    assert text("t:Settings/t:ExecutionTimeLimit") == "PT45M"
+    assert text("t:Settings/t:Enabled") == "true"
+    assert task().find("t:Settings/t:RestartOnFailure", NS) is None  # the next hour is the retry
+
+
+def test_the_principal_is_least_privilege_and_ready_for_a_gmsa() -> None:
+    principal = task().find("t:Principals/t:Principal", NS)
+    assert principal is not None
+    assert text("t:Principals/t:Principal/t:LogonType") == "Password"  # what a gMSA registers with
+    assert text("t:Principals/t:Principal/t:RunLevel") == "LeastPrivilege"
+    assert re.fullmatch(r"[A-Z]+\\[\w-]+\$", text("t:Principals/t:Principal/t:UserId"))  # DOMAIN\name$
+    actions = task().find("t:Actions", NS)
+    assert actions is not None and actions.get("Context") == principal.get("id")
+
+
+def test_the_action_runs_the_venv_python_from_programdata() -> None:
+    command = text("t:Actions/t:Exec/t:Command")
+    assert command == r'"C:\Program Files\syncd\venv\Scripts\python.exe"'
+    assert text("t:Actions/t:Exec/t:WorkingDirectory") == r"C:\ProgramData\syncd"
+
+
+def test_the_task_arguments_parse_with_syncds_own_cli(parse_cli: Callable[[list[str]], object]) -> None:
+    args = split_windows_command_line(text("t:Actions/t:Exec/t:Arguments"))
+    assert args[:2] == ["-m", "syncd"]
+    assert args[2:] == ["run", "-c", r"C:\ProgramData\syncd\syncd.toml", "--max-runtime", "40m"]
+    namespace = parse_cli(args[2:])
+    # the parser may keep the path as a str or a Path; either way it is the config the task names
+    assert r"C:\ProgramData\syncd\syncd.toml" in {str(value) for value in vars(namespace).values()}
+
+
+def test_syncds_own_deadline_ends_before_task_schedulers() -> None:
+    args = split_windows_command_line(text("t:Actions/t:Exec/t:Arguments"))
+    max_runtime = parse_duration(args[args.index("--max-runtime") + 1])
+    limit = iso_duration(text("t:Settings/t:ExecutionTimeLimit"))
+    assert max_runtime is not None and max_runtime + timedelta(minutes=5) <= limit
+
+
+def test_the_readme_exit_code_table_lists_every_exit_code_in_decimal_and_hex() -> None:
+    readme = (TASK / "README.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| (\d+) \| `(0x[0-9A-F]+)` \|", readme, flags=re.MULTILINE))
+    assert rows == {str(int(code)): f"0x{int(code):X}" for code in ExitCode}
+
+
+def test_install_ps1_maps_every_run_exit_code_to_a_message() -> None:
+    script = (TASK / "install.ps1").read_text(encoding="ascii")
+    keys = {int(k) for k in re.findall(r"^\s+'(\d+)'\s+=", script, flags=re.MULTILINE)}
+    assert {int(code) for code in ExitCode if code != ExitCode.CHANGES_PENDING} <= keys
+
+
+@pytest.mark.parametrize("name", ["install.ps1", "uninstall.ps1"])
+def test_the_powershell_scripts_are_ascii(name: str) -> None:
+    # Windows PowerShell 5.1 reads a BOM-less script as the ANSI code page: non-ASCII text would be garbled
+    (TASK / name).read_bytes().decode("ascii")
+
+
+def test_install_ps1_installs_only_hashed_pins_and_registers_the_shipped_xml(repo: Path) -> None:
+    script = (TASK / "install.ps1").read_text(encoding="ascii")
+    for needle in (
+        "'--require-hashes'",
+        "'-r', $Lock",
+        "'--no-deps'",
+        "Join-Path $PSScriptRoot 'syncd-task.xml'",
+        "Join-Path $SourceDir 'requirements.lock'",
+        "Register-ScheduledTask",
+        "New-ScheduledTaskPrincipal -UserId $TaskAccount -LogonType Password",
+        "Start-ScheduledTask",
+        "Get-ScheduledTaskInfo",
+        "icacls.exe",
+    ):
+        assert needle in script, needle
+    # $SourceDir is two folders up from the script: the repository root, where the lock lives
+    assert (TASK.parent.parent / "requirements.lock").is_file()
+    assert TASK.parent.parent == repo
