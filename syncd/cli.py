@@ -160,6 +160,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
             _print(f"Plan saved to {args.out}; apply it with: syncd apply -c {config.file} --plan {args.out}")
     for line in result.problems:
         print(f"syncd: {line}", file=sys.stderr)
+    if result.guard is not None:
+        print(
+            f"syncd: a run would stop here (exit 3): {result.guard}; after review, apply this plan with "
+            "`syncd apply --plan FILE --override-guards`",
+            file=sys.stderr,
+        )
     if result.exit_code is not ExitCode.OK:
         return int(result.exit_code)
     if args.detailed_exitcode and result.plan.changes:

@@ -88,6 +88,7 @@ class CycleResult:
     cost: Mapping[str, Any] | None = None
     cost_lines: tuple[str, ...] = ()
     requests: Mapping[str, int] = field(default_factory=dict)
+    guard: str | None = None  # `plan` only: the guard a run would trip (runs raise GuardTripped instead)
 
     def saved(self, config: Config) -> plan_file.SavedPlan:
         return plan_file.SavedPlan(self.plan, self.fingerprint, self.created, str(config.file), self.cost)
@@ -463,6 +464,10 @@ class Cycle:
 
         guard = check_guards(config, plan)
         if guard and not (request.override_guards and request.reviewed is not None):
+            if request.command == "plan":
+                # a preview still shows (and saves) the plan, so it can be reviewed and approved
+                exit_code = ExitCode.UNREACHABLE if readout.source_errors else ExitCode.GUARD
+                return replace(base, exit_code=exit_code, problems=tuple(problems), guard=guard)
             return self._stop_for_guard(request, base, guard, audit)
 
         if not request.write:
