@@ -1,0 +1,370 @@
+"""Reading one AD group's people, exactly as AD holds them, or saying precisely why not.
+
+The read, in four requests or request loops (all values placed in filters are escaped):
+
+1. **Resolve** the group: a DN is read with a base search; a name is looked up by `sAMAccountName` or `cn`
+   under `base_dn`. No match, or more than one, is `MISSING` with the reason — never an empty group.
+2. **Direct members** (`member`) with range retrieval (`member;range=lo-hi`, MS-ADTS 3.1.1.3.1.3.3: AD
+   returns at most MaxValRange values per request and says where it stopped), followed to the end.
+3. **Transitive members** with one paged subtree search using LDAP_MATCHING_RULE_IN_CHAIN
+   (`memberOf:1.2.840.113556.1.4.1941:=<group DN>`, MS-ADTS 3.1.1.3.4.4): the DC walks the nesting, cycles
+   included, and returns users *and* the nested groups, whose `memberOf` values give the nesting path
+   (`Person.via`) without one request per group.
+4. **Primary-group members**: AD never lists a user under `member` of their primary group, at any level,
+   so users whose `primaryGroupID` is the RID (= `primaryGroupToken`) of the group or of any nested group
+   are read too.
+
+Then a cross-check: every direct member from step 2 must have come back in step 3. One that did not
+(outside `base_dn`, or a DC that silently ignores IN_CHAIN, as OpenLDAP does) makes the read `PARTIAL`,
+because a short read must never look complete.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+
+from ldap3.utils.conv import escape_filter_chars
+
+from syncd.models import GroupRead, Health, Person, Unidentified
+from syncd.sources.ldap_connection import RESULT_NO_SUCH_OBJECT, Directory, Entry, LdapFailure
+from syncd.sources.ldap_person import PERSON_ATTRIBUTES, is_disabled, to_person
+from syncd.sources.ldap_settings import LdapSettings, looks_like_dn
+
+IN_CHAIN = "1.2.840.113556.1.4.1941"  # LDAP_MATCHING_RULE_IN_CHAIN (MS-ADTS 3.1.1.3.4.4)
+GROUP_ATTRIBUTES = ("objectClass", "objectSid", "sAMAccountName", "cn")
+# values per ranged request: Microsoft advises at most 1000 for portability (MaxValRange is 1500 since
+# Windows Server 2003, 1000 before); a DC that returns fewer says so in the key and we continue from there
+RANGE_STEP = 1000
+MAX_RANGE_ROUNDS = 100_000  # 100 million values: far beyond any group, but a bound on a misbehaving DC
+MAX_PAGES = 1_000_000
+RIDS_PER_FILTER = 100
+AMBIGUITY_LIST = 10
+_RANGE_KEY = re.compile(r"^[^;]+;range=(\d+)-(\d+|\*)$", re.IGNORECASE)
+_RESULT_INVALID_DN = 34
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRef:
+    """A resolved group: its DN as the DC spells it, a short name for messages and paths, its RID."""
+
+    dn: str
+    name: str
+    rid: int | None
+
+
+class ReadFailed(Exception):
+    """A read stopped part-way. `entries_read` tells PARTIAL (something was read) from ERROR."""
+
+    def __init__(self, failure: LdapFailure, entries_read: int) -> None:
+        super().__init__(str(failure))
+        self.failure = failure
+        self.entries_read = entries_read
+
+
+@dataclass(slots=True)
+class _Member:
+    record: Person | Unidentified | None  # None: a disabled account with no address (skipped)
+    parents: set[str]  # casefolded DNs of the groups holding it directly
+
+
+@dataclass(frozen=True, slots=True)
+class _Nested:
+    name: str
+    rid: int | None
+    parents: frozenset[str]
+
+
+def rid_of(entry: Entry) -> int | None:
+    """The relative identifier: the last sub-authority of objectSid (little-endian uint32, MS-DTYP 2.4.2)."""
+    sid = entry.values("objectSid")
+    if not sid or len(sid[0]) < 12:
+        return None
+    value: int = struct.unpack("<I", bytes(sid[0][-4:]))[0]
+    return value
+
+
+class MembershipReader:
+    """Reads groups through one `Directory`. Not thread-safe; one read at a time."""
+
+    def __init__(self, directory: Directory, settings: LdapSettings, *, range_step: int = RANGE_STEP) -> None:
+        self._directory = directory
+        self._settings = settings
+        self._range_step = range_step
+        self._entries_read = 0
+        attributes = [
+            *PERSON_ATTRIBUTES,
+            "objectSid",
+            "memberOf",
+            "primaryGroupID",
+            *settings.identity_attributes,
+        ]
+        self._member_attributes = tuple(dict.fromkeys(a.casefold() for a in attributes))
+
+    def read(self, group: str) -> GroupRead:
+        """The group's people with health OK or MISSING (or PARTIAL after the cross-check).
+
+        Raises ReadFailed when a request fails part-way (the caller may reconnect and try again)."""
+        self._entries_read = 0
+        try:
+            resolved = self._resolve(group)
+            if isinstance(resolved, str):
+                return GroupRead(self._settings.name, group, Health.MISSING, detail=resolved)
+            direct = self._direct_members(resolved)
+            return self._transitive(group, resolved, direct)
+        except LdapFailure as failure:
+            raise ReadFailed(failure, self._entries_read) from None
+
+    # -- 1. resolve --------------------------------------------------------------------------------
+    def _resolve(self, group: str) -> GroupRef | str:
+        """The group, or the reason it is MISSING."""
+        directory = self._directory
+        if any(ord(c) < 32 or ord(c) == 127 for c in group):
+            # some servers end a filter value at an escaped NUL (\00): "Team\x00x" would match "Team"
+            return f"group name {group!r} contains control characters"
+        if looks_like_dn(group):
+            try:
+                page = directory.search(
+                    group, "(objectClass=*)", GROUP_ATTRIBUTES, scope="base", step=f"looking up group {group}"
+                )
+            except LdapFailure as failure:
+                if failure.result_code in (RESULT_NO_SUCH_OBJECT, _RESULT_INVALID_DN):
+                    return f"no entry with DN {group!r} on {directory.url} (renamed, moved or mistyped?)"
+                raise
+            if not page.entries:
+                return f"no entry with DN {group!r} on {directory.url}"
+            entry = page.entries[0]
+            classes = {c.casefold() for c in entry.texts("objectClass")}
+            if "group" not in classes:
+                kind = "a user" if "user" in classes else "not a group"
+                return f"{group} is {kind} (objectClass {', '.join(entry.texts('objectClass'))})"
+            return self._ref(entry)
+        value = escape_filter_chars(group)
+        page = directory.search(
+            self._settings.base_dn,
+            f"(&(objectClass=group)(|(sAMAccountName={value})(cn={value})))",
+            GROUP_ATTRIBUTES,
+            scope="subtree",
+            page_size=AMBIGUITY_LIST,
+            step=f"looking up group {group!r}",
+        )
+        if not page.entries:
+            return f"no group with sAMAccountName or cn {group!r} under {self._settings.base_dn}"
+        if len(page.entries) > 1 or page.cookie:
+            more = "+" if page.cookie else ""
+            names = "; ".join(e.dn for e in page.entries)
+            return (
+                f"{group!r} names {len(page.entries)}{more} groups ({names}); "
+                "name the group by its distinguished name instead"
+            )
+        return self._ref(page.entries[0])
+
+    @staticmethod
+    def _ref(entry: Entry) -> GroupRef:
+        name = entry.text("sAMAccountName") or entry.text("cn") or entry.dn
+        return GroupRef(entry.dn, name, rid_of(entry))
+
+    # -- 2. direct members, ranged ---------------------------------------------------------------------
+    def _direct_members(self, group: GroupRef) -> list[str]:
+        members: list[str] = []
+        low = 0
+        for _ in range(MAX_RANGE_ROUNDS):
+            high = low + self._range_step - 1
+            page = self._directory.search(
+                group.dn,
+                "(objectClass=*)",
+                [f"member;range={low}-{high}"],
+                scope="base",
+                step=f"reading member values {low}-{high} of {group.name}",
+            )
+            if not page.entries:
+                raise LdapFailure(f"reading member values of {group.name} failed: the group disappeared")
+            found = page.entries[0].ranged("member")
+            if found is None:
+                break  # no values at or after `low`: AD omits the attribute, Samba sends an empty range
+            key, values = found
+            members.extend(v.decode("utf-8", "replace") for v in values)
+            self._entries_read += len(values)
+            if ";" not in key:
+                break  # the DC ignored the range and sent every value
+            match = _RANGE_KEY.match(key)
+            if match is None or int(match.group(1)) != low:
+                raise LdapFailure(
+                    f"reading member values of {group.name} from {self._directory.url} failed: "
+                    f"asked for values from {low}, got {key!r}"
+                )
+            if match.group(2) == "*":
+                break
+            end = int(match.group(2))
+            if end < low:
+                raise LdapFailure(
+                    f"reading member values of {group.name} failed: range {key!r} went backwards"
+                )
+            low = end + 1
+        else:
+            raise LdapFailure(
+                f"reading member values of {group.name} did not finish in {MAX_RANGE_ROUNDS} requests"
+            )
+        return members
+
+    # -- 3 and 4. transitive and primary-group members --------------------------------------------
+    def _paged(self, ldap_filter: str, step: str) -> Iterator[Entry]:
+        cookie = b""
+        for _ in range(MAX_PAGES):
+            page = self._directory.search(
+                self._settings.base_dn,
+                ldap_filter,
+                self._member_attributes,
+                scope="subtree",
+                page_size=self._settings.page_size,
+                cookie=cookie,
+                step=step,
+            )
+            for entry in page.entries:
+                self._entries_read += 1
+                yield entry
+            cookie = page.cookie
+            if not cookie:
+                return
+        raise LdapFailure(f"{step} did not finish in {MAX_PAGES} pages")
+
+    def _transitive(self, group: str, ref: GroupRef, direct: Sequence[str]) -> GroupRead:
+        settings = self._settings
+        members: dict[str, _Member] = {}
+        nested: dict[str, _Nested] = {}
+        seen: set[str] = set()
+        skipped = 0
+
+        def take(entry: Entry, parents: set[str]) -> None:
+            nonlocal skipped
+            dn = entry.dn.casefold()
+            seen.add(dn)
+            classes = {c.casefold() for c in entry.texts("objectClass")}
+            if "group" in classes:
+                nested[dn] = _Nested(
+                    entry.text("sAMAccountName") or entry.text("cn") or entry.dn,
+                    rid_of(entry),
+                    frozenset(parents),
+                )
+            elif "user" in classes and "computer" not in classes:
+                if dn in members:
+                    members[dn].parents |= parents
+                    return
+                record = to_person(
+                    entry, settings.identity_attributes, include_disabled=settings.include_disabled, via=()
+                )
+                if isinstance(record, Unidentified) and not settings.include_disabled and is_disabled(entry):
+                    skipped += 1  # a disabled account without an address would not be selected anyway
+                    members[dn] = _Member(None, parents)
+                else:
+                    members[dn] = _Member(record, parents)
+            else:
+                skipped += 1  # computers, gMSAs, contacts, foreign security principals: not licensable people
+
+        chain_filter = f"(memberOf:{IN_CHAIN}:={escape_filter_chars(ref.dn)})"
+        for entry in self._paged(chain_filter, f"reading the nested members of {ref.name}"):
+            take(entry, {v.casefold() for v in entry.texts("memberOf")})
+
+        rid_groups = {ref.rid: ref.dn.casefold()} if ref.rid is not None else {}
+        rid_groups.update({n.rid: dn for dn, n in nested.items() if n.rid is not None})
+        rids = sorted(rid_groups)
+        for start in range(0, len(rids), RIDS_PER_FILTER):
+            chunk = rids[start : start + RIDS_PER_FILTER]
+            alternatives = "".join(f"(primaryGroupID={rid})" for rid in chunk)
+            primary_filter = f"(&(objectClass=user)(!(objectClass=computer))(|{alternatives}))"
+            for entry in self._paged(primary_filter, f"reading the primary-group members of {ref.name}"):
+                parents = {v.casefold() for v in entry.texts("memberOf")}
+                rid_text = entry.text("primaryGroupID")
+                if rid_text and rid_text.isdigit() and int(rid_text) in rid_groups:
+                    parents.add(rid_groups[int(rid_text)])
+                take(entry, parents)
+
+        people, unidentified = self._with_paths(ref, members, nested)
+        missing = [dn for dn in direct if dn.casefold() not in seen]
+        if missing and not seen:
+            return GroupRead(
+                settings.name,
+                group,
+                Health.ERROR,
+                detail=(
+                    f"{self._directory.url} returned none of the {len(direct)} direct members of {ref.name} "
+                    f"to the nested-membership search: it does not evaluate LDAP_MATCHING_RULE_IN_CHAIN "
+                    f"({IN_CHAIN}); syncd needs Active Directory (or Samba AD)"
+                ),
+            )
+        if missing:
+            return GroupRead(
+                settings.name,
+                group,
+                Health.PARTIAL,
+                members=people,
+                unidentified=unidentified,
+                skipped=skipped,
+                detail=(
+                    f"{len(missing)} direct member(s) of {ref.name} were not found under base_dn "
+                    f"{settings.base_dn} (e.g. {missing[0]}); widen base_dn or remove them from the group"
+                ),
+            )
+        return GroupRead(
+            settings.name, group, Health.OK, members=people, unidentified=unidentified, skipped=skipped
+        )
+
+    @staticmethod
+    def _with_paths(
+        ref: GroupRef, members: dict[str, _Member], nested: dict[str, _Nested]
+    ) -> tuple[tuple[Person, ...], tuple[Unidentified, ...]]:
+        """Give each person the shortest nesting path from the group (breadth-first over the nested
+        groups' memberOf, ties broken by name, so the result is deterministic)."""
+        root = ref.dn.casefold()
+        children: dict[str, list[str]] = {}
+        for dn, group in nested.items():
+            for parent in group.parents:
+                if parent == root or parent in nested:
+                    children.setdefault(parent, []).append(dn)
+        paths: dict[str, tuple[str, ...]] = {root: ()}
+        queue = deque([root])
+        while queue:
+            current = queue.popleft()
+            for child in sorted(children.get(current, ()), key=lambda dn: nested[dn].name.casefold()):
+                if child not in paths:
+                    paths[child] = (*paths[current], nested[child].name)
+                    queue.append(child)
+        people: dict[str, Person] = {}
+        unidentified: list[Unidentified] = []
+        for member in members.values():
+            record = member.record
+            if isinstance(record, Person):
+                options = [paths[p] for p in member.parents if p in paths]
+                via = min(options, key=_path_order) if options else ()
+                person = replace(record, via=via)
+                # two accounts with one address (an admin and a normal account) are one person: enabled
+                # wins over disabled (active somewhere = active), then the shorter path, then the GUID
+                known = people.get(person.key)
+                if known is None or _person_order(person) < _person_order(known):
+                    people[person.key] = person
+            elif isinstance(record, Unidentified):
+                unidentified.append(record)
+        unidentified.sort(key=lambda u: (u.display_name.casefold(), u.source_id))
+        return tuple(people[key] for key in sorted(people)), tuple(unidentified)
+
+
+def _path_order(path: tuple[str, ...]) -> tuple[int, list[str]]:
+    return len(path), [name.casefold() for name in path]
+
+
+def _person_order(person: Person) -> tuple[bool, tuple[int, list[str]], str]:
+    return not person.enabled, _path_order(person.via), person.source_id
+
+
+def failed_read(source: str, group: str, error: ReadFailed, note: str = "") -> GroupRead:
+    """A read that stopped: PARTIAL when some entries had been read, ERROR when none; never OK."""
+    health = Health.PARTIAL if error.entries_read else Health.ERROR
+    detail = str(error.failure)
+    if error.entries_read:
+        detail += f" after {error.entries_read} entries"
+    if note:
+        detail += f"; {note}"
+    return GroupRead(source, group, health, detail=detail)

@@ -1,0 +1,422 @@
+"""The membership algorithm against AD behaviours Samba does not reproduce (directory-server.md: Samba
+neither ranges `member` on its own nor caps pages at 1000): a small in-memory directory that answers
+the reader's requests the way AD does. Everything else is tested against real Samba."""
+
+from __future__ import annotations
+
+import re
+import struct
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from syncd.config_section import Section
+from syncd.models import Health, Person
+from syncd.sources.ldap_connection import Entry, LdapFailure, Page
+from syncd.sources.ldap_membership import IN_CHAIN, MembershipReader, ReadFailed, failed_read
+from syncd.sources.ldap_person import identity, source_id, to_person
+from syncd.sources.ldap_settings import LdapSettings, parse_ldap_settings
+
+BASE = "DC=corp,DC=example,DC=com"
+DOMAIN_SID = b"\x01\x05\x00\x00\x00\x00\x00\x05\x15\x00\x00\x00" + b"\x11" * 12
+
+
+def settings(**overrides: object) -> LdapSettings:
+    values: dict[str, object] = {"url": "ldaps://dc1.corp.example.com", "bind_user": "svc", "base_dn": BASE}
+    values.update(overrides)
+    problems: list[str] = []
+    section = Section(
+        {**values, "bind_password": {"file": __file__}}, "sources[0]", Path("/x.toml"), problems
+    )
+    result = parse_ldap_settings(section, "corp")
+    assert [p for p in problems if "readable by group" not in p] == []
+    return result
+
+
+@dataclass
+class Request:
+    base: str
+    ldap_filter: str
+    attributes: tuple[str, ...]
+    scope: str
+    page_size: int | None
+    cookie: bytes
+
+
+@dataclass
+class FakeAD:
+    """Objects by DN; `member` lists on groups; memberOf computed. MaxValRange and MaxPageSize as AD's."""
+
+    objects: dict[str, dict[str, list[bytes]]] = field(default_factory=dict)
+    members: dict[str, list[str]] = field(default_factory=dict)
+    max_val_range: int = 1500
+    max_page: int = 1000
+    evaluates_in_chain: bool = True
+    fail_at_request: int | None = None  # 1-based; that request loses the connection
+    requests: list[Request] = field(default_factory=list)
+    url: str = "ldaps://fake-dc:636"
+    _rid: int = 1100
+
+    def user(self, name: str, **attributes: str | list[str]) -> str:
+        dn = f"CN={name},OU=People,{BASE}"
+        values = {k: [v.encode() for v in (x if isinstance(x, list) else [x])] for k, x in attributes.items()}
+        values.setdefault("userAccountControl", [b"512"])
+        values.setdefault("primaryGroupID", [b"513"])
+        self.objects[dn.casefold()] = {
+            "objectClass": [b"top", b"person", b"organizationalPerson", b"user"],
+            "sAMAccountName": [name.encode()],
+            "objectGUID": [uuid.uuid5(uuid.NAMESPACE_DNS, name).bytes_le],
+            **values,
+            "_dn": [dn.encode()],
+        }
+        return dn
+
+    def group(self, name: str, members: Sequence[str] = (), ou: str = "OU=Groups") -> str:
+        dn = f"CN={name},{ou},{BASE}"
+        self._rid += 1
+        self.objects[dn.casefold()] = {
+            "objectClass": [b"top", b"group"],
+            "sAMAccountName": [name.encode()],
+            "cn": [name.encode()],
+            "objectSid": [DOMAIN_SID + struct.pack("<I", self._rid)],
+            "_dn": [dn.encode()],
+        }
+        self.members[dn.casefold()] = list(members)
+        return dn
+
+    def rid(self, dn: str) -> int:
+        sid: bytes = self.objects[dn.casefold()]["objectSid"][0]
+        value: int = struct.unpack("<I", sid[-4:])[0]
+        return value
+
+    def _entry(self, dn: str, attributes: Sequence[str]) -> Entry:
+        stored = self.objects[dn.casefold()]
+        wanted = {a.casefold() for a in attributes}
+        values = {k: v for k, v in stored.items() if k.casefold() in wanted}
+        if "memberof" in wanted:
+            values["memberOf"] = [
+                self.objects[g]["_dn"][0]
+                for g, ms in self.members.items()
+                if dn.casefold() in (m.casefold() for m in ms)
+            ]
+        return Entry(stored["_dn"][0].decode(), values)
+
+    def search(
+        self,
+        base: str,
+        ldap_filter: str,
+        attributes: Sequence[str],
+        *,
+        scope: str,
+        step: str,
+        page_size: int | None = None,
+        cookie: bytes = b"",
+    ) -> Page:
+        self.requests.append(Request(base, ldap_filter, tuple(attributes), scope, page_size, cookie))
+        if self.fail_at_request == len(self.requests):
+            raise LdapFailure(
+                f"{step} from {self.url} failed: the DC closed the connection", connection_lost=True
+            )
+        if scope == "base":
+            if base.casefold() not in self.objects:
+                raise LdapFailure(f"{step} failed: no such object (32)", result_code=32)
+            ranged = [a for a in attributes if a.casefold().startswith("member;range=")]
+            if ranged:
+                low_text, high_text = ranged[0].split("=", 1)[1].split("-")
+                low = int(low_text)
+                values = self.members.get(base.casefold(), [])
+                end = min(len(values), int(high_text) + 1, low + self.max_val_range)
+                if low >= len(values):
+                    return Page((Entry(base, {}),))
+                key = f"member;range={low}-{'*' if end >= len(values) else end - 1}"
+                return Page((Entry(base, {key: [v.encode() for v in values[low:end]]}),))
+            return Page((self._entry(base, attributes),))
+        found = self._subtree(ldap_filter)
+        if page_size is None:
+            if len(found) > self.max_page:
+                raise LdapFailure(f"{step} failed: size limit exceeded (4)", result_code=4)
+            return Page(tuple(self._entry(dn, attributes) for dn in found))
+        offset = int(cookie or b"0")
+        size = min(page_size, self.max_page)  # AD silently cuts larger pages to MaxPageSize
+        chunk = found[offset : offset + size]
+        more = offset + size < len(found)
+        return Page(
+            tuple(self._entry(dn, attributes) for dn in chunk), str(offset + size).encode() if more else b""
+        )
+
+    def _subtree(self, ldap_filter: str) -> list[str]:
+        if f":{IN_CHAIN}:=" in ldap_filter:
+            if not self.evaluates_in_chain:
+                return []
+            group = _unescape(ldap_filter.split(":=", 1)[1].rstrip(")")).casefold()
+            seen: list[str] = []
+            pending = list(self.members.get(group, []))
+            while pending:
+                dn = pending.pop(0).casefold()
+                if dn in seen or dn not in self.objects:
+                    continue
+                seen.append(dn)
+                pending.extend(self.members.get(dn, []))
+            return seen
+        rids = {int(r) for r in re.findall(r"\(primaryGroupID=(\d+)\)", ldap_filter)}
+        if rids:
+            return [
+                dn
+                for dn, o in self.objects.items()
+                if b"user" in o["objectClass"] and int(o.get("primaryGroupID", [b"0"])[0]) in rids
+            ]
+        name = re.search(r"\(sAMAccountName=([^)]*)\)", ldap_filter)
+        assert name, ldap_filter
+        wanted = _unescape(name.group(1)).casefold()
+        return [
+            dn
+            for dn, o in self.objects.items()
+            if b"group" in o["objectClass"]
+            and wanted in {o["sAMAccountName"][0].decode().casefold(), o["cn"][0].decode().casefold()}
+        ]
+
+
+def _unescape(value: str) -> str:
+    return re.sub(r"\\([0-9a-fA-F]{2})", lambda m: chr(int(m.group(1), 16)), value)
+
+
+def keys(people: Sequence[Person]) -> list[str]:
+    return [p.key for p in people]
+
+
+# -- ranging and paging as AD does them ----------------------------------------------------------------
+
+
+def test_ranged_member_read_continues_where_ad_stopped() -> None:
+    ad = FakeAD()
+    users = [ad.user(f"u{i:04d}", mail=f"u{i:04d}@corp.example.com") for i in range(3700)]
+    ad.group("Big", users)
+    read = MembershipReader(ad, settings(), range_step=5000).read("Big")
+    assert read.health is Health.OK
+    assert keys(read.members) == [f"u{i:04d}@corp.example.com" for i in range(3700)]
+    ranges = [
+        r.attributes[0] for r in ad.requests if r.scope == "base" and r.attributes[0].startswith("member")
+    ]
+    # AD answered 1500 values each time whatever was asked; the reader asked again from where it stopped
+    assert ranges == ["member;range=0-4999", "member;range=1500-6499", "member;range=3000-7999"]
+
+
+def test_transitive_search_is_paged_at_most_1000_per_page() -> None:
+    ad = FakeAD()
+    users = [ad.user(f"u{i:04d}", mail=f"u{i:04d}@corp.example.com") for i in range(2500)]
+    ad.group("Big", users)
+    read = MembershipReader(ad, settings()).read("Big")
+    assert read.health is Health.OK
+    assert len(read.members) == 2500
+    chain = [r for r in ad.requests if IN_CHAIN in r.ldap_filter]
+    assert [(r.page_size, r.cookie) for r in chain] == [(1000, b""), (1000, b"1000"), (1000, b"2000")]
+    assert all(r.page_size is not None and r.page_size <= 1000 for r in ad.requests if r.scope == "subtree")
+
+
+def test_connection_lost_in_a_later_range_request_is_partial_never_ok() -> None:
+    ad = FakeAD(fail_at_request=3)  # 1: look up the group, 2: values 0-999, 3: values 1000-1999
+    ad.group("Big", [ad.user(f"u{i:04d}", mail=f"u{i:04d}@corp.example.com") for i in range(2500)])
+    with pytest.raises(ReadFailed) as caught:
+        MembershipReader(ad, settings()).read("Big")
+    assert caught.value.entries_read == 1000
+    assert caught.value.failure.connection_lost
+    read = failed_read("corp", "Big", caught.value)
+    assert read.health is Health.PARTIAL
+    assert read.members == ()
+    assert read.detail == (
+        "reading member values 1000-1999 of Big from ldaps://fake-dc:636 failed: the DC closed the connection "
+        "after 1000 entries"
+    )
+
+
+def test_connection_lost_in_the_middle_of_the_paged_search_is_partial() -> None:
+    ad = FakeAD(fail_at_request=5)  # 1 lookup, 2-3 ranges, 4 first page, 5 second page
+    ad.group("Big", [ad.user(f"u{i:04d}", mail=f"u{i:04d}@corp.example.com") for i in range(1500)])
+    with pytest.raises(ReadFailed) as caught:
+        MembershipReader(ad, settings()).read("Big")
+    assert caught.value.entries_read == 1500 + 1000
+    assert "reading the nested members of Big" in str(caught.value)
+
+
+def test_failure_before_anything_was_read_is_error() -> None:
+    ad = FakeAD(fail_at_request=1)
+    ad.group("Big")
+    with pytest.raises(ReadFailed) as caught:
+        MembershipReader(ad, settings()).read("Big")
+    read = failed_read("corp", "Big", caught.value, "reconnecting failed: connection refused")
+    assert read.health is Health.ERROR
+    assert read.detail == (
+        "looking up group 'Big' from ldaps://fake-dc:636 failed: the DC closed the connection; "
+        "reconnecting failed: connection refused"
+    )
+
+
+# -- cross-checks that keep a short read from looking complete --------------------------------------------
+
+
+def test_dc_that_ignores_in_chain_is_an_error_not_an_empty_group() -> None:
+    ad = FakeAD(evaluates_in_chain=False)  # OpenLDAP answers such a filter with 0 entries and "success"
+    ad.group("Team", [ad.user("ann", mail="ann@corp.example.com")])
+    read = MembershipReader(ad, settings()).read("Team")
+    assert read.health is Health.ERROR
+    assert read.members == ()
+    assert read.detail.startswith("ldaps://fake-dc:636 returned none of the 1 direct members of Team")
+
+
+def test_direct_member_outside_base_dn_makes_the_read_partial() -> None:
+    ad = FakeAD()
+    ann = ad.user("ann", mail="ann@corp.example.com")
+    ad.group("Team", [ann, "CN=bob,OU=Elsewhere,DC=other,DC=com"])
+    read = MembershipReader(ad, settings()).read("Team")
+    assert read.health is Health.PARTIAL
+    assert keys(read.members) == ["ann@corp.example.com"]
+    assert read.detail == (
+        f"1 direct member(s) of Team were not found under base_dn {BASE} (e.g. CN=bob,OU=Elsewhere,DC=other,DC=com); "
+        "widen base_dn or remove them from the group"
+    )
+
+
+def test_empty_group_is_ok_and_empty() -> None:
+    ad = FakeAD()
+    ad.group("Nobody")
+    read = MembershipReader(ad, settings()).read("Nobody")
+    assert (read.health, read.members, read.detail) == (Health.OK, (), "")
+
+
+# -- escaping, primary groups, paths, duplicates -------------------------------------------------------
+
+
+def test_group_names_are_escaped_in_filters() -> None:
+    ad = FakeAD()
+    ad.group("Real")
+    read = MembershipReader(ad, settings()).read("*)(cn=*")
+    assert read.health is Health.MISSING
+    assert ad.requests[0].ldap_filter == (
+        r"(&(objectClass=group)(|(sAMAccountName=\2a\29\28cn=\2a)(cn=\2a\29\28cn=\2a)))"
+    )
+
+
+def test_group_dn_is_escaped_in_the_in_chain_filter() -> None:
+    ad = FakeAD()
+    dn = ad.group(r"R&D (EU) \2a", [ad.user("ann", mail="ann@corp.example.com")])
+    read = MembershipReader(ad, settings()).read(dn)
+    assert read.health is Health.OK
+    chain = [r.ldap_filter for r in ad.requests if IN_CHAIN in r.ldap_filter]
+    assert chain == [rf"(memberOf:{IN_CHAIN}:=CN=R&D \28EU\29 \5c2a,OU=Groups,{BASE})"]
+
+
+def test_primary_group_members_of_nested_groups_are_found_with_their_path() -> None:
+    ad = FakeAD()
+    inner = ad.group("Inner")
+    outer = ad.group("Outer", [inner])
+    ad.user("pat", mail="pat@corp.example.com", primaryGroupID=str(ad.rid(inner)))
+    ad.user("oli", mail="oli@corp.example.com", primaryGroupID=str(ad.rid(outer)))
+    read = MembershipReader(ad, settings()).read("Outer")
+    assert read.health is Health.OK
+    assert [(p.key, p.via) for p in read.members] == [
+        ("oli@corp.example.com", ()),
+        ("pat@corp.example.com", ("Inner",)),
+    ]
+    primary = [r.ldap_filter for r in ad.requests if "primaryGroupID" in r.ldap_filter]
+    rids = sorted([ad.rid(inner), ad.rid(outer)])
+    assert primary == [
+        f"(&(objectClass=user)(!(objectClass=computer))(|(primaryGroupID={rids[0]})(primaryGroupID={rids[1]})))"
+    ]
+
+
+def test_shortest_path_wins_and_ties_break_by_name() -> None:
+    ad = FakeAD()
+    ann = ad.user("ann", mail="ann@corp.example.com")
+    deep = ad.group("Deep", [ann])
+    b = ad.group("B", [deep])
+    a = ad.group("A", [ann])
+    ad.group("Top", [b, a])
+    read = MembershipReader(ad, settings()).read("Top")
+    assert [(p.key, p.via) for p in read.members] == [("ann@corp.example.com", ("A",))]
+
+
+def test_two_accounts_with_one_address_are_one_person_enabled_wins() -> None:
+    ad = FakeAD()
+    admin = ad.user("ann-admin", mail="Ann@corp.example.com", userAccountControl="514")
+    normal = ad.user("ann", mail="ann@corp.example.com")
+    ad.group("Team", [admin, normal])
+    read = MembershipReader(ad, settings()).read("Team")
+    assert [(p.key, p.enabled, p.email) for p in read.members] == [
+        ("ann@corp.example.com", True, "ann@corp.example.com")
+    ]
+
+
+def test_non_people_are_skipped_and_disabled_unaddressed_are_only_counted() -> None:
+    ad = FakeAD()
+    computer = ad.user("ws01$")
+    ad.objects[computer.casefold()]["objectClass"].append(b"computer")
+    ghost = ad.user("ghost", userAccountControl="514")
+    nomail = ad.user("nomail", displayName="No Mail")
+    ad.group("Team", [computer, ghost, nomail])
+    read = MembershipReader(ad, settings()).read("Team")
+    assert read.members == ()
+    assert [(u.display_name, u.detail) for u in read.unidentified] == [
+        ("No Mail", "nomail: no usable e-mail address in mail, userPrincipalName, proxyAddresses")
+    ]
+    assert read.skipped == 2
+
+
+# -- one account → one person --------------------------------------------------------------------------
+
+
+def entry(**attributes: str | list[str] | bytes) -> Entry:
+    values: dict[str, list[bytes]] = {}
+    for key, value in attributes.items():
+        if isinstance(value, bytes):
+            values[key] = [value]
+        elif isinstance(value, list):
+            values[key] = [v.encode() for v in value]
+        else:
+            values[key] = [value.encode()]
+    return Entry("CN=x,DC=corp", values)
+
+
+def test_identity_attributes_are_tried_in_order() -> None:
+    attributes = ("mail", "userPrincipalName", "proxyAddresses")
+    assert identity(entry(mail="N/A", userPrincipalName="Ann@Corp.Example.com"), attributes) == (
+        "ann@corp.example.com",
+        "Ann@Corp.Example.com",
+    )
+    assert identity(entry(userPrincipalName="ann@corp.example.com"), ("mail",)) is None
+
+
+def test_only_the_primary_smtp_proxy_address_counts() -> None:
+    attributes = ("proxyAddresses",)
+    both = entry(proxyAddresses=["smtp:alias@corp.example.com", "SMTP:Ann.Lee@Corp.Example.com", "X500:/o=x"])
+    assert identity(both, attributes) == ("ann.lee@corp.example.com", "Ann.Lee@Corp.Example.com")
+    assert identity(entry(proxyAddresses=["smtp:alias@corp.example.com"]), attributes) is None
+
+
+def test_object_guid_is_the_source_id_and_disabled_bit_is_read() -> None:
+    guid = uuid.UUID("0b3bd2f8-1c39-4a54-9d4f-4b5c2b5f9c01")
+    person = to_person(
+        entry(
+            objectGUID=guid.bytes_le,
+            mail="ann@corp.example.com",
+            userAccountControl="66050",
+            displayName="Ann",
+        ),
+        ("mail",),
+        include_disabled=False,
+        via=(),
+    )
+    assert person == Person(
+        key="ann@corp.example.com",  # type: ignore[arg-type]
+        email="ann@corp.example.com",
+        display_name="Ann",
+        source_id="0b3bd2f8-1c39-4a54-9d4f-4b5c2b5f9c01",
+        enabled=False,  # 66050 = 0x10202: NORMAL_ACCOUNT | DONT_EXPIRE_PASSWORD | ACCOUNTDISABLE
+    )
+    assert source_id(entry(objectGUID=guid.bytes_le)) == str(guid)
+    enabled = to_person(
+        entry(mail="a@b.example", userAccountControl="514"), ("mail",), include_disabled=True, via=()
+    )
+    assert isinstance(enabled, Person) and enabled.enabled
