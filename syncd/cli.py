@@ -16,8 +16,9 @@ from syncd import __version__, plan_file
 from syncd import config as config_module
 from syncd.config_section import parse_duration
 from syncd.cycle import Cycle, CycleRequest, CycleResult, utc_now
-from syncd.diagnostics import configure
+from syncd.diagnostics import add_log_file, configure, prune_log_files
 from syncd.errors import ConfigError, ExitCode, SyncdError, UsageError
+from syncd.identity import normalise_email
 from syncd.models import Outcome
 from syncd.plan_output import FORMATS, render_csv, render_json, render_table
 
@@ -108,6 +109,20 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--offline", action="store_true", help="only validate the file; contact nothing")
     status = commands.add_parser("status", parents=[common], help="last runs, held groups, pending removals")
     status.add_argument("--format", choices=("table", "json"), default="table")
+    audit = commands.add_parser(
+        "audit", parents=[common], help="search the audit trail (who, what, when, why)"
+    )
+    audit.add_argument("--user", help="one person's e-mail")
+    audit.add_argument(
+        "--action", action="append", default=[], help="seat-assign, role-change, seat-unassign, …"
+    )
+    audit.add_argument("--outcome", choices=("success", "failure", "unknown"))
+    audit.add_argument("--run", dest="run_id", help="a run id (a prefix is enough)")
+    audit.add_argument("--since", type=_duration, help="only events this recent, e.g. 7d, 12h")
+    audit.add_argument(
+        "--last", action="store_true", help="only the latest matching change (why does X have a seat?)"
+    )
+    audit.add_argument("--format", choices=("table", "jsonl"), default="table")
     demo = commands.add_parser(
         "demo", parents=[common], help="a self-contained tour against the bundled emulator"
     )
@@ -123,6 +138,19 @@ def _print(text: str, stream: TextIO | None = None) -> None:
 
 def _load(args: argparse.Namespace) -> config_module.Config:
     return config_module.load(config_module.locate(args.config))
+
+
+def _verbosity(args: argparse.Namespace) -> int:
+    return (args.verbose or 0) - (args.quiet or 0)
+
+
+def _log_to_files(args: argparse.Namespace, config: config_module.Config) -> None:
+    """Unattended commands also keep dated diagnostic files beside the audit log, pruned like it."""
+    try:
+        prune_log_files(config.audit_dir, config.audit_retention_days, utc_now().date())
+        add_log_file(args.log_format, _verbosity(args), config.audit_dir)
+    except OSError as error:
+        log.warning("diagnostic log file not available", dir=str(config.audit_dir), error=error.strerror)
 
 
 def _results_lines(result: CycleResult) -> list[str]:
@@ -180,6 +208,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             "that was reviewed"
         )
     config = _load(args)
+    _log_to_files(args, config)
     reviewed = plan_file.load(args.plan_file, utc_now()) if args.plan_file is not None else None
     request = CycleRequest(
         "apply",
@@ -199,6 +228,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
+    _log_to_files(args, config)
     dry = args.dry_run or config.dry_run
     request = CycleRequest("run", write=not dry, audit=True, max_runtime=args.max_runtime)
     result = Cycle(config).run(request)
@@ -238,10 +268,36 @@ def cmd_status(args: argparse.Namespace) -> int:
     return int(ExitCode.OK)
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from syncd import audit_query
+
+    config = _load(args)
+    user = None
+    if args.user:
+        user = normalise_email(args.user)
+        if user is None:
+            raise UsageError(f"--user {args.user!r} is not an e-mail address")
+    wanted = audit_query.AuditFilter(
+        user=user,
+        actions=frozenset(args.action),
+        outcome=args.outcome,
+        run_id=args.run_id,
+        since=utc_now() - args.since if args.since else None,
+        changes_only=args.last,
+    )
+    found = list(audit_query.events(config.audit_dir, wanted))
+    if args.last:
+        found = found[-1:]
+    _print(audit_query.render_jsonl(found) if args.format == "jsonl" else audit_query.render_table(found))
+    return int(ExitCode.OK)
+
+
 def cmd_daemon(args: argparse.Namespace) -> int:
     from syncd.daemon import run_daemon
 
-    return run_daemon(_load(args))
+    config = _load(args)
+    _log_to_files(args, config)
+    return run_daemon(config)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -256,6 +312,7 @@ COMMANDS = {
     "run": cmd_run,
     "check": cmd_check,
     "status": cmd_status,
+    "audit": cmd_audit,
     "daemon": cmd_daemon,
     "demo": cmd_demo,
 }
@@ -271,8 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(done.code or 0) if isinstance(done.code, int) else 0
     configure(
         args.log_format,
-        (args.verbose or 0) - (args.quiet or 0),
-        interactive=args.command in ("plan", "check", "status", "demo"),
+        _verbosity(args),
+        interactive=args.command in ("plan", "check", "status", "demo", "audit"),
     )
     try:
         return COMMANDS[args.command](args)

@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 
 from syncd import audit as audit_module
-from syncd import plan_file
+from syncd import metrics, plan_file
 from syncd.audit import AuditLog
 from syncd.config import Config, rule_identity
 from syncd.errors import (
@@ -389,9 +389,15 @@ class Cycle:
                             },
                         )
                         state.finish_run(run_id, int(error.exit_code), {"error": str(error)}, self.clock())
+                        self._metrics(request, int(error.exit_code), started, None)
+                    raise
+                except Exception:
+                    if audit is not None:
+                        self._metrics(request, int(ExitCode.INTERNAL), started, None)
                     raise
                 if audit is not None:
                     state.finish_run(run_id, int(result.exit_code), _status_summary(result), self.clock())
+                    self._metrics(request, int(result.exit_code), started, result)
                 return result
         finally:
             structlog.contextvars.unbind_contextvars("run_id")
@@ -516,6 +522,37 @@ class Cycle:
                 },
             )
         return result
+
+    def _metrics(
+        self, request: CycleRequest, exit_code: int, started: float, result: CycleResult | None
+    ) -> None:
+        path = self.config.metrics_file
+        if path is None:
+            return
+        changes: dict[tuple[str, str], int] = {}
+        plan = result.plan if result is not None else None
+        for r in result.results if result is not None else ():
+            label = (r.change.action.value, r.outcome.value)
+            changes[label] = changes.get(label, 0) + 1
+        try:
+            metrics.write(
+                path,
+                metrics.RunMetrics(
+                    finished=self.clock(),
+                    exit_code=exit_code,
+                    duration_seconds=time.monotonic() - started,
+                    dry_run=not request.write,
+                    seats_before=plan.seats_before if plan else None,
+                    seats_after=plan.seats_after if plan else None,
+                    seat_limit=plan.seat_limit if plan else None,
+                    changes=changes,
+                    held=len(plan.held) if plan else 0,
+                    blocked=len(plan.blocked) if plan else 0,
+                    groups_not_ok=sum(1 for g in plan.groups if g.health is not Health.OK) if plan else 0,
+                ),
+            )
+        except OSError as error:  # metrics are a convenience: never fail a run over them
+            log.warning("metrics file not written", path=str(path), error=error.strerror)
 
     # -- steps ---------------------------------------------------------------------------------------
     def _reviewed(

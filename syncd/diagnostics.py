@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
@@ -26,8 +28,79 @@ def _mask_secrets(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     return event
 
 
+class DatedLogFile:
+    """Append-only `syncd-YYYY-MM-DD.log` files (UTC) in a folder, reopened when the day turns. No rename
+    rotation: it fails on Windows while a reader holds the file, so old files are pruned by age instead."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._day: date | None = None
+        self._handle: TextIO | None = None
+
+    def write(self, text: str) -> int:
+        today = datetime.now(UTC).date()
+        if self._handle is None or today != self._day:
+            if self._handle is not None:
+                self._handle.close()
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._handle = (self.directory / f"syncd-{today.isoformat()}.log").open("a", encoding="utf-8")
+            self._day = today
+        written = self._handle.write(text)
+        self._handle.flush()
+        return written
+
+    def flush(self) -> None:
+        if self._handle is not None:
+            self._handle.flush()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+def prune_log_files(directory: Path, retention_days: int, today: date) -> None:
+    cutoff = today - timedelta(days=retention_days)
+    for path in directory.glob("syncd-*.log"):
+        try:
+            if date.fromisoformat(path.stem.removeprefix("syncd-")) < cutoff:
+                path.unlink(missing_ok=True)
+        except ValueError:
+            continue
+
+
+class _Tee:
+    """stderr for the operator, plus the dated file for later readers (there is no journal on Windows)."""
+
+    def __init__(self, console: TextIO, file: DatedLogFile) -> None:
+        self.console = console
+        self.file = file
+
+    def write(self, text: str) -> int:
+        self.console.write(text)
+        self.file.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self.console.flush()
+        self.file.flush()
+
+
+def add_log_file(
+    log_format: str | None, verbosity: int, directory: Path, *, interactive: bool = False
+) -> None:
+    """Also write diagnostics to dated files in `directory` (run, apply, daemon), in the console's format
+    (JSON unless on a terminal), without colour codes."""
+    configure(log_format, verbosity, interactive=interactive, log_file=DatedLogFile(directory))
+
+
 def configure(
-    log_format: str | None, verbosity: int, stream: TextIO | None = None, *, interactive: bool = False
+    log_format: str | None,
+    verbosity: int,
+    stream: TextIO | None = None,
+    *,
+    interactive: bool = False,
+    log_file: DatedLogFile | None = None,
 ) -> None:
     """`verbosity`: 0 = default, +1 per -v, -1 per -q. The default is warnings for interactive commands
     (plan, check, status, demo: their output is the point) and on a terminal, info for unattended ones."""
@@ -37,7 +110,7 @@ def configure(
     base = logging.WARNING if tty or interactive else logging.INFO
     level = max(logging.DEBUG, min(logging.ERROR, base - 10 * verbosity))
     renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=tty)
+        structlog.dev.ConsoleRenderer(colors=tty and log_file is None)
         if fmt == "console"
         else structlog.processors.JSONRenderer(ensure_ascii=False)
     )
@@ -51,7 +124,7 @@ def configure(
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.WriteLoggerFactory(file=stream),
+        logger_factory=structlog.WriteLoggerFactory(file=_Tee(stream, log_file) if log_file else stream),  # type: ignore[arg-type]
         # not cached: tests call main() repeatedly with different streams and levels
         cache_logger_on_first_use=False,
     )

@@ -62,7 +62,10 @@ class SecretRef:
             return _check_secret_file(Path(self.name), self.where)
         elif self.kind == "credential":
             if not _CREDENTIAL_NAME.match(self.name):
-                return f"{self.where}: credential name {self.name!r} may contain only letters, digits, '_', '.', '-'"
+                return (
+                    f"{self.where}: credential name {self.name!r} may contain only "
+                    "letters, digits, '_', '.', '-'"
+                )
             directory = os.environ.get("CREDENTIALS_DIRECTORY")
             if not directory:
                 return (

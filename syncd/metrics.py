@@ -1,0 +1,89 @@
+"""Prometheus text-format metrics after every run (`metrics_file`), for node_exporter's textfile collector or
+any scraper. Written to a temporary file and renamed, so a scrape never sees half a file."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from syncd.plan_file import write_atomically
+
+
+@dataclass(frozen=True)
+class RunMetrics:
+    finished: datetime
+    exit_code: int
+    duration_seconds: float
+    dry_run: bool
+    seats_before: int | None = None
+    seats_after: int | None = None
+    seat_limit: int | None = None
+    changes: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (action, outcome) → count
+    held: int = 0
+    blocked: int = 0
+    groups_not_ok: int = 0
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def render(metrics: RunMetrics) -> str:
+    lines: list[str] = []
+
+    def gauge(name: str, help_text: str, samples: list[tuple[str, float]]) -> None:
+        lines.append(f"# HELP {name} {help_text}")
+        lines.append(f"# TYPE {name} gauge")
+        lines.extend(f"{name}{labels} {value:g}" for labels, value in samples)
+
+    gauge(
+        "syncd_last_run_timestamp_seconds",
+        "When the last run finished (Unix time).",
+        [("", metrics.finished.timestamp())],
+    )
+    gauge(
+        "syncd_last_run_exit_code",
+        "Exit code of the last run (0 ok, 3 guard, 4 partial, 5 unreachable).",
+        [("", metrics.exit_code)],
+    )
+    gauge(
+        "syncd_last_run_success", "1 when the last run exited 0.", [("", 1 if metrics.exit_code == 0 else 0)]
+    )
+    gauge("syncd_last_run_duration_seconds", "Wall time of the last run.", [("", metrics.duration_seconds)])
+    gauge(
+        "syncd_last_run_dry_run",
+        "1 when the last run changed nothing by design.",
+        [("", int(metrics.dry_run))],
+    )
+    if metrics.seats_before is not None and metrics.seats_after is not None:
+        gauge(
+            "syncd_seats",
+            "Seats held before and after the last run.",
+            [('{when="before"}', metrics.seats_before), ('{when="after"}', metrics.seats_after)],
+        )
+    if metrics.seat_limit is not None:
+        gauge("syncd_seat_limit", "The seat limit in force.", [("", metrics.seat_limit)])
+    gauge(
+        "syncd_last_run_changes",
+        "Changes of the last run by action and outcome.",
+        [
+            (f'{{action="{_escape(a)}",outcome="{_escape(o)}"}}', n)
+            for (a, o), n in sorted(metrics.changes.items())
+        ],
+    )
+    gauge(
+        "syncd_held_changes", "Removals and downgrades held (grace, unhealthy groups).", [("", metrics.held)]
+    )
+    gauge("syncd_blocked_assignments", "Assignments blocked by the seat limit.", [("", metrics.blocked)])
+    gauge(
+        "syncd_groups_not_ok",
+        "Groups whose last read was not ok (their removals are held).",
+        [("", metrics.groups_not_ok)],
+    )
+    return "\n".join(lines) + "\n"
+
+
+def write(path: Path, metrics: RunMetrics) -> None:
+    write_atomically(path, render(metrics))
