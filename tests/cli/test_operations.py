@@ -105,3 +105,21 @@ def test_daemon_runs_cycles_and_stops_cleanly_on_sigterm(world: Any) -> None:
     assert world.roles() == {"u0001@example.com": "Team"}
     assert summaries[0]["syncd.seats.after"] == 1 and summaries[1]["syncd.planned"]["seat-assign"] == 0
     assert '"event": "daemon stopped"' in err
+
+
+def test_max_runtime_stops_between_batches_and_the_next_run_continues(
+    world: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from syncd.emulators.faults import Faults
+
+    world.members({"Users": users(*range(30)), "Admins": []})
+    config = str(world.write_config(batch_size=5))
+    world.emulator.set_faults(Faults(latency=0.6, methods=frozenset({"POST"})))
+    assert main(["run", "-c", config, "--max-runtime", "1s"]) == 4
+    out = capsys.readouterr()
+    assert "not applied: stopped before the end" in out.err
+    done = len(world.roles())
+    assert 0 < done < 30 and done % 5 == 0
+    world.emulator.set_faults(Faults())
+    assert main(["run", "-c", config]) == 0
+    assert len(world.roles()) == 30
