@@ -45,6 +45,7 @@ from syncd.models import (
     Plan,
     Reason,
 )
+from syncd.progress import Progress
 from syncd.reconcile import Owned, PlanInputs, Reconciliation, UnhealthyGroup, reconcile
 from syncd.rules import desired_roles
 from syncd.runlock import RunLock
@@ -201,9 +202,12 @@ def judge_health(
 
 def read_licensed(target: Target) -> dict[EmailKey, LicensedUser]:
     licensed: dict[EmailKey, LicensedUser] = {}
+    progress = Progress(f"reading {target.name}", "seats")
     for user in target.licensed():
         if user.role != NONE_ROLE:
             licensed.setdefault(user.key, user)
+        progress.advance()
+    progress.finish()
     return licensed
 
 
@@ -641,10 +645,12 @@ class Cycle:
         results: list[ChangeResult] = []
         changes = plan.changes
         size = max(1, target.batch_size)
+        progress = Progress(f"applying to {target.name}", "changes", len(changes))
         for number, start in enumerate(range(0, len(changes), size), start=1):
             if self.stop.is_set() or (deadline is not None and time.monotonic() > deadline):
                 left = len(changes) - start
                 why = "stop requested" if self.stop.is_set() else "--max-runtime reached"
+                progress.finish()
                 log.warning("stopping before the next batch", why=why, left=left)
                 return results, left
             batch = changes[start : start + size]
@@ -670,7 +676,9 @@ class Cycle:
             else:
                 state.settle_intent(run_id, number, owned, released)
             results.extend(outcomes)
-            log.info("batch applied", batch=number, changes=len(batch), done=len(results), total=len(changes))
+            progress.advance(len(batch))
+            log.info("batch applied", batch=number, size=len(batch), done=len(results), total=len(changes))
+        progress.finish()
         return results, 0
 
     def _verify(self, target: Target, results: list[ChangeResult]) -> list[ChangeResult]:
