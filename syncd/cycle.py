@@ -761,4 +761,6 @@ def _status_summary(result: CycleResult) -> dict[str, Any]:
             for g in plan.groups
         ],
         "problems": list(result.problems),
+        "cost": dict(result.cost) if result.cost is not None else None,
+        "cost_lines": list(result.cost_lines),
     }

@@ -51,6 +51,8 @@ def collect_status(config: Config, now: datetime) -> dict[str, Any]:
         "held": summary.get("held", []),
         "pending_in_grace": pending,
         "blocked": summary.get("blocked", []),
+        "cost": summary.get("cost"),
+        "cost_lines": summary.get("cost_lines", []),
         "now": now.isoformat(),
     }
 
@@ -71,6 +73,7 @@ def render_status(config: Config, fmt: str, now: datetime) -> str:
     seats = data["seats"]
     limit = f" of limit {seats['limit']}" if seats["limit"] is not None else ""
     out.append(f"Seats: {seats['held']}{limit}; {seats['owned_by_syncd']} assigned or adopted by syncd")
+    out.extend(f"  {line}" for line in data["cost_lines"])
     out.extend(
         f"Group {g['source']}: {g['group']} is {g['health']}: {g.get('detail', '')}"
         for g in data["groups_not_ok"]
