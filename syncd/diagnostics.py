@@ -12,7 +12,7 @@ import re
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import structlog
 from structlog.typing import EventDict, WrappedLogger
@@ -69,6 +69,20 @@ def prune_log_files(directory: Path, retention_days: int, today: date) -> None:
             continue
 
 
+class _CurrentStderr:
+    """Writes to whatever `sys.stderr` is at the time of writing, not when logging was configured (tests and
+    embedding applications swap it; a stale reference would write to a closed stream)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 class _Tee:
     """stderr for the operator, plus the dated file for later readers (there is no journal on Windows)."""
 
@@ -104,7 +118,8 @@ def configure(
 ) -> None:
     """`verbosity`: 0 = default, +1 per -v, -1 per -q. The default is warnings for interactive commands
     (plan, check, status, demo: their output is the point) and on a terminal, info for unattended ones."""
-    stream = stream or sys.stderr
+    if stream is None:
+        stream = cast(TextIO, _CurrentStderr())
     tty = stream.isatty()
     fmt = log_format or ("console" if tty else "json")
     base = logging.WARNING if tty or interactive else logging.INFO
@@ -124,7 +139,9 @@ def configure(
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.WriteLoggerFactory(file=_Tee(stream, log_file) if log_file else stream),  # type: ignore[arg-type]
+        logger_factory=structlog.WriteLoggerFactory(
+            file=cast(TextIO, _Tee(stream, log_file)) if log_file else stream
+        ),
         # not cached: tests call main() repeatedly with different streams and levels
         cache_logger_on_first_use=False,
     )
