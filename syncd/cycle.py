@@ -43,7 +43,6 @@ from syncd.models import (
     LicensedUser,
     Outcome,
     Plan,
-    Reason,
 )
 from syncd.progress import Progress
 from syncd.reconcile import Owned, PlanInputs, Reconciliation, UnhealthyGroup, reconcile
@@ -228,34 +227,6 @@ def _owned_after(change: Change, now: datetime) -> Owned:
     return Owned(change.after, rule_identity(reason.source, reason.group, change.after), now)
 
 
-def _intent_record(change: Change) -> dict[str, str]:
-    reason = change.reason
-    return {
-        "key": change.key,
-        "email": change.email,
-        "action": change.action.value,
-        "before": change.before,
-        "after": change.after,
-        "reason": reason.text,
-        "rule": reason.rule,
-        "source": reason.source,
-        "group": reason.group,
-        "target_id": change.target_id,
-    }
-
-
-def _change_from_intent(item: Mapping[str, str]) -> Change:
-    return Change(
-        EmailKey(item["key"]),
-        item["email"],
-        Action(item["action"]),
-        item["before"],
-        item["after"],
-        Reason(item.get("reason", ""), item.get("rule", ""), item.get("source", ""), item.get("group", "")),
-        item.get("target_id", ""),
-    )
-
-
 def settle_interrupted(
     state: State, audit: AuditLog | None, licensed: Mapping[EmailKey, LicensedUser], now: datetime
 ) -> int:
@@ -269,7 +240,7 @@ def settle_interrupted(
         owned: dict[EmailKey, Owned] = {}
         released: list[EmailKey] = []
         for item in intent.changes:
-            change = _change_from_intent(item)
+            change = plan_file.change_from_dict(item, f"interrupted run {intent.run_id}")
             user = licensed.get(change.key)
             actual = user.role if user else NONE_ROLE
             if actual == change.after:
@@ -655,7 +626,7 @@ class Cycle:
                 return results, left
             batch = changes[start : start + size]
             now = self.clock()
-            state.write_intent(run_id, number, [_intent_record(c) for c in batch], now)
+            state.write_intent(run_id, number, [plan_file.change_to_dict(c) for c in batch], now)
             if audit is not None:
                 audit.intent(number, batch)
             outcomes = list(target.apply(batch))

@@ -43,7 +43,7 @@ def fingerprint(config_digest: str, desired: Mapping[str, str], licensed: Mappin
     return digest.hexdigest()
 
 
-def _change(change: Change) -> dict[str, Any]:
+def change_to_dict(change: Change) -> dict[str, Any]:
     reason = change.reason
     return {
         "email": change.email,
@@ -65,13 +65,14 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "seats": {"before": plan.seats_before, "after": plan.seats_after, "limit": plan.seat_limit},
         "counts": {a.value: plan.count(a) for a in Action}
         | {"held": len(plan.held), "blocked": len(plan.blocked), "protected": len(plan.protected)},
-        "changes": [_change(c) for c in plan.changes],
+        "changes": [change_to_dict(c) for c in plan.changes],
         "held": [
-            _change(h.change) | {"why": h.why, "cause": h.cause, "due": h.due.isoformat() if h.due else None}
+            change_to_dict(h.change)
+            | {"why": h.why, "cause": h.cause, "due": h.due.isoformat() if h.due else None}
             for h in plan.held
         ],
-        "blocked": [_change(c) for c in plan.blocked],
-        "protected": [_change(c) for c in plan.protected],
+        "blocked": [change_to_dict(c) for c in plan.blocked],
+        "protected": [change_to_dict(c) for c in plan.protected],
         "groups": [
             {
                 "source": g.source,
@@ -87,7 +88,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
     }
 
 
-def _read_change(item: Any, where: str) -> Change:
+def change_from_dict(item: Any, where: str) -> Change:
     try:
         return Change(
             key=EmailKey(str(item["key"])),
@@ -113,7 +114,7 @@ def plan_from_dict(data: Mapping[str, Any], where: str) -> Plan:
         seats = data["seats"]
         held = tuple(
             Held(
-                _read_change(h, where),
+                change_from_dict(h, where),
                 str(h.get("why", "")),
                 datetime.fromisoformat(h["due"]) if h.get("due") else None,
                 str(h.get("cause", "")),
@@ -121,12 +122,12 @@ def plan_from_dict(data: Mapping[str, Any], where: str) -> Plan:
             for h in data.get("held", [])
         )
         return Plan(
-            changes=tuple(_read_change(c, where) for c in data["changes"]),
+            changes=tuple(change_from_dict(c, where) for c in data["changes"]),
             seats_before=int(seats["before"]),
             seats_after=int(seats["after"]),
             held=held,
-            blocked=tuple(_read_change(c, where) for c in data.get("blocked", [])),
-            protected=tuple(_read_change(c, where) for c in data.get("protected", [])),
+            blocked=tuple(change_from_dict(c, where) for c in data.get("blocked", [])),
+            protected=tuple(change_from_dict(c, where) for c in data.get("protected", [])),
             groups=tuple(
                 GroupStatus(
                     g["source"], g["group"], Health(g["health"]), int(g["members"]), g.get("detail", "")

@@ -56,7 +56,7 @@ class GroupBaseline:
 class Intent:
     run_id: str
     batch: int
-    changes: tuple[dict[str, str], ...]  # {"key", "email", "action", "before", "after", "rule"}
+    changes: tuple[dict[str, Any], ...]  # plan_file.change_to_dict of each change
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +171,7 @@ class State:
             )
 
     # -- intents -------------------------------------------------------------------------------------
-    def write_intent(self, run_id: str, batch: int, changes: Sequence[dict[str, str]], now: datetime) -> None:
+    def write_intent(self, run_id: str, batch: int, changes: Sequence[dict[str, Any]], now: datetime) -> None:
         with self.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO intents VALUES (?, ?, ?, ?)",
