@@ -86,15 +86,21 @@ def samba(
     started = time.monotonic()
     samba_dc.copy_directory(samba_template, directory)
     copied = time.monotonic()
-    dc = samba_dc.start(directory, host="127.0.0.1")
-    timings = pytestconfig.stash.setdefault(TIMINGS, {})
-    timings |= {"session_copy": copied - started, "session_start": time.monotonic() - copied}
-    try:
-        yield dc
-    finally:
-        stopping = time.monotonic()
-        dc.stop()
-        timings["session_stop"] = time.monotonic() - stopping
+    with samba_dc.host_lock("127.0.0.1"):
+        locked = time.monotonic()
+        dc = samba_dc.start(directory, host="127.0.0.1")
+        timings = pytestconfig.stash.setdefault(TIMINGS, {})
+        timings |= {
+            "session_copy": copied - started,
+            "session_lock_wait": locked - copied,
+            "session_start": time.monotonic() - locked,
+        }
+        try:
+            yield dc
+        finally:
+            stopping = time.monotonic()
+            dc.stop()
+            timings["session_stop"] = time.monotonic() - stopping
 
 
 @pytest.fixture
@@ -102,11 +108,12 @@ def second_dc(samba_template: Path, tmp_path: Path) -> Iterator[Any]:
     """Another copy of the same domain on 127.0.0.2 (Samba's ports are fixed), free to be killed."""
     directory = tmp_path / "dc2"
     samba_dc.copy_directory(samba_template, directory, listen="127.0.0.2/8")
-    dc = samba_dc.start(directory, host="127.0.0.2")
-    try:
-        yield dc
-    finally:
-        dc.stop()
+    with samba_dc.host_lock("127.0.0.2"):
+        dc = samba_dc.start(directory, host="127.0.0.2")
+        try:
+            yield dc
+        finally:
+            dc.stop()
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -121,6 +128,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             f"{timings.get('template_first_start', 0):.1f}s, populate {timings.get('template_populate', 0):.1f}s "
             f"(users {timings.get('template_users', 0):.1f}s, groups {timings.get('template_groups', 0):.1f}s)"
         )
+    waited = timings.get("session_lock_wait", 0)
+    if waited > 0.5:
+        built += f"; waited {waited:.1f}s for another test session's DC on 127.0.0.1"
     terminalreporter.write_line(
         f"samba fixture: {built}; session copy {timings.get('session_copy', 0):.2f}s, "
         f"start {timings.get('session_start', 0):.2f}s, stop {timings.get('session_stop', 0):.2f}s"

@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -158,10 +159,29 @@ def copy_directory(template: Path, target: Path, *, listen: str = "lo") -> None:
         stale.unlink()
 
 
+def host_lock(host: str) -> FileLock:
+    """Samba's ports are fixed (389/636): test sessions running at once on one machine take turns per
+    address instead of colliding. Hold it from before start until after stop."""
+    return FileLock(str(cache_root() / f"syncd-samba-{host}.lock"), timeout=1800)
+
+
+def _listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def start(directory: Path, *, host: str = "127.0.0.1", timeout: float = 60.0) -> RunningDC:
-    """Start `samba -i -M single` on `directory` and wait until the rootDSE answers on `host`."""
+    """Start `samba -i -M single` on `directory` and wait until the rootDSE answers on `host`.
+
+    Refuses when something already listens on the address: its answers would pass for ours."""
     from ldap3 import Connection, Server
 
+    for port in (389, 636):
+        if _listening(host, port):
+            raise RuntimeError(f"{host}:{port} is already in use by another process; Samba needs 389 and 636")
     output = (directory / "samba.out").open("ab")
     process = subprocess.Popen(
         ["samba", "-i", "-M", "single", "-s", str(directory / "etc" / "smb.conf")],
@@ -180,7 +200,7 @@ def start(directory: Path, *, host: str = "127.0.0.1", timeout: float = 60.0) ->
             conn.search("", "(objectClass=*)", "BASE", attributes=["defaultNamingContext"])
             answered = bool(conn.response)
             conn.unbind()
-            if answered:
+            if answered and process.poll() is None:
                 return dc
         if time.monotonic() > deadline:
             dc.stop()
@@ -223,15 +243,17 @@ def cached_template(
             shutil.rmtree(building)
         t0 = time.monotonic()
         provision(building)
-        t1 = time.monotonic()
-        dc = start(building)
-        t2 = time.monotonic()
-        try:
-            populate_timings = populate(dc)
-        finally:
-            dc.stop()
-        t3 = time.monotonic()
-        timings = {"provision": t1 - t0, "first_start": t2 - t1, "populate": t3 - t2, **populate_timings}
+        provisioned = time.monotonic() - t0
+        with host_lock("127.0.0.1"):
+            t1 = time.monotonic()
+            dc = start(building)
+            t2 = time.monotonic()
+            try:
+                populate_timings = populate(dc)
+            finally:
+                dc.stop()
+            t3 = time.monotonic()
+        timings = {"provision": provisioned, "first_start": t2 - t1, "populate": t3 - t2, **populate_timings}
         (building / "timings.json").write_text(json.dumps(timings))
         if template.exists():
             shutil.rmtree(template)

@@ -128,10 +128,15 @@ def test_empty_password_is_refused_before_any_bind(
     empty.chmod(0o600)
     with pytest.raises(ConfigError) as caught:
         make_source(bind_password={"file": str(empty)}).check()
-    assert str(caught.value) == f"/etc/syncd/syncd.toml: sources[0].bind_password: the secret {{ file = '{empty}' }} is empty"
+    assert (
+        str(caught.value)
+        == f"/etc/syncd/syncd.toml: sources[0].bind_password: the secret {{ file = '{empty}' }} is empty"
+    )
 
 
-def test_second_url_is_used_when_the_first_dc_is_down(make_source: Callable[..., LdapSource], samba: Any) -> None:
+def test_second_url_is_used_when_the_first_dc_is_down(
+    make_source: Callable[..., LdapSource], samba: Any
+) -> None:
     down = f"ldaps://127.0.0.1:{closed_port()}"
     source = make_source(url=[down, samba.ldaps_url])
     with capture_logs() as logs:
