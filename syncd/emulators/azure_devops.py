@@ -92,9 +92,11 @@ class AdoDirectory:
     organization: str = "contoso"
     tenant: str = "45aa3d2d-7442-473d-b4d3-3c670da9dd96"
     subjects: dict[str, AdoSubject] = field(default_factory=dict)
+    _by_identity: dict[str, AdoSubject] = field(default_factory=dict, repr=False)
 
     def _add(self, subject: AdoSubject) -> str:
         self.subjects[subject.descriptor] = subject
+        self._by_identity[subject.identity_descriptor.casefold()] = subject
         return subject.descriptor
 
     def add_group(self, name: str, *, scope: str | None = None) -> str:
@@ -195,11 +197,7 @@ class AdoDirectory:
 
     # -- Identities view --------------------------------------------------------------------------
     def by_identity(self, identity_descriptor: str) -> AdoSubject | None:
-        folded = identity_descriptor.casefold()
-        for subject in self.subjects.values():
-            if subject.identity_descriptor.casefold() == folded:
-                return subject
-        return None
+        return self._by_identity.get(identity_descriptor.casefold())
 
     def transitive(self, descriptor: str) -> list[str]:
         def children(node: str) -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import collections
 import contextlib
 import signal
 import tempfile
@@ -135,9 +136,9 @@ def breadth_first(start: str, children: Callable[[str], list[str]]) -> list[str]
     """Every node below `start`, once each, in breadth-first order; cycles end (a directory's nesting)."""
     seen = {start}
     order: list[str] = []
-    queue = list(children(start))
+    queue = collections.deque(children(start))
     while queue:
-        current = queue.pop(0)
+        current = queue.popleft()
         if current in seen:
             continue
         seen.add(current)
