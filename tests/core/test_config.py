@@ -174,3 +174,12 @@ def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     config = config_module.load(copy)
     assert {s.type for s in config.sources} >= {"file"}
     assert config.rules
+
+
+def test_expand_entra_with_must_name_an_entra_source(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNCD_TEST_PAT", "sentinel")
+    extra = '[[sources]]\nname = "ado"\ntype = "azure_devops"\norganization = "contoso"\npat = { env = "SYNCD_TEST_PAT" }\nexpand_entra_with = "hr"\n'
+    path = write(workdir, GOOD.format(extra=extra))
+    assert errors_of(path) == [
+        f"{path}: sources[1].expand_entra_with: 'hr' is a file source; name a [[sources]] entry with type = \"entra\""
+    ]
