@@ -131,10 +131,13 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     waited = timings.get("session_lock_wait", 0)
     if waited > 0.5:
         built += f"; waited {waited:.1f}s for another test session's DC on 127.0.0.1"
-    terminalreporter.write_line(
-        f"samba fixture: {built}; session copy {timings.get('session_copy', 0):.2f}s, "
-        f"start {timings.get('session_start', 0):.2f}s, stop {timings.get('session_stop', 0):.2f}s"
-    )
+    line = f"samba fixture: {built}"
+    if "session_start" in timings:
+        line += (
+            f"; session copy {timings['session_copy']:.2f}s, start {timings['session_start']:.2f}s, "
+            f"stop {timings.get('session_stop', 0):.2f}s"
+        )
+    terminalreporter.write_line(line)
 
 
 # -- building sources ------------------------------------------------------------------------------
