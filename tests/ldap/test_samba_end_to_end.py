@@ -58,7 +58,7 @@ requests_per_minute = 0
 [[sources]]
 name = "corp"
 type = "ldap"
-url = "{url or dc.ldaps_url}"
+url = "{dc.ldaps_url}"
 bind_user = "{dataset.SERVICE_USER}"
 bind_password = {{ env = "{PASSWORD_ENV}" }}
 base_dn = "{dataset.BASE_DN}"
@@ -83,6 +83,19 @@ grace = "0s"
     return config
 
 
+@pytest.fixture
+def config(
+    tmp_path: Path,
+    dc: Any,
+    emulator: TimetrackerEmulator,
+    dataset: ModuleType,
+    monkeypatch: pytest.MonkeyPatch,
+) -> str:
+    monkeypatch.setenv(PASSWORD_ENV, dataset.SERVICE_PASSWORD)
+    monkeypatch.delenv("SYNCD_CONFIG", raising=False)
+    return str(write_config(tmp_path, dc, emulator, dataset))
+
+
 def expected_roles(dataset: ModuleType) -> dict[str, str]:
     roles = {key: "Team" for key, enabled in dataset.expected_members("GroupA").items() if enabled}
     roles |= {
@@ -92,16 +105,13 @@ def expected_roles(dataset: ModuleType) -> dict[str, str]:
 
 
 def test_samba_to_7pace_apply_then_replan_is_empty(
+    config: str,
     tmp_path: Path,
     dc: Any,
     emulator: TimetrackerEmulator,
     dataset: ModuleType,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv(PASSWORD_ENV, dataset.SERVICE_PASSWORD)
-    monkeypatch.delenv("SYNCD_CONFIG", raising=False)
-    config = str(write_config(tmp_path, dc, emulator, dataset))
 
     assert main(["check", "-c", config]) == 0
     out = capsys.readouterr().out
@@ -164,16 +174,13 @@ def test_samba_to_7pace_apply_then_replan_is_empty(
 
 
 def test_unreachable_dc_changes_nothing_exit_5(
+    config: str,
     tmp_path: Path,
     dc: Any,
     emulator: TimetrackerEmulator,
     dataset: ModuleType,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv(PASSWORD_ENV, dataset.SERVICE_PASSWORD)
-    monkeypatch.delenv("SYNCD_CONFIG", raising=False)
-    config = str(write_config(tmp_path, dc, emulator, dataset))
     assert main(["apply", "-c", config]) == 0
     seated = emulator.roles_by_email()
     dc.kill()
