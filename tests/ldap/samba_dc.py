@@ -80,20 +80,21 @@ class RunningDC:
 
     def stop(self) -> None:
         """SIGTERM, wait up to 15 s, then SIGKILL (samba exits in 1-2 s; its children go with it)."""
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=15)
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+        _pid_file(self.host).unlink(missing_ok=True)
 
     def kill(self) -> None:
         """Die like a crashed DC: SIGKILL, no goodbye to connected clients."""
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=15)
+        _pid_file(self.host).unlink(missing_ok=True)
 
 
 def provision(directory: Path) -> None:
@@ -179,6 +180,7 @@ def start(directory: Path, *, host: str = "127.0.0.1", timeout: float = 60.0) ->
     Refuses when something already listens on the address: its answers would pass for ours."""
     from ldap3 import Connection, Server
 
+    _reap_orphan(host)
     for port in (389, 636):
         if _listening(host, port):
             raise RuntimeError(f"{host}:{port} is already in use by another process; Samba needs 389 and 636")
@@ -201,11 +203,41 @@ def start(directory: Path, *, host: str = "127.0.0.1", timeout: float = 60.0) ->
             answered = bool(conn.response)
             conn.unbind()
             if answered and process.poll() is None:
+                _pid_file(host).write_text(f"{process.pid}\n{directory / 'samba.out'}\n")
                 return dc
         if time.monotonic() > deadline:
             dc.stop()
             raise RuntimeError(f"samba did not answer LDAP on {host}:389 within {timeout:.0f}s")
         time.sleep(0.1)
+
+
+def _pid_file(host: str) -> Path:
+    return cache_root() / f"syncd-samba-{host}.pid"
+
+
+def _reap_orphan(host: str) -> None:
+    """Stop a DC this module started for `host` in a test process that was killed before its clean-up
+    (SIGKILL skips fixture finalizers). Only that recorded PID, and only while it is still the samba binary
+    writing to the recorded output file (samba rewrites its command line, so that cannot be checked); the
+    caller holds host_lock(host), so no live session is using it."""
+    record = _pid_file(host)
+    try:
+        pid_text, output = record.read_text().splitlines()[:2]
+        pid = int(pid_text)
+        executable = os.readlink(f"/proc/{pid}/exe")
+        stdout = os.readlink(f"/proc/{pid}/fd/1")
+    except (OSError, ValueError):
+        record.unlink(missing_ok=True)
+        return
+    if Path(executable).name == "samba" and stdout == output:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(150):
+            if not Path(f"/proc/{pid}").exists():
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    record.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
