@@ -135,7 +135,7 @@ def main() -> int:
     seconds = ", ".join(f"{s:.2f}s" for s in report["seconds"])
     print(
         f"read {dataset.BENCH_GROUP}: health={report['health']} members={report['members']} "
-        f"(nested {report['deepest_via']} levels) in {seconds} (first cold); "
+        f"(longest nesting path {report['deepest_via']} groups) in {seconds} (first cold); "
         f"peak RSS {report['peak_rss_kb'] / 1024:.0f} MiB "
         f"(RSS {report['rss_before_kb'] / 1024:.0f} MiB before the first read)"
     )

@@ -298,6 +298,8 @@ class LdapDirectory:
             if settings.tls_server_name:
                 options["sasl_credentials"] = (settings.tls_server_name,)  # the SPN host: ldap/<name>
         else:
+            # NTLM is ldap3's "Sicily" bind, which Samba does not implement (cannatag/ldap3 #663, #836): it
+            # is exercised only against real AD, never in this project's tests (directory-server.md)
             options = {
                 "authentication": NTLM if settings.auth == "ntlm" else SIMPLE,
                 "user": settings.bind_user,
