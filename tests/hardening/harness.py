@@ -1,0 +1,391 @@
+"""The hardening suites' world: the 7pace emulator behind a fault proxy, a file export, a config, the cloud
+emulators, and the invariants every suite checks (no harm, audit coverage, convergence).
+
+Loaded by conftest.py as the module `hardening_harness` (tests are not a package under
+--import-mode=importlib), so test modules `import hardening_harness as hh`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from syncd.emulators.authority import AuthorityEmulator, RegisteredApp
+from syncd.emulators.azure_devops import AdoDirectory, AzureDevOpsEmulator
+from syncd.emulators.graph import EntraDirectory, GraphEmulator
+from syncd.emulators.http_server import DropConnection, EmulatorServer, Request, Response
+from syncd.emulators.timetracker import EmulatedUser, TimetrackerEmulator
+from syncd.emulators.tls import TestCA
+from syncd.identity import normalise_email
+
+NONE = "None"
+RANK = {"None": 0, "Team": 1, "Product": 2, "Budget": 3, "Administrator": 4}
+TOKEN = "sentinel-7pace-token-hardening"
+CHANGE_ACTIONS = ("seat-assign", "role-change", "seat-unassign")
+
+Roles = dict[str, str]  # normalised e-mail → role ("None" = no seat)
+
+
+def key(email: str) -> str:
+    found = normalise_email(email)
+    assert found is not None, email
+    return found
+
+
+def users(prefix: str, numbers: Iterable[int]) -> list[str]:
+    return [f"{prefix}{n:04d}@example.com" for n in numbers]
+
+
+# -- a proxy in front of an emulator ---------------------------------------------------------------------
+
+
+@dataclass
+class Hold:
+    """Stop the `ordinal`-th request of `kind` at the proxy until `release(action)`: "forward" (the
+    emulator gets it after all), "drop" (it never arrives), or "answer-lost" (the emulator processes it, the
+    answer is dropped). `arrived` is set while the request waits (or, for answer-lost, once processed)."""
+
+    kind: str
+    ordinal: int
+    action: str = "drop"
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def release(self, action: str | None = None) -> None:
+        if action is not None:
+            self.action = action
+        self.released.set()
+
+
+Hook = Callable[[str, int, Request], Response | None]
+Reshape = Callable[[str, int, Response], Response]
+
+
+class FaultProxy:
+    """A forwarding HTTP server on 127.0.0.1 in front of the 7pace emulator, for what the emulator's own
+    `Faults` cannot express: answers reshaped (well-formed JSON of the wrong shape), Retry-After removed from
+    429s, a token revoked at the N-th write, a request held at a chosen point while the client is killed.
+    Requests are counted per kind ("GET users/roles", "POST users/roles"), 1-based, in arrival order."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.strip_retry_after = False
+        self.before: Hook | None = None
+        self.reshape: Reshape | None = None
+        self.hold: Hold | None = None
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+        self._in_flight = 0
+        self._local = threading.local()
+        self._server = EmulatorServer(self._handle)
+
+    def start(self) -> FaultProxy:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        if self.hold is not None:
+            self.hold.release()
+        self._server.stop()
+
+    @property
+    def base_url(self) -> str:
+        return self._server.base_url
+
+    def reset(self) -> None:
+        """Back to a transparent proxy with fresh counters."""
+        if self.hold is not None:
+            self.hold.release()
+        self.wait_idle()
+        with self._lock:
+            self._counts.clear()
+        self.strip_retry_after = False
+        self.before = None
+        self.reshape = None
+        self.hold = None
+
+    def count(self, kind: str) -> int:
+        with self._lock:
+            return self._counts.get(kind, 0)
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait until no request is being forwarded (a client that gave up leaves its request running)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._in_flight == 0:
+                    return
+            time.sleep(0.01)
+        raise AssertionError("the proxy still forwards requests after 30 s")
+
+    @staticmethod
+    def kind_of(request: Request) -> str:
+        path = request.path.lower().rstrip("/")
+        endpoint = path.split("/rest/", 1)[1] if "/rest/" in path else path
+        return f"{request.method} {endpoint}"
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            self._local.session = session
+        return session
+
+    def _handle(self, request: Request) -> Response:
+        kind = self.kind_of(request)
+        with self._lock:
+            self._counts[kind] = number = self._counts.get(kind, 0) + 1
+            self._in_flight += 1
+        try:
+            if self.before is not None:
+                early = self.before(kind, number, request)
+                if early is not None:
+                    return early
+            hold = self.hold
+            held = hold is not None and hold.kind == kind and hold.ordinal == number
+            if held and hold is not None and hold.action != "answer-lost":
+                hold.arrived.set()
+                hold.released.wait(60)
+                if hold.action == "drop":
+                    raise DropConnection()
+            response = self._forward(request)
+            if held and hold is not None and hold.action == "answer-lost":
+                hold.arrived.set()
+                hold.released.wait(60)
+                raise DropConnection()
+            if self.reshape is not None:
+                response = self.reshape(kind, number, response)
+            return response
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _forward(self, request: Request) -> Response:
+        params = [(name, value) for name, values in request.query.items() for value in values]
+        headers = {
+            name: str(request.header(name))
+            for name in ("Authorization", "Content-Type", "Accept")
+            if request.header(name)
+        }
+        try:
+            answer = self._session().request(
+                request.method,
+                self.upstream + quote(request.path),
+                params=params,
+                data=request.body or None,
+                headers=headers,
+                timeout=60,
+            )
+        except requests.exceptions.ConnectionError:
+            raise DropConnection() from None  # the emulator reset the connection: so does the proxy
+        passed = []
+        for name in ("Retry-After", "WWW-Authenticate"):
+            value = answer.headers.get(name)
+            if value is not None and not (name == "Retry-After" and self.strip_retry_after):
+                passed.append((name, value))
+        content_type = answer.headers.get("Content-Type", "application/json; charset=utf-8")
+        return Response(answer.status_code, answer.content, tuple(passed), content_type)
+
+
+# -- the world --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    """A tmp folder with a token file, a members.csv export and syncd.toml; the 7pace emulator behind a
+    FaultProxy. Roles are compared by normalised e-mail, with "None" for everyone without a seat."""
+
+    root: Path
+    emulator: TimetrackerEmulator
+    proxy: FaultProxy
+    token: str = TOKEN
+
+    @property
+    def config(self) -> Path:
+        return self.root / "syncd.toml"
+
+    def members(self, groups: Mapping[str, Sequence[str]]) -> None:
+        rows = ["group,email"]
+        for group, emails in groups.items():
+            rows.append(f"{group},")  # declares the group even when empty
+            rows.extend(f"{group},{email}" for email in emails)
+        (self.root / "members.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+    def write_config(
+        self,
+        rules: Sequence[tuple[str, str]] = (("Users", "Team"), ("Admins", "Administrator")),
+        *,
+        policy: str = 'grace = "0s"\nmax_removal_percent = 100\nmax_removals = 100000',
+        target: str = "",
+        sources: str = "",
+        extra_rules: Sequence[tuple[str, str, str]] = (),
+        extra: str = "",
+        batch_size: int = 100,
+        url: str | None = None,
+    ) -> Path:
+        text = f"""
+[target]
+url = "{url or self.proxy.base_url}"
+token = {{ file = "token.txt" }}
+allow_insecure_http = true
+batch_size = {batch_size}
+requests_per_second = 0
+requests_per_minute = 0
+{target}
+
+[[sources]]
+name = "hr"
+type = "file"
+path = "members.csv"
+{sources}
+"""
+        for group, role in rules:
+            text += f'\n[[rules]]\nsource = "hr"\ngroup = "{group}"\nrole = "{role}"\n'
+        for source, group, role in extra_rules:
+            text += f'\n[[rules]]\nsource = "{source}"\ngroup = "{group}"\nrole = "{role}"\n'
+        text += f"\n[policy]\n{policy}\n{extra}\n"
+        self.config.write_text(text, encoding="utf-8")
+        return self.config
+
+    def roles(self) -> Roles:
+        self.proxy.wait_idle()
+        return {key(e): r for e, r in self.emulator.roles_by_email(include_none=True).items()}
+
+    def audit(self, since: Mapping[Path, int] | None = None) -> list[dict[str, Any]]:
+        """Every audit event, or only those written after `since` (an `audit_mark()`)."""
+        return read_audit(self.root / "logs", since)
+
+    def audit_mark(self) -> dict[Path, int]:
+        return {path: path.stat().st_size for path in (self.root / "logs").glob("audit-*.jsonl")}
+
+
+def read_audit(folder: Path, since: Mapping[Path, int] | None = None) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for path in sorted(folder.glob("audit-*.jsonl")):
+        with path.open("rb") as handle:
+            handle.seek((since or {}).get(path, 0))
+            text = handle.read().decode("utf-8")
+        events += [json.loads(line) for line in text.splitlines() if line]
+    return events
+
+
+@contextlib.contextmanager
+def running_world(root: Path, people: Iterable[EmulatedUser]) -> Iterator[World]:
+    token = root / "token.txt"
+    token.write_text(TOKEN, encoding="utf-8")
+    token.chmod(0o600)
+    emulator = TimetrackerEmulator(people, token=TOKEN, quota_per_second=None, quota_per_minute=None)
+    with emulator:
+        proxy = FaultProxy(emulator.base_url).start()
+        try:
+            yield World(root, emulator, proxy)
+        finally:
+            proxy.stop()
+
+
+# -- invariants ---------------------------------------------------------------------------------------------
+
+
+def with_changes(roles: Mapping[str, str], changes: Mapping[str, str]) -> Roles:
+    return {**roles, **{key(e): r for e, r in changes.items()}}
+
+
+def unintended(before: Mapping[str, str], after: Mapping[str, str], desired: Mapping[str, str]) -> list[str]:
+    """People whose role moved to something that is neither what they had nor what they should have."""
+    found = []
+    for person in sorted(set(before) | set(after)):
+        was, now = before.get(person, NONE), after.get(person, NONE)
+        if now not in (was, desired.get(person, NONE)):
+            found.append(f"{person}: {was} → {now} (desired {desired.get(person, NONE)})")
+    return found
+
+
+def downgrades(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
+    """Unassignments and downgrades (rank down), whether intended or not."""
+    return [
+        f"{p}: {before.get(p, NONE)} → {after.get(p, NONE)}"
+        for p in sorted(set(before) | set(after))
+        if RANK.get(after.get(p, NONE), 9) < RANK.get(before.get(p, NONE), 9)
+    ]
+
+
+def changed(before: Mapping[str, str], after: Mapping[str, str]) -> set[str]:
+    return {p for p in set(before) | set(after) if before.get(p, NONE) != after.get(p, NONE)}
+
+
+def covered(events: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Who the audit events account for: a success change event, or a batch intent naming them."""
+    found: set[str] = set()
+    for event in events:
+        action = event.get("event.action")
+        if action in CHANGE_ACTIONS and event.get("event.outcome") == "success":
+            found.add(key(event["user.target.email"]))
+        elif action == "batch-intent":
+            found.update(key(e) for e in event["syncd.batch.emails"])
+    return found
+
+
+def successes(events: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """person → the role a success change event says they now hold (the last such event wins)."""
+    return {
+        key(e["user.target.email"]): e["user.changes.roles"][0]
+        for e in events
+        if e.get("event.action") in CHANGE_ACTIONS and e.get("event.outcome") == "success"
+    }
+
+
+def false_successes(after: Mapping[str, str], events: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Success events the emulator contradicts: the audit says X now holds R, the emulator shows otherwise."""
+    return [
+        f"{p}: audited {role}, emulator shows {after.get(p, NONE)}"
+        for p, role in sorted(successes(events).items())
+        if after.get(p, NONE).casefold() != role.casefold()
+    ]
+
+
+# -- the Microsoft cloud emulators ---------------------------------------------------------------------------
+
+TENANT = "45aa3d2d-7442-473d-b4d3-3c670da9dd96"
+CLIENT_ID = "0c1a2b3c-4d5e-4f60-8a9b-0c1d2e3f4a5b"
+
+
+@dataclass
+class Cloud:
+    ca_file: Path
+    authority: AuthorityEmulator
+    graph: GraphEmulator
+    ado: AzureDevOpsEmulator
+    ado_dir: AdoDirectory
+    entra_dir: EntraDirectory
+
+
+@contextlib.contextmanager
+def running_cloud(folder: Path, ca: TestCA, *, pat: str, client_secret: str) -> Iterator[Cloud]:
+    """Authority, Graph and Azure DevOps emulators over HTTPS (certificates from `ca`), accepting `pat` and
+    the app CLIENT_ID with `client_secret`."""
+    authority = AuthorityEmulator({CLIENT_ID: RegisteredApp(tenant=TENANT, secret=client_secret)})
+    entra_dir = EntraDirectory()
+    ado_dir = AdoDirectory(organization="contoso", tenant=TENANT)
+    graph = GraphEmulator(entra_dir, token_check=authority.token_check())
+    ado = AzureDevOpsEmulator(
+        ado_dir, pats={pat}, token_check=authority.token_check("499b84ac-1321-427f-aa17-267ca6975798")
+    )
+    servers = []
+    try:
+        for emulator in (authority, graph, ado):
+            server = EmulatorServer(emulator.handle, ssl_context=ca.server_context()).start()
+            emulator.base_url = server.base_url
+            servers.append(server)
+        yield Cloud(ca.write_ca(folder / "ca.pem"), authority, graph, ado, ado_dir, entra_dir)
+    finally:
+        for server in servers:
+            server.stop()
