@@ -290,6 +290,11 @@ class Section:
             if kind == "directory" and not path.is_dir():
                 self.error(key, f"{path} is not a directory")
                 return None
+        else:
+            problem = _not_creatable(path, kind)
+            if problem:
+                self.error(key, problem)
+                return None
         return path
 
     def secret(self, key: builtins.str, *, required: builtins.bool = True) -> SecretRef | None:
@@ -359,3 +364,21 @@ class Section:
             suffix = f"; did you mean {hint[0]!r}?" if hint else ""
             allowed = ", ".join(sorted(self._seen)) or "none"
             self.error(key, f"unknown key{suffix} (allowed here: {allowed})")
+
+
+def _not_creatable(path: Path, kind: str) -> str | None:
+    """Why a path syncd creates on first use (state and audit folders, the metrics file) could never be
+    created, or None. Checked at load time so that a typo is exit 2 before anything runs, instead of an
+    error in the middle of a cycle that has already changed seats."""
+    if path.exists():
+        if kind == "directory" and not path.is_dir():
+            return f"{path} exists and is not a directory"
+        if kind == "file" and path.is_dir():
+            return f"{path} is a directory; a file name is needed here"
+        return None
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"{path} cannot be created: {parent} is not a directory"
+            return None
+    return None

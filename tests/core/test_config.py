@@ -150,6 +150,32 @@ def test_missing_export_file_and_directory_as_file(workdir: Path) -> None:
     assert f"{path}: audit.dir: {workdir / 'logs'} exists and is not a directory" in lines
 
 
+def test_paths_created_on_first_use_must_be_creatable(workdir: Path) -> None:
+    """A state folder, audit folder or metrics file under a *file* could never be created: exit 2 at load,
+    not an error in the middle of a cycle that has already changed seats."""
+    (workdir / "a-file").write_text("not a directory", encoding="utf-8")
+    (workdir / "a-dir").mkdir()
+    path = write(
+        workdir,
+        'metrics_file = "a-file/metrics.prom"\n'
+        + GOOD.format(extra='[state]\ndir = "a-file/state"\n[audit]\ndir = "a-dir"\n'),
+    )
+    lines = errors_of(path)
+    assert (
+        f"{path}: metrics_file: {workdir / 'a-file/metrics.prom'} cannot be created: {workdir / 'a-file'} is not a directory"
+        in lines
+    )
+    assert (
+        f"{path}: state.dir: {workdir / 'a-file/state'} cannot be created: {workdir / 'a-file'} is not a directory"
+        in lines
+    )
+    assert len(lines) == 2, lines
+    path = write(workdir, 'metrics_file = "a-dir"\n' + GOOD.format(extra=""))
+    assert errors_of(path) == [
+        f"{path}: metrics_file: {workdir / 'a-dir'} is a directory; a file name is needed here"
+    ]
+
+
 def test_config_located_by_env_then_cwd(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SYNCD_CONFIG", str(workdir / "elsewhere.toml"))
     assert config_module.locate(None) == workdir / "elsewhere.toml"
