@@ -207,7 +207,14 @@ class CuttingProxy:
                 continue
             except OSError:
                 return
-            server = socket.create_connection(self.upstream, timeout=5)
+            if self.cut.is_set():
+                client.close()
+                return
+            try:
+                server = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                client.close()
+                continue
             with self._lock:
                 self._sockets += [client, server]
             for source, target, counted in ((client, server, False), (server, client, True)):
@@ -251,6 +258,11 @@ class CuttingProxy:
 
     def close(self) -> None:
         self.cut.set()
+        # close() alone does not stop a listener while the accept thread sits in accept(): the kernel keeps
+        # the socket listening until that call returns (up to its 0.2 s timeout), so a client reconnecting
+        # in that window was accepted and then reset instead of refused. shutdown() stops it at once.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         with self._lock:
             for sock in self._sockets:
