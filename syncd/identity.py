@@ -12,7 +12,10 @@ EmailKey = NewType("EmailKey", str)
 # Deliberately loose: one @, a non-empty local part, a dotted domain, no whitespace. Directories hold
 # addresses that RFC 5322 parsers reject but mail systems accept; we only need to refuse what is clearly
 # not an address (empty, "N/A", a bare account name) so that such people are reported, never guessed.
-_SHAPE = re.compile(r"^[^\s@]+@[^\s@]+\.[^\s@]+$")
+# Control characters (category Cc: C0, DEL, C1) and lone surrogates (a JSON "\ud800" escape: text that
+# cannot be encoded, so storing or sending it would crash) are never part of an address either.
+_CHAR = r"[^\s@\x00-\x1f\x7f-\x9f\ud800-\udfff]"
+_SHAPE = re.compile(rf"^{_CHAR}+@{_CHAR}+\.{_CHAR}+$")
 
 
 def normalise_email(raw: str | None) -> EmailKey | None:

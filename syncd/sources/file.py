@@ -123,16 +123,44 @@ class FileSource:
             raise SourceUnreachable(f"source {self.name}: export file {path} does not exist") from None
         except IsADirectoryError:
             raise InputError(f"{path}: is a directory, expected a CSV or JSON export") from None
-        except UnicodeDecodeError as error:
-            raise InputError(f"{path}: not UTF-8 text (byte {error.start}); export as UTF-8") from None
+        except UnicodeDecodeError:
+            # the decoder's position is within its read buffer, not the file: find the byte again
+            line, offset = _not_utf8_at(path)
+            raise InputError(f"{path}:{line}: not UTF-8 text (byte {offset}); export as UTF-8") from None
         except OSError as error:
             raise SourceUnreachable(f"source {self.name}: cannot read {path}: {error.strerror}") from None
 
 
+def _not_utf8_at(path: Path) -> tuple[int, int]:
+    """(line, byte offset in the file) of the first byte that is not UTF-8."""
+    line = offset = 0
+    with path.open("rb") as handle:
+        for chunk in handle:  # ends at b"\n", which is never part of a multi-byte sequence
+            try:
+                chunk.decode("utf-8")
+            except UnicodeDecodeError as error:
+                return line + 1 + chunk[: error.start].count(b"\r"), offset + error.start
+            line += chunk.count(b"\n") + chunk.count(b"\r") - chunk.count(b"\r\n")
+            offset += len(chunk)
+    return line + 1, offset
+
+
 def _csv_rows(handle: Iterable[str], path: Path, delimiter: str) -> Iterator[_Row]:
-    reader = csv.reader(handle, delimiter=delimiter)
+    # strict: an unclosed quote or text after a closing quote is refused, not read as a different value
+    # (a quote never closed would otherwise swallow every following row into one field)
+    reader = csv.reader(handle, delimiter=delimiter, strict=True)
     header: list[str] | None = None
-    for fields in reader:
+    while True:
+        start = reader.line_num + 1  # the line this record starts on (a quoted field may span lines)
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            raise InputError(
+                f"{path}:{start}: malformed CSV: {error}; a field that holds {delimiter!r}, '\"' or a line "
+                "break must be enclosed in double quotes, with any '\"' inside it doubled"
+            ) from None
         if not any(f.strip() for f in fields):
             continue
         if header is None:
@@ -149,11 +177,23 @@ def _csv_rows(handle: Iterable[str], path: Path, delimiter: str) -> Iterator[_Ro
                     f"{path}:{reader.line_num}: unknown column(s) {', '.join(unknown)}; allowed: "
                     "group, email, display_name, enabled"
                 )
+            twice = sorted({c for c in header if header.count(c) > 1})
+            if twice:
+                raise InputError(
+                    f"{path}:{reader.line_num}: column(s) {', '.join(twice)} appear more than once; each of "
+                    "group, email, display_name, enabled at most once"
+                )
             columns = {name: i for i, name in enumerate(header)}
             continue
-        where = f"{path}:{reader.line_num}"
+        where = f"{path}:{start}"
         if len(fields) > len(header):
-            raise InputError(f"{path}:{reader.line_num}: {len(fields)} fields, header has {len(header)}")
+            raise InputError(f"{where}: {len(fields)} fields, header has {len(header)}")
+        if len(fields) <= max(columns["group"], columns["email"]):
+            # not an empty e-mail (that is an empty field, "Users,"): the row stops before its e-mail
+            raise InputError(
+                f"{where}: {len(fields)} field(s), header has {len(header)}; every row needs its group and "
+                "email fields (declare an empty group with an empty email field)"
+            )
         values = {name: (fields[i].strip() if i < len(fields) else "") for name, i in columns.items()}
         yield _row(values, where, path)
     if header is None:
@@ -161,10 +201,22 @@ def _csv_rows(handle: Iterable[str], path: Path, delimiter: str) -> Iterator[_Ro
 
 
 def _json_rows(text: str, path: Path) -> Iterator[_Row]:
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in found:  # json.loads would keep the last and silently drop the rest
+                raise InputError(f"{path}: {key!r} appears twice in one object; each group or field once")
+            found[key] = value
+        return found
+
     try:
-        data: Any = json.loads(text)
+        data: Any = json.loads(text, object_pairs_hook=unique)
     except json.JSONDecodeError as error:
         raise InputError(f"{path}:{error.lineno}: invalid JSON: {error.msg}") from None
+    except RecursionError:
+        raise InputError(
+            f"{path}: JSON nested too deeply; expected a list of rows or an object mapping groups to members"
+        ) from None
     if isinstance(data, list):
         for i, item in enumerate(data):
             if not isinstance(item, dict):
