@@ -7,6 +7,7 @@ source/target modules; the decisions are in `rules` and `reconcile` (pure).
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import threading
 import time
@@ -310,6 +311,20 @@ def _summary_fields(result_plan: Plan, results: Sequence[ChangeResult], started:
     }
 
 
+@contextmanager
+def _larger_collection_steps() -> Iterator[None]:
+    """A cycle allocates hundreds of thousands of long-lived objects (people, seats, changes) and almost no
+    cyclic garbage. With CPython's default thresholds (700, 10, 10) the collector re-scans that growing heap
+    in full collections several times per read: 0.9 s of 4.9 s CPU in a 100,000-person plan (bench/stages.py).
+    A larger young generation keeps the same collector with fewer, larger steps; garbage is still freed."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], 50_000), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 class Cycle:
     """One cycle for one config. `clock` and `stop` are injectable (tests, the daemon's signal handler)."""
 
@@ -334,6 +349,7 @@ class Cycle:
         structlog.contextvars.bind_contextvars(run_id=run_id)
         try:
             with (
+                _larger_collection_steps(),
                 RunLock(config.state_dir, request.command),
                 State(config.state_dir) as state,
                 ExitStack() as stack,
