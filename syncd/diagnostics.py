@@ -129,6 +129,7 @@ def configure(
         if fmt == "console"
         else structlog.processors.JSONRenderer(ensure_ascii=False)
     )
+    target = cast(TextIO, _Tee(stream, log_file)) if log_file else stream
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -139,12 +140,23 @@ def configure(
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.WriteLoggerFactory(
-            file=cast(TextIO, _Tee(stream, log_file)) if log_file else stream
-        ),
+        logger_factory=structlog.WriteLoggerFactory(file=target),
         # not cached: tests call main() repeatedly with different streams and levels
         cache_logger_on_first_use=False,
     )
     # ldap3, msal and urllib3 log through the standard library. Their debug output can carry request
     # details we do not control, so they stay at WARNING whatever -v says (secret hygiene beats detail).
-    logging.basicConfig(stream=stream, level=logging.WARNING, force=True)
+    # They are rendered like syncd's own events (one JSON object per line when not on a terminal, and into
+    # the dated log file too), so a urllib3 warning never breaks a JSON diagnostics stream.
+    handler = logging.StreamHandler(target)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.stdlib.add_logger_name,
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _mask_secrets, renderer],
+        )
+    )
+    logging.basicConfig(handlers=[handler], level=logging.WARNING, force=True)

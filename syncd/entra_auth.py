@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from syncd.config_section import Section
 from syncd.errors import ConfigError, SourceAuthFailed, SourceUnreachable
-from syncd.http import HttpOptions
+from syncd.http import HttpOptions, tls_reason
 from syncd.secrets import Secret, SecretRef
 
 log = structlog.get_logger("syncd.entra_auth")
@@ -165,7 +165,11 @@ class _PinnedSession(requests.Session):
         self._timeout = options.timeout
         if options.proxy:
             self.proxies = {"http": options.proxy, "https": options.proxy}
-        adapter = requests.adapters.HTTPAdapter(max_retries=1)
+        # one retry for a dropped connection, none for anything else: a certificate that failed verification
+        # fails again the same way (urllib3 counts TLS errors as "other")
+        adapter = requests.adapters.HTTPAdapter(
+            max_retries=requests.adapters.Retry(total=1, connect=1, read=1, status=0, other=0, redirect=0)
+        )
         self.mount("https://", adapter)
         self.mount("http://", adapter)
 
@@ -346,7 +350,7 @@ class EntraTokenProvider:
 
     def _tls_message(self, step: str, error: Exception) -> str:
         return (
-            f"{step}: TLS verification of {self.credentials.authority_url} failed ({_short(error)}); "
+            f"{step}: TLS verification of {self.credentials.authority_url} failed ({tls_reason(error)}); "
             "set ca_bundle to the PEM file of the CA that signed its certificate"
         )
 

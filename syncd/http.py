@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import ssl
 import threading
 import time
 from collections import deque
@@ -301,7 +302,7 @@ class HttpClient:
             )
         except requests.exceptions.SSLError as error:
             raise self._unreachable(
-                f"{step}: TLS verification of {self.describe} failed ({_short(error)}); "
+                f"{step}: TLS verification of {self.describe} failed ({tls_reason(error)}); "
                 "set ca_bundle to the PEM file of the CA that signed its certificate"
             ) from None
         except requests.exceptions.ProxyError as error:
@@ -359,6 +360,26 @@ class HttpClient:
 def _short(error: Exception) -> str:
     text = str(error)
     return text if len(text) <= 200 else text[:200] + "…"
+
+
+def tls_reason(error: Exception) -> str:
+    """OpenSSL's reason for a failed handshake ("certificate verify failed: unable to get local issuer
+    certificate", "… Hostname mismatch …"), dug out of requests' and urllib3's wrappers, whose own text
+    (pool, URL, retries) would otherwise fill the 200 characters `_short` keeps and cut the reason off."""
+    pending: list[BaseException] = [error]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError) and current.verify_message:
+            return f"certificate verify failed: {current.verify_message}"
+        if isinstance(current, ssl.SSLError):
+            return _short(current)
+        linked = [*current.args, getattr(current, "reason", None), current.__cause__, current.__context__]
+        pending += [item for item in linked if isinstance(item, BaseException)]
+    return _short(error)  # pragma: no cover - requests' SSLError always wraps an ssl.SSLError
 
 
 def _error_text(response: requests.Response) -> str:

@@ -13,6 +13,7 @@ Settings (`[[sources]]`, type = "azure_devops"):
   lookup_batch_size = 100                descriptors per subject lookup
   identities_membership = "direct"       Server only: "direct" (own breadth-first walk) or "expandedDown"
   ca_bundle, proxy, timeout              as every HTTPS peer (syncd.http)
+  allow_insecure_http = false            http:// server_url / vssps_url only when true (a local emulator)
 
 Group names in rules: a principal name "[Org]\\Group" or "[Project]\\Group" (case-insensitive), a group
 descriptor ("vssgp.…", "aadgp.…"; on Server "Microsoft.TeamFoundation.Identity;S-1-9-…"), or a bare display
@@ -53,7 +54,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import structlog
 
@@ -122,8 +123,17 @@ def parse(section: Section, name: str) -> AzureDevOpsSettings:
     batch = section.int("lookup_batch_size", 100, minimum=1, maximum=1000)
     membership = section.str("identities_membership", "direct", choices=("direct", "expandedDown"))
     http = read_http_options(section)
+    allow_http = section.bool("allow_insecure_http", False)
     section.finish()
 
+    # the PAT travels as HTTP Basic (base64, not encryption): plain http only when asked for, as for [target]
+    for key, url in (("server_url", server_url), ("vssps_url", vssps_url)):
+        if url and urlsplit(url).scheme == "http" and not allow_http:
+            section.error(
+                key,
+                f"{url!r} would send the credentials unencrypted; use https:// "
+                "(or set allow_insecure_http = true for a local emulator)",
+            )
     if organization and server_url:
         section.error(
             "server_url", "use organization (Azure DevOps Services) or server_url (Server), not both"
