@@ -242,6 +242,26 @@ def test_override_only_with_a_reviewed_plan(world: Any, capsys: pytest.CaptureFi
     assert sorted(world.roles()) == users(*range(5))
 
 
+def test_removal_percent_guard_stops_before_any_write(world: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """The relative guard on its own: 3 removals of 20 seats (15 %) are few in number (max_removals = 50)
+    but above max_removal_percent = 10, so the run stops (exit 3) with nothing sent; 2 (10 %) pass."""
+    world.members({"Users": users(*range(20)), "Admins": []})
+    policy = 'grace = "0s"\nmax_removals = 50\nmax_removal_percent = 10\nmax_group_shrink_percent = 100'
+    config = str(world.write_config(policy=policy))
+    assert main(["apply", "-c", config]) == 0
+    world.members({"Users": users(*range(17)), "Admins": []})
+    world.emulator.clear_log()
+    capsys.readouterr()
+    assert main(["run", "-c", config]) == 3
+    err = capsys.readouterr().err
+    assert "3 seat removals are 15.0% of 20 seats, above policy.max_removal_percent = 10" in err, err
+    assert world.emulator.count("POST users/roles") == 0
+    assert sorted(world.roles()) == users(*range(20))
+    world.members({"Users": users(*range(18)), "Admins": []})
+    assert main(["run", "-c", config]) == 0
+    assert sorted(world.roles()) == users(*range(18))
+
+
 def _syncd(config: Path, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
