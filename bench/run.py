@@ -570,7 +570,7 @@ def samba_scenario(options: Options) -> SambaResult:
     reads = [float(s.rstrip("s")) for s in found.group(1).split(", ")]
     shares = (
         f"; CPU during the 3 reads (/proc sampling): syncd's reader ≈ {cpu.total('--child'):.1f} s "
-        f"(incl. imports), Samba DC ≈ {cpu.total('samba:'):.1f} s (its IN_CHAIN evaluation)"
+        f"(incl. imports), Samba DC ≈ {cpu.total('samba:'):.1f} s (its search evaluation)"
     )
     return SambaResult(median(reads), float(found.group(2)), text.splitlines()[-1] + shares)
 

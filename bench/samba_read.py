@@ -8,8 +8,10 @@ caches it (tests/ldap/samba_dc.py; $SYNCD_SAMBA_CACHE or the temp directory); la
 The read runs in a child process so its peak RSS (ru_maxrss) is the reader's alone: Python, ldap3 and
 syncd imported, then `LdapSource.read_group("Bench10k")` over LDAPS, page size 1000.
 
-Samba evaluates IN_CHAIN by scanning (directory-server.md), so its timings are an upper bound for AD,
-not a prediction.
+The reader finds the nested groups with IN_CHAIN and their members with `memberOf` equality filters
+(syncd/sources/ldap_membership.py). Samba indexes neither memberOf nor IN_CHAIN, and its DC spends about
+0.2-0.3 ms of CPU on each entry it returns (measured with 1,000 and 10,000 entries), so these timings are an
+upper bound for AD, not a prediction.
 """
 
 from __future__ import annotations

@@ -70,15 +70,18 @@ class Entry:
 
     dn: str
     attributes: Mapping[str, Sequence[bytes]]
+    # casefolded name without options → the first values sent under it (an entry is asked ~6 times)
+    _by_name: dict[str, Sequence[bytes]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_name: dict[str, Sequence[bytes]] = {}
+        for key, values in self.attributes.items():
+            by_name.setdefault(key.split(";", 1)[0].casefold(), values)
+        object.__setattr__(self, "_by_name", by_name)
 
     def values(self, name: str) -> Sequence[bytes]:
         """All values of `name` (case-insensitive, ranged keys included)."""
-        wanted = name.casefold()
-        for key, values in self.attributes.items():
-            base = key.split(";", 1)[0].casefold()
-            if base == wanted:
-                return values
-        return ()
+        return self._by_name.get(name.casefold(), ())
 
     def ranged(self, name: str) -> tuple[str, Sequence[bytes]] | None:
         """(key as sent, values) of `name`, whether whole ('member') or ranged ('member;range=0-1499')."""

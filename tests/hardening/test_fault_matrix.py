@@ -487,9 +487,7 @@ def test_default_retry_budget_gives_up(tmp_path: Path, record: Callable[..., Non
 # -- a domain controller killed during a paged search ---------------------------------------------------------
 
 LDAP_PASSWORD_ENV = "SYNCD_HARDENING_LDAP_PASSWORD"
-CUT_AFTER = (
-    400_000  # answer bytes: inside the paged IN_CHAIN search of BigGroup (tests/ldap measured ~1.5 MB)
-)
+CUT_AFTER = 400_000  # answer bytes: inside the paged member search of BigGroup (tests/ldap measured ~1.5 MB)
 LEFTOVERS = hh.users("x", range(5))  # seats no rule selects: removed under unmanaged = "remove"
 
 

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from syncd.config_section import Section
 from syncd.models import Health, Person
@@ -54,14 +57,17 @@ class FakeAD:
     members: dict[str, list[str]] = field(default_factory=dict)
     max_val_range: int = 1500
     max_page: int = 1000
+    # False: a server without AD's memberOf (OpenLDAP without the memberof overlay): IN_CHAIN and memberOf
+    # filters match nothing, with "success"; direct_member_of: memberOf equality works even so (the overlay)
     evaluates_in_chain: bool = True
+    direct_member_of: bool | None = None
     fail_at_request: int | None = None  # 1-based; that request loses the connection
     requests: list[Request] = field(default_factory=list)
     url: str = "ldaps://fake-dc:636"
     _rid: int = 1100
 
-    def user(self, name: str, **attributes: str | list[str]) -> str:
-        dn = f"CN={name},OU=People,{BASE}"
+    def user(self, name: str, suffix: str = BASE, **attributes: str | list[str]) -> str:
+        dn = f"CN={name},OU=People,{suffix}"
         values = {k: [v.encode() for v in (x if isinstance(x, list) else [x])] for k, x in attributes.items()}
         values.setdefault("userAccountControl", [b"512"])
         values.setdefault("primaryGroupID", [b"513"])
@@ -74,8 +80,8 @@ class FakeAD:
         }
         return dn
 
-    def group(self, name: str, members: Sequence[str] = (), ou: str = "OU=Groups") -> str:
-        dn = f"CN={name},{ou},{BASE}"
+    def group(self, name: str, members: Sequence[str] = (), ou: str = "OU=Groups", suffix: str = BASE) -> str:
+        dn = f"CN={name},{ou},{suffix}"
         self._rid += 1
         self.objects[dn.casefold()] = {
             "objectClass": [b"top", b"group"],
@@ -86,6 +92,9 @@ class FakeAD:
         }
         self.members[dn.casefold()] = list(members)
         return dn
+
+    def group_dn_escaped(self, name: str) -> str:
+        return f"CN={name},OU=Groups,{BASE}"  # no filter metacharacters in these names
 
     def rid(self, dn: str) -> int:
         sid: bytes = self.objects[dn.casefold()]["objectSid"][0]
@@ -134,7 +143,7 @@ class FakeAD:
                 key = f"member;range={low}-{'*' if end >= len(values) else end - 1}"
                 return Page((Entry(base, {key: [v.encode() for v in values[low:end]]}),))
             return Page((self._entry(base, attributes),))
-        found = self._subtree(ldap_filter)
+        found = [dn for dn in self._subtree(ldap_filter) if dn.endswith("," + base.casefold())]
         if page_size is None:
             if len(found) > self.max_page:
                 raise LdapFailure(f"{step} failed: size limit exceeded (4)", result_code=4)
@@ -148,10 +157,13 @@ class FakeAD:
         )
 
     def _subtree(self, ldap_filter: str) -> list[str]:
-        if f":{IN_CHAIN}:=" in ldap_filter:
+        """Matching DNs anywhere (the caller keeps those under the search base): IN_CHAIN walks groups
+        outside it too, as AD does."""
+        chain = re.fullmatch(rf"(\(&\(objectClass=group\))?\(memberOf:{IN_CHAIN}:=([^()]*)\)\)?", ldap_filter)
+        if chain:
             if not self.evaluates_in_chain:
                 return []
-            group = _unescape(ldap_filter.split(":=", 1)[1].rstrip(")")).casefold()
+            group = _unescape(chain.group(2)).casefold()
             seen: list[str] = []
             pending = list(self.members.get(group, []))
             while pending:
@@ -160,7 +172,22 @@ class FakeAD:
                     continue
                 seen.append(dn)
                 pending.extend(self.members.get(dn, []))
+            if chain.group(1):
+                return [dn for dn in seen if b"group" in self.objects[dn]["objectClass"]]
             return seen
+        assert f":{IN_CHAIN}:" not in ldap_filter, ldap_filter
+        member_of = re.fullmatch(r"\(memberOf=([^()]*)\)|\(\|((?:\(memberOf=[^()]*\))+)\)", ldap_filter)
+        if member_of:
+            evaluates = self.evaluates_in_chain if self.direct_member_of is None else self.direct_member_of
+            if not evaluates:
+                return []
+            values = (
+                [member_of.group(1)]
+                if member_of.group(1) is not None
+                else re.findall(r"\(memberOf=([^()]*)\)", member_of.group(2))
+            )
+            held = {m.casefold() for v in values for m in self.members.get(_unescape(v).casefold(), ())}
+            return [dn for dn in self.objects if dn in held]
         rids = {int(r) for r in re.findall(r"\(primaryGroupID=(\d+)\)", ldap_filter)}
         if rids:
             return [
@@ -211,8 +238,8 @@ def test_transitive_search_is_paged_at_most_1000_per_page() -> None:
     read = MembershipReader(ad, settings()).read("Big")
     assert read.health is Health.OK
     assert len(read.members) == 2500
-    chain = [r for r in ad.requests if IN_CHAIN in r.ldap_filter]
-    assert [(r.page_size, r.cookie) for r in chain] == [(1000, b""), (1000, b"1000"), (1000, b"2000")]
+    people = [r for r in ad.requests if r.ldap_filter.startswith("(memberOf=")]
+    assert [(r.page_size, r.cookie) for r in people] == [(1000, b""), (1000, b"1000"), (1000, b"2000")]
     assert all(r.page_size is not None and r.page_size <= 1000 for r in ad.requests if r.scope == "subtree")
 
 
@@ -233,7 +260,7 @@ def test_connection_lost_in_a_later_range_request_is_partial_never_ok() -> None:
 
 
 def test_connection_lost_in_the_middle_of_the_paged_search_is_partial() -> None:
-    ad = FakeAD(fail_at_request=5)  # 1 lookup, 2-3 ranges, 4 first page, 5 second page
+    ad = FakeAD(fail_at_request=6)  # 1 lookup, 2-3 ranges, 4 nested groups, 5 first page, 6 second page
     ad.group("Big", [ad.user(f"u{i:04d}", mail=f"u{i:04d}@corp.example.com") for i in range(1500)])
     with pytest.raises(ReadFailed) as caught:
         MembershipReader(ad, settings()).read("Big")
@@ -286,6 +313,197 @@ def test_empty_group_is_ok_and_empty() -> None:
     assert (read.health, read.members, read.detail) == (Health.OK, (), "")
 
 
+# -- the memberOf read of the nested groups' members, and when it hands over to IN_CHAIN -----------------
+
+OTHER = "DC=other,DC=corp,DC=example,DC=net"  # another domain: outside base_dn
+
+
+class ChainOnlyReader(MembershipReader):
+    """The reader as it was before the memberOf read: one IN_CHAIN search for users and nested groups."""
+
+    def _by_member_of(self, ref: object, direct: object) -> None:
+        return None
+
+
+def chain_searches(ad: FakeAD) -> list[str]:
+    """The IN_CHAIN searches over everything (not restricted to groups)."""
+    return [r.ldap_filter for r in ad.requests if r.ldap_filter.startswith(f"(memberOf:{IN_CHAIN}:=")]
+
+
+def test_nested_members_are_read_by_member_of_not_by_in_chain() -> None:
+    ad = FakeAD()
+    ann, bob = ad.user("ann", mail="ann@corp.example.com"), ad.user("bob", mail="bob@corp.example.com")
+    inner = ad.group("Inner", [bob])
+    ad.group("Outer", [ann, inner])
+    read = MembershipReader(ad, settings()).read("Outer")
+    assert read.health is Health.OK
+    assert [(p.key, p.via) for p in read.members] == [
+        ("ann@corp.example.com", ()),
+        ("bob@corp.example.com", ("Inner",)),
+    ]
+    assert chain_searches(ad) == []
+    subtree = [r.ldap_filter for r in ad.requests if r.scope == "subtree"]
+    outer, inner_escaped = ad.group_dn_escaped("Outer"), ad.group_dn_escaped("Inner")
+    assert subtree[1:3] == [
+        f"(&(objectClass=group)(memberOf:{IN_CHAIN}:={outer}))",
+        f"(|(memberOf={outer})(memberOf={inner_escaped}))",
+    ]
+    # Inner's member values were read, to check that everything in it came back
+    assert [r.base for r in ad.requests if r.scope == "base"][-1] == inner
+
+
+def test_many_nested_groups_are_read_at_most_100_a_filter_and_deduplicated() -> None:
+    ad = FakeAD()
+    ann = ad.user("ann", mail="ann@corp.example.com")  # in the first and in the last of the 150 groups
+    teams = [
+        ad.group(
+            f"T{i:03d}",
+            [ad.user(f"u{i:03d}", mail=f"u{i:03d}@corp.example.com"), *([ann] if i in (0, 149) else [])],
+        )
+        for i in range(150)
+    ]
+    ad.group("All", teams)
+    read = MembershipReader(ad, settings()).read("All")
+    assert read.health is Health.OK
+    assert keys(read.members) == ["ann@corp.example.com", *(f"u{i:03d}@corp.example.com" for i in range(150))]
+    assert {p.key: p.via for p in read.members}["ann@corp.example.com"] == ("T000",)
+    filters = [r.ldap_filter for r in ad.requests if "(memberOf=" in r.ldap_filter]
+    assert [f.count("(memberOf=") for f in filters] == [100, 51]  # All and T000…T149
+    assert chain_searches(ad) == []
+
+
+def test_cycle_through_the_group_itself_needs_no_in_chain_search() -> None:
+    ad = FakeAD()
+    x = ad.group("CycleX", [ad.user("ann", mail="ann@corp.example.com")])
+    y = ad.group("CycleY", [x, ad.user("bob", mail="bob@corp.example.com")])
+    ad.members[x.casefold()].append(y)
+    read = MembershipReader(ad, settings()).read("CycleX")
+    assert read.health is Health.OK
+    assert [(p.key, p.via) for p in read.members] == [
+        ("ann@corp.example.com", ()),
+        ("bob@corp.example.com", ("CycleY",)),
+    ]
+    assert chain_searches(ad) == []
+
+
+def far_chain(top: str = "Top") -> FakeAD:
+    """Top ⊃ Mid ⊃ Far (another domain, not under base_dn) ⊃ ann; Mid ⊃ bob."""
+    ad = FakeAD()
+    ann = ad.user("ann", mail="ann@corp.example.com")
+    far = ad.group("Far", [ann], suffix=OTHER)
+    mid = ad.group("Mid", [far, ad.user("bob", mail="bob@corp.example.com")])
+    ad.group(top, [mid])
+    return ad
+
+
+def test_group_outside_base_dn_inside_the_chain_hands_over_to_in_chain() -> None:
+    # IN_CHAIN walks Far, which memberOf=Mid cannot see through
+    ad = far_chain()
+    read = MembershipReader(ad, settings()).read("Top")
+    assert read.health is Health.OK
+    assert keys(read.members) == ["ann@corp.example.com", "bob@corp.example.com"]
+    assert chain_searches(ad) == [f"(memberOf:{IN_CHAIN}:={ad.group_dn_escaped('Top')})"]
+    ad.requests.clear()
+    assert read == ChainOnlyReader(ad, settings()).read("Top")
+
+
+def test_member_of_only_server_with_a_nested_group_is_an_error_not_a_short_read() -> None:
+    # memberOf equality without IN_CHAIN (OpenLDAP's memberof overlay): the nested group's people would be
+    # missing, so the read goes to IN_CHAIN, which finds nothing
+    ad = FakeAD(evaluates_in_chain=False, direct_member_of=True)
+    inner = ad.group("Inner", [ad.user("bob", mail="bob@corp.example.com")])
+    ad.group("Team", [ad.user("ann", mail="ann@corp.example.com"), inner])
+    read = MembershipReader(ad, settings()).read("Team")
+    assert (read.health, read.members) == (Health.ERROR, ())
+    assert read.detail.startswith("ldaps://fake-dc:636 returned none of the 2 direct members of Team")
+
+
+def test_member_removed_during_the_read_hands_over_to_in_chain() -> None:
+    ad = FakeAD()
+    ann, bob = ad.user("ann", mail="ann@corp.example.com"), ad.user("bob", mail="bob@corp.example.com")
+    inner = ad.group("Inner", [ann, bob])
+    ad.group("Team", [inner])
+    original = ad.search
+
+    def search(base: str, ldap_filter: str, *args: object, **kwargs: object) -> Page:
+        if ldap_filter.startswith("(|(memberOf="):
+            ad.members[inner.casefold()] = [ann]  # bob leaves after Inner's member values were read
+        return original(base, ldap_filter, *args, **kwargs)  # type: ignore[arg-type]
+
+    ad.search = search  # type: ignore[method-assign]
+    read = MembershipReader(ad, settings()).read("Team")
+    assert (read.health, keys(read.members)) == (Health.OK, ["ann@corp.example.com"])
+    assert len(chain_searches(ad)) == 1
+
+
+def test_connection_lost_while_reading_a_nested_groups_members_is_partial() -> None:
+    ad = FakeAD(fail_at_request=5)  # 1 lookup, 2 Team's values, 3 nested groups, 4 Inner's values 0-999, 5 …
+    inner = ad.group("Inner", [ad.user(f"u{i:04d}", mail=f"u{i:04d}@corp.example.com") for i in range(1200)])
+    ad.group("Team", [inner])
+    ad.max_val_range = 1000
+    with pytest.raises(ReadFailed) as caught:
+        MembershipReader(ad, settings()).read("Team")
+    assert caught.value.entries_read == 1 + 1 + 1000  # Team's one value, the nested group, 1000 values
+    read = failed_read("corp", "Team", caught.value)
+    assert (read.health, read.members) == (Health.PARTIAL, ())
+    assert read.detail.startswith("reading member values 1000-1999 of Inner from ldaps://fake-dc:636 failed")
+
+
+@st.composite
+def directories(draw: st.DrawFn) -> FakeAD:
+    """Random nesting (cycles included), groups and people outside base_dn, primary groups, non-people,
+    disabled and unaddressed accounts, two accounts sharing an address."""
+    ad = FakeAD()
+    groups = draw(st.integers(1, 6))
+    people = draw(st.integers(0, 6))
+    # object 0 is the group read (under base_dn); about one object in five is outside
+    outside = {
+        i for i in range(1, groups + people) if draw(st.sampled_from([False, False, False, False, True]))
+    }
+    kinds = draw(
+        st.lists(
+            st.sampled_from(["mail", "shared", "none", "off-mail", "off-none", "contact", "computer"]),
+            min_size=people,
+            max_size=people,
+        )
+    )
+    dns = [ad.group(f"G{g}", suffix=OTHER if g in outside else BASE) for g in range(groups)]
+    for i, kind in enumerate(kinds):
+        attributes: dict[str, str] = {}
+        if kind in ("mail", "off-mail"):
+            attributes["mail"] = f"p{i}@corp.example.com"
+        if kind == "shared":
+            attributes["mail"] = "Shared@corp.example.com"
+        if kind.startswith("off"):
+            attributes["userAccountControl"] = "514"
+        primary = draw(st.none() | st.integers(0, groups - 1))
+        if primary is not None:
+            attributes["primaryGroupID"] = str(ad.rid(dns[primary]))
+        dn = ad.user(f"p{i}", suffix=OTHER if groups + i in outside else BASE, **attributes)
+        if kind in ("contact", "computer"):
+            classes = ad.objects[dn.casefold()]["objectClass"]
+            classes[:] = [b"top", b"person", b"contact"] if kind == "contact" else [*classes, b"computer"]
+        dns.append(dn)
+    for g in range(groups):
+        anything = st.integers(0, len(dns) - 1)
+        held = draw(st.lists(st.integers(0, groups - 1) | anything, min_size=1, max_size=4, unique=True))
+        ad.members[dns[g].casefold()] = [dns[m] for m in sorted(held)]
+    return ad
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(directories())
+@example(far_chain("G0"))
+def test_member_of_read_gives_exactly_what_the_in_chain_read_gives(ad: FakeAD) -> None:
+    fast = MembershipReader(ad, settings()).read("G0")
+    used_chain = bool(chain_searches(ad))
+    ad.requests.clear()
+    chain = ChainOnlyReader(ad, settings()).read("G0")
+    assert fast == chain
+    if not any(dn.endswith(OTHER.casefold()) for dn in ad.objects):
+        assert not used_chain  # everything under base_dn: the memberOf read sufficed
+
+
 # -- escaping, primary groups, paths, duplicates -------------------------------------------------------
 
 
@@ -299,13 +517,18 @@ def test_group_names_are_escaped_in_filters() -> None:
     )
 
 
-def test_group_dn_is_escaped_in_the_in_chain_filter() -> None:
+def test_group_dn_is_escaped_in_the_in_chain_and_member_of_filters() -> None:
     ad = FakeAD()
     dn = ad.group(r"R&D (EU) \2a", [ad.user("ann", mail="ann@corp.example.com")])
     read = MembershipReader(ad, settings()).read(dn)
     assert read.health is Health.OK
-    chain = [r.ldap_filter for r in ad.requests if IN_CHAIN in r.ldap_filter]
-    assert chain == [rf"(memberOf:{IN_CHAIN}:=CN=R&D \28EU\29 \5c2a,OU=Groups,{BASE})"]
+    assert keys(read.members) == ["ann@corp.example.com"]
+    escaped = rf"CN=R&D \28EU\29 \5c2a,OU=Groups,{BASE}"
+    assert [r.ldap_filter for r in ad.requests if r.scope == "subtree"] == [
+        rf"(&(objectClass=group)(memberOf:{IN_CHAIN}:={escaped}))",
+        rf"(memberOf={escaped})",
+        f"(&(objectClass=user)(!(objectClass=computer))(|(primaryGroupID={ad.rid(dn)})))",
+    ]
 
 
 def test_primary_group_members_of_nested_groups_are_found_with_their_path() -> None:

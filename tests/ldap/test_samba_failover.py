@@ -1,8 +1,9 @@
 """A domain controller that dies part-way through a read: never an OK read, and the next DC takes over.
 
 The DC on 127.0.0.2 is reached through a proxy that, after a fixed number of answer bytes (well inside
-the paged IN_CHAIN search of BigGroup at 50 entries a page: the group lookup and the ranged `member`
-reads come to ~150 kB, the whole read to ~1.5 MB), kills the DC with SIGKILL and drops every connection.
+the paged member search of BigGroup at 50 entries a page: the group lookup, the ranged `member` reads and
+the nested-group search come to ~150 kB, the whole read to ~1.5 MB), kills the DC with SIGKILL and drops
+every connection.
 """
 
 from __future__ import annotations
