@@ -28,6 +28,7 @@ from syncd.sources.interface import Source, SourceLookup, SourceSettings, Source
 
 _TRUE = frozenset({"true", "yes", "1", "y", "enabled"})
 _FALSE = frozenset({"false", "no", "0", "n", "disabled"})
+_ENABLED_WORDS = "true, yes, y, 1, enabled (or empty); false, no, n, 0, disabled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +147,9 @@ def _not_utf8_at(path: Path) -> tuple[int, int]:
 
 def _csv_rows(handle: Iterable[str], path: Path, delimiter: str) -> Iterator[_Row]:
     # strict: an unclosed quote or text after a closing quote is refused, not read as a different value
-    # (a quote never closed would otherwise swallow every following row into one field)
-    reader = csv.reader(handle, delimiter=delimiter, strict=True)
+    # (a quote never closed would otherwise swallow every following row into one field); skipinitialspace:
+    # `Users, "a@x.example"` is the quoted address, not one with quote characters in it
+    reader = csv.reader(handle, delimiter=delimiter, strict=True, skipinitialspace=True)
     header: list[str] | None = None
     prefix = f"{path}:"
     width = needed = at_group = at_email = at_name = at_enabled = 0
@@ -171,6 +173,11 @@ def _csv_rows(handle: Iterable[str], path: Path, delimiter: str) -> Iterator[_Ro
                 raise InputError(
                     f"{path}:{reader.line_num}: header lacks column(s) {', '.join(missing)}; expected "
                     "group,email[,display_name][,enabled]"
+                )
+            if "" in header:
+                raise InputError(
+                    f"{path}:{reader.line_num}: the header has an empty column name (a stray {delimiter!r} "
+                    "at its end?); expected group,email[,display_name][,enabled]"
                 )
             unknown = [c for c in header if c not in ("group", "email", "display_name", "enabled")]
             if unknown:
@@ -290,7 +297,7 @@ def _enabled(text: str, where: str) -> bool:
         return False
     if folded in _TRUE or not folded:
         return True
-    raise InputError(f"{where}: enabled: {folded!r} is not one of true, false, yes, no, 1, 0")
+    raise InputError(f"{where}: enabled: {folded!r} is not one of {_ENABLED_WORDS}")
 
 
 def _open(settings: SourceSettings, lookup: SourceLookup) -> Source:

@@ -73,9 +73,13 @@ def test_json_both_shapes(tmp_path: Path) -> None:
         ),
         (
             "group,email,enabled\nG,a@x.org,maybe\n",
-            "enabled: 'maybe' is not one of true, false, yes, no, 1, 0",
+            "enabled: 'maybe' is not one of true, yes, y, 1, enabled (or empty); false, no, n, 0, disabled",
         ),
         ("group,email\nG,a@x.org,extra\n", "3 fields, header has 2"),
+        (
+            "group,email,\nG,a@x.org,\n",
+            "m.csv:1: the header has an empty column name (a stray ',' at its end?)",
+        ),
         ("", "empty file; expected a header row"),
     ],
 )
@@ -86,6 +90,15 @@ def test_bad_csv_is_one_line_naming_file_and_line(tmp_path: Path, content: str, 
         source(path).read_group("G")
     text = str(caught.value)
     assert text.startswith(str(path)) and message in text and "\n" not in text
+
+
+def test_a_quoted_field_after_a_space_is_the_quoted_value(tmp_path: Path) -> None:
+    """`Users, "a@x.org"` (a space after the delimiter, as hand-edited exports have) is the address inside the
+    quotes, not one with quote characters in it that would never match a licensed user."""
+    path = tmp_path / "m.csv"
+    path.write_text('group, email, display_name\nG, "a@x.org", "Lee, Ann"\n', encoding="utf-8")
+    read = source(path).read_group("G")
+    assert [(p.key, p.display_name) for p in read.members] == [("a@x.org", "Lee, Ann")]
 
 
 def test_missing_file_is_unreachable(tmp_path: Path) -> None:

@@ -629,7 +629,7 @@ def test_enabled_values(tmp_path: Path, record: Record) -> None:
         except InputError as error:
             messages[value] = str(error)
     expected = {
-        value: f"{path}:3: enabled: {value.casefold()!r} is not one of true, false, yes, no, 1, 0"
+        value: f"{path}:3: enabled: {value.casefold()!r} is not one of true, yes, y, 1, enabled (or empty); false, no, n, 0, disabled"
         for value in ENABLED_REFUSED
     }
     record(
@@ -701,7 +701,7 @@ REFUSED: list[tuple[str, str, bytes, int | None, str]] = [
     ("CSV: a row without a group", "members.csv", _GOOD + b",bob@contoso.example\n", 3,
      "group is empty; every row needs a group"),
     ("CSV: enabled 'maybe'", "members.csv", b"group,email,enabled\nUsers,ann@contoso.example,maybe\n", 2,
-     "enabled: 'maybe' is not one of true, false, yes, no, 1, 0"),
+     "enabled: 'maybe' is not one of true, yes, y, 1, enabled (or empty); false, no, n, 0, disabled"),
     ("CSV: Latin-1 byte on line 3", "members.csv", _GOOD + b"Users,ren\xe9@contoso.example\n", 3,
      f"not UTF-8 text (byte {len(_GOOD) + 9}); export as UTF-8"),
     ("CSV: Latin-1 byte on line 50,003 (past the read buffer)", "members.csv", _GOOD + _BIG_ROWS + b"Users,ren\xe9@contoso.example\n", 50_003,
