@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -60,10 +60,19 @@ class _Row(NamedTuple):  # a tuple: built once per export row, and cheaper to bu
     where: str  # "members.csv:17" for messages
 
 
+@dataclass
+class _Group:
+    """One group of the export, merged while the file is read: a person once however often listed, so a
+    1,000,000-row export costs one entry per person and group rather than one per row."""
+
+    members: dict[str, Person] = field(default_factory=dict)
+    unidentified: list[Unidentified] = field(default_factory=list)
+
+
 class FileSource:
     def __init__(self, settings: FileSettings) -> None:
         self._settings = settings
-        self._index: dict[str, tuple[str, list[_Row]]] | None = None
+        self._index: dict[str, _Group] | None = None
 
     @property
     def name(self) -> str:
@@ -83,31 +92,34 @@ class FileSource:
                 Health.MISSING,
                 detail=f"no rows for group {group!r} in {self._settings.path} ({known} groups in the file)",
             )
-        _, rows = found
-        members: dict[str, Person] = {}
-        unidentified: list[Unidentified] = []
-        for row in rows:
-            if not row.email:
-                continue  # a declaration row: the group exists
-            key = normalise_email(row.email)
-            if key is None:
-                unidentified.append(
-                    Unidentified(row.where, row.display_name, f"{row.email!r} is not an e-mail")
-                )
-                continue
-            previous = members.get(key)
-            # duplicate rows merge; a person listed both enabled and disabled counts as enabled
-            if previous is None or (row.enabled and not previous.enabled):
-                members[key] = Person(key, row.email, row.display_name, "", row.enabled)
         return GroupRead(
-            self.name, group, Health.OK, tuple(members.values()), unidentified=tuple(unidentified)
+            self.name,
+            group,
+            Health.OK,
+            tuple(found.members.values()),
+            unidentified=tuple(found.unidentified),
         )
 
-    def _load(self) -> dict[str, tuple[str, list[_Row]]]:
+    def _load(self) -> dict[str, _Group]:
         if self._index is None:
-            index: dict[str, tuple[str, list[_Row]]] = {}
+            index: dict[str, _Group] = {}
             for row in self._rows():
-                index.setdefault(row.group.casefold(), (row.group, []))[1].append(row)
+                folded = row.group.casefold()
+                entry = index.get(folded)
+                if entry is None:
+                    entry = index[folded] = _Group()
+                if not row.email:
+                    continue  # a declaration row: the group exists
+                key = normalise_email(row.email)
+                if key is None:
+                    entry.unidentified.append(
+                        Unidentified(row.where, row.display_name, f"{row.email!r} is not an e-mail")
+                    )
+                    continue
+                previous = entry.members.get(key)
+                # duplicate rows merge; a person listed both enabled and disabled counts as enabled
+                if previous is None or (row.enabled and not previous.enabled):
+                    entry.members[key] = Person(key, row.email, row.display_name, "", row.enabled)
             self._index = index
         return self._index
 
