@@ -152,15 +152,15 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "") -> Config:
     policy = _parse_policy(root.section("policy"))
     schedule = _parse_schedule(root.section("schedule"))
 
+    # state and audit folders are created on first use; one that never could be is a config error
     state = root.section("state")
-    state_dir = state.path("dir", must_exist=False, kind="directory") or file.parent / "state"
+    default_state, default_audit = file.parent / "state", file.parent / "logs"
+    state_dir = state.path("dir", must_exist=False, kind="directory", created_default=default_state)
     state.finish()
     audit = root.section("audit")
-    audit_dir = audit.path("dir", must_exist=False, kind="directory") or file.parent / "logs"
+    audit_dir = audit.path("dir", must_exist=False, kind="directory", created_default=default_audit)
     retention = audit.int("retention_days", 400, minimum=1)
     audit.finish()
-    _check_directory(audit, "dir", audit_dir)
-    _check_directory(state, "dir", state_dir)
 
     metrics_file = root.path("metrics_file", must_exist=False)
     dry_run = root.bool("dry_run", False)
@@ -178,19 +178,13 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "") -> Config:
         role_order=role_order,
         policy=policy,
         schedule=schedule,
-        state_dir=state_dir,
-        audit_dir=audit_dir,
+        state_dir=state_dir or default_state,  # None only when problems were reported
+        audit_dir=audit_dir or default_audit,
         audit_retention_days=retention,
         metrics_file=metrics_file,
         dry_run=dry_run,
         pricing=pricing,
     )
-
-
-def _check_directory(section: Section, key: str, path: Path) -> None:
-    # state and audit directories are created on first use, but a *file* in their place is a config error
-    if path.exists() and not path.is_dir():
-        section.error(key, f"{path} exists and is not a directory")
 
 
 def _parse_target(section: Section) -> TargetSettings | None:

@@ -230,6 +230,20 @@ class Section:
             return ""
         return value.rstrip("/")
 
+    def refuse_plain_http(
+        self, key: builtins.str, url: builtins.str, *, allowed: builtins.bool, sends: builtins.str
+    ) -> builtins.bool:
+        """True (and an error) when `url` is http:// without `allow_insecure_http = true`: a token or PAT sent
+        there travels unencrypted (HTTP Basic is base64, not encryption). Only local emulators need it."""
+        if not url or urlsplit(url).scheme != "http" or allowed:
+            return False
+        self.error(
+            key,
+            f"{url!r} would send {sends} unencrypted; use https:// "
+            "(or set allow_insecure_http = true for a local emulator)",
+        )
+        return True
+
     def url_list(
         self, key: builtins.str, *, schemes: Sequence[builtins.str] = ("https", "http")
     ) -> tuple[builtins.str, ...]:
@@ -267,13 +281,21 @@ class Section:
         required: builtins.bool = False,
         must_exist: builtins.bool = True,
         kind: builtins.str = "file",
+        created_default: Path | None = None,
     ) -> Path | None:
-        """A path, relative paths resolved against the config file's folder."""
+        """A path, relative paths resolved against the config file's folder. With `must_exist=False` the path
+        is one syncd creates on first use and must be creatable; `created_default` is used (and checked the
+        same way) when the key is absent."""
         if key not in self._data:
             self._seen.add(key)
             if required:
                 self.error(key, f"required (path to a {kind})")
-            return None
+            if created_default is not None:
+                problem = _not_creatable(created_default, kind)
+                if problem:
+                    self.error(key, problem)
+                    return None
+            return created_default
         text = self.str(key, expected=f"a path to a {kind}")
         if not text:
             return None

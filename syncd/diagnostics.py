@@ -130,11 +130,14 @@ def configure(
         else structlog.processors.JSONRenderer(ensure_ascii=False)
     )
     target = cast(TextIO, _Tee(stream, log_file)) if log_file else stream
+    stamped: list[Any] = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *stamped,
             _mask_secrets,
             structlog.processors.dict_tracebacks if fmt == "json" else structlog.dev.set_exc_info,
             renderer,
@@ -151,11 +154,7 @@ def configure(
     handler = logging.StreamHandler(target)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[
-                structlog.stdlib.add_logger_name,
-                structlog.processors.add_log_level,
-                structlog.processors.TimeStamper(fmt="iso", utc=True),
-            ],
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *stamped],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _mask_secrets, renderer],
         )
     )

@@ -54,7 +54,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import structlog
 
@@ -126,14 +126,8 @@ def parse(section: Section, name: str) -> AzureDevOpsSettings:
     allow_http = section.bool("allow_insecure_http", False)
     section.finish()
 
-    # the PAT travels as HTTP Basic (base64, not encryption): plain http only when asked for, as for [target]
-    for key, url in (("server_url", server_url), ("vssps_url", vssps_url)):
-        if url and urlsplit(url).scheme == "http" and not allow_http:
-            section.error(
-                key,
-                f"{url!r} would send the credentials unencrypted; use https:// "
-                "(or set allow_insecure_http = true for a local emulator)",
-            )
+    for key, url in (("server_url", server_url or ""), ("vssps_url", vssps_url)):
+        section.refuse_plain_http(key, url, allowed=allow_http, sends="the credentials")
     if organization and server_url:
         section.error(
             "server_url", "use organization (Azure DevOps Services) or server_url (Server), not both"

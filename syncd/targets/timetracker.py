@@ -114,13 +114,7 @@ def parse_settings(section: Section) -> TimetrackerSettings:
         found = api_root(url)
         if found is None:
             section.error("url", f"{url!r} is not a 7pace Timetracker URL; use {URL_FORMS}")
-        elif urlsplit(url).scheme == "http" and not allow_http:
-            section.error(
-                "url",
-                f"{url!r} would send the API token unencrypted; use https:// "
-                "(or set allow_insecure_http = true for a local emulator)",
-            )
-        else:
+        elif not section.refuse_plain_http("url", url, allowed=allow_http, sends="the API token"):
             root = found
     token = section.secret("token")
     api_version = section.str("api_version", "3.2", expected="an api-version such as '3.2'")

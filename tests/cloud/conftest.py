@@ -4,14 +4,12 @@ CA, and helpers that parse a `[[sources]]` table the way config.py does and open
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 
 from syncd.config_section import Section
 from syncd.emulators.authority import AuthorityEmulator, RegisteredApp
@@ -28,18 +26,6 @@ CLIENT_ID = "0c1a2b3c-4d5e-4f60-8a9b-0c1d2e3f4a5b"
 CLIENT_SECRET = "s3cr3t-Value~ForTheTestsOnly.1234"
 PAT = "pat-52-characters-of-token-material-for-the-tests-xx"
 EXPIRED_PAT = "expired-pat-which-azure-devops-no-longer-accepts-xyz"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_logging() -> Iterator[None]:
-    """cli.main() configures structlog and the root logger onto the (captured, later closed) stderr;
-    put both back so the next test logs nowhere unexpected (structlog's own tests/conftest.py does this)."""
-    yield
-    structlog.reset_defaults()
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    root.setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")

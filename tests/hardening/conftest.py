@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -18,7 +17,6 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-import structlog
 
 HERE = Path(__file__).parent
 REPO = HERE.parent.parent
@@ -96,21 +94,14 @@ def record(request: pytest.FixtureRequest) -> Callable[..., None]:
     return add
 
 
-# -- logging, retries ---------------------------------------------------------------------------------------
+# -- environment, retries ---------------------------------------------------------------------------------------
 
 
 @pytest.fixture(autouse=True)
-def _fresh_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """cli.main() configures structlog and the root logger onto the (captured, later closed) stderr; start
-    and end each test from the defaults."""
+def _no_ambient_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SYNCD_CONFIG in the caller's environment must not stand in for the config a test writes.
+    (Logging is reset for every test by tests/conftest.py.)"""
     monkeypatch.delenv("SYNCD_CONFIG", raising=False)
-    structlog.reset_defaults()
-    yield
-    structlog.reset_defaults()
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    root.setLevel(logging.WARNING)
 
 
 @pytest.fixture

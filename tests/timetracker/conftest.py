@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 
 from syncd.config_section import Section
 from syncd.emulators.timetracker import EmulatedUser, TimetrackerEmulator
@@ -36,15 +35,6 @@ def change(email: str, after: str, before: str = "None", action: Action | None =
     if action is None:
         action = Action.ASSIGN if before == "None" else Action.UNASSIGN if after == "None" else Action.CHANGE
     return Change(key, email, action, before, after, Reason("test"))
-
-
-@pytest.fixture(autouse=True)
-def default_logging() -> Iterator[None]:
-    """Other areas' tests call syncd.cli.main, which binds structlog to that test's (later closed) stderr;
-    the target logs warnings, so each test here starts from structlog's defaults."""
-    structlog.reset_defaults()
-    yield
-    structlog.reset_defaults()
 
 
 @pytest.fixture
