@@ -326,12 +326,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.CONFIG)
     except SystemExit as done:  # --help, --version
         return int(done.code or 0) if isinstance(done.code, int) else 0
-    configure(
-        args.log_format,
-        _verbosity(args),
-        interactive=args.command in ("plan", "check", "status", "demo", "audit"),
-    )
     try:
+        # inside the handlers: a logging set-up that fails (e.g. colour on a console) is one line and an exit
+        # code too, never a traceback that stops install.ps1
+        configure(
+            args.log_format,
+            _verbosity(args),
+            interactive=args.command in ("plan", "check", "status", "demo", "audit"),
+        )
         return COMMANDS[args.command](args)
     except ConfigError as error:
         for line in error.lines:

@@ -7,6 +7,7 @@ a processor masks values under keys that name secrets.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import re
 import sys
@@ -26,6 +27,17 @@ def _mask_secrets(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
         if _SECRET_KEY.search(key):
             event[key] = "***"
     return event
+
+
+def can_show_colours(tty: bool, platform: str = sys.platform) -> bool:
+    """Colour codes only on a terminal, and on Windows only when colorama is installed to translate them:
+    structlog's ConsoleRenderer raises SystemError for `colors=True` on Windows without it (structlog/dev.py,
+    `_init_terminal`), which crashed the installer's first `syncd check` on an administrator's console."""
+    if not tty:
+        return False
+    if platform == "win32":
+        return importlib.util.find_spec("colorama") is not None
+    return True
 
 
 class DatedLogFile:
@@ -125,7 +137,7 @@ def configure(
     base = logging.WARNING if tty or interactive else logging.INFO
     level = max(logging.DEBUG, min(logging.ERROR, base - 10 * verbosity))
     renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=tty and log_file is None)
+        structlog.dev.ConsoleRenderer(colors=can_show_colours(tty) and log_file is None)
         if fmt == "console"
         else structlog.processors.JSONRenderer(ensure_ascii=False)
     )

@@ -133,7 +133,15 @@ def test_the_action_runs_the_venv_python_from_programdata() -> None:
 def test_the_task_arguments_parse_with_syncds_own_cli(parse_cli: Callable[[list[str]], object]) -> None:
     args = split_windows_command_line(text("t:Actions/t:Exec/t:Arguments"))
     assert args[:2] == ["-m", "syncd"]
-    assert args[2:] == ["run", "-c", r"C:\ProgramData\syncd\syncd.toml", "--max-runtime", "40m"]
+    assert args[2:] == [
+        "run",
+        "-c",
+        r"C:\ProgramData\syncd\syncd.toml",
+        "--max-runtime",
+        "40m",
+        "--log-format",
+        "json",
+    ]
     namespace = parse_cli(args[2:])
     # the parser may keep the path as a str or a Path; either way it is the config the task names
     assert r"C:\ProgramData\syncd\syncd.toml" in {str(value) for value in vars(namespace).values()}
@@ -182,3 +190,9 @@ def test_install_ps1_installs_only_hashed_pins_and_registers_the_shipped_xml(rep
     # $SourceDir is two folders up from the script: the repository root, where the lock lives
     assert (TASK.parent.parent / "requirements.lock").is_file()
     assert TASK.parent.parent == repo
+
+
+def test_the_task_logs_json_whatever_the_console() -> None:
+    """Task Scheduler has no console: diagnostics are JSON lines in the dated log file, never colour codes."""
+    args = split_windows_command_line(text("t:Actions/t:Exec/t:Arguments"))
+    assert args[args.index("--log-format") + 1] == "json"
