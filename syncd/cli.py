@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from syncd import __version__, plan_file
+from syncd import __version__, outcome, plan_file
 from syncd import config as config_module
 from syncd.config_section import parse_duration
 from syncd.cycle import Cycle, CycleRequest, CycleResult, utc_now
@@ -137,7 +137,9 @@ def _print(text: str, stream: TextIO | None = None) -> None:
 
 
 def _load(args: argparse.Namespace) -> config_module.Config:
-    return config_module.load(config_module.locate(args.config))
+    config = config_module.load(config_module.locate(args.config))
+    args.loaded_config = config  # for outcome.record: where the audit and diagnostic logs are
+    return config
 
 
 def _verbosity(args: argparse.Namespace) -> int:
@@ -148,7 +150,9 @@ def _log_to_files(args: argparse.Namespace, config: config_module.Config) -> Non
     """Unattended commands also keep dated diagnostic files beside the audit log, pruned like it."""
     try:
         prune_log_files(config.audit_dir, config.audit_retention_days, utc_now().date())
-        add_log_file(args.log_format, _verbosity(args), config.audit_dir)
+        add_log_file(
+            args.log_format, _verbosity(args), config.audit_dir, fallback=outcome.beside_config(config.file)
+        )
     except OSError as error:
         log.warning("diagnostic log file not available", dir=str(config.audit_dir), error=error.strerror)
 
@@ -318,6 +322,18 @@ COMMANDS = {
 }
 
 
+def _ended(
+    args: argparse.Namespace, code: int, lines: Sequence[str], error: BaseException | None = None
+) -> int:
+    """Unattended commands also leave a non-zero ending on disk (Task Scheduler discards stderr)."""
+    if code != ExitCode.OK and args.command in outcome.UNATTENDED:
+        ending = outcome.Ending(
+            args.command, int(code), outcome.lines_of(lines), error, bool(getattr(args, "dry_run", False))
+        )
+        outcome.record(ending, getattr(args, "loaded_config", None), config_module.locate(args.config))
+    return int(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
@@ -334,24 +350,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             _verbosity(args),
             interactive=args.command in ("plan", "check", "status", "demo", "audit"),
         )
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        return _ended(args, code, ["the audit log has this run's records"])
     except ConfigError as error:
         for line in error.lines:
             print(f"syncd: error: {line}", file=sys.stderr)
-        return int(error.exit_code)
+        return _ended(args, error.exit_code, error.lines, error)
     except SyncdError as error:
         print(f"syncd: error: {error}", file=sys.stderr)
-        return int(error.exit_code)
-    except KeyboardInterrupt:
+        return _ended(args, error.exit_code, [str(error)], error)
+    except KeyboardInterrupt as error:
         print("syncd: interrupted; the next run completes anything left half done", file=sys.stderr)
-        return int(exit_code_for(KeyboardInterrupt()))
+        return _ended(args, exit_code_for(error), ["interrupted"], error)
     except Exception as error:
         log.debug("internal error", exc_info=True)
         print(
             f"syncd: internal error: {type(error).__name__}: {error} (a bug; rerun with -vv for details)",
             file=sys.stderr,
         )
-        return int(ExitCode.INTERNAL)
+        return _ended(args, ExitCode.INTERNAL, [f"internal error: {type(error).__name__}: {error}"], error)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -379,6 +379,7 @@ class Cycle:
                                 "event.duration": int((time.monotonic() - started) * 1e9),
                             },
                         )
+                        error.audited = True
                         state.finish_run(run_id, int(error.exit_code), {"error": str(error)}, self.clock())
                         self._metrics(request, int(error.exit_code), started, None)
                     raise

@@ -23,6 +23,8 @@ class SyncdError(Exception):
     """Base of every expected failure. `str(error)` is the one line shown to the user."""
 
     exit_code: ExitCode = ExitCode.INTERNAL
+    # set by the cycle once it wrote this failure's run-summary, so the CLI does not record the run twice
+    audited: bool = False
 
 
 class ConfigError(SyncdError):

@@ -196,3 +196,43 @@ def test_the_task_logs_json_whatever_the_console() -> None:
     """Task Scheduler has no console: diagnostics are JSON lines in the dated log file, never colour codes."""
     args = split_windows_command_line(text("t:Actions/t:Exec/t:Arguments"))
     assert args[args.index("--log-format") + 1] == "json"
+
+
+# Windows' own FormatMessage texts for the Win32 error codes that share syncd's exit-code numbers: what the
+# Task Scheduler console prints in "Last Run Result" (winerror.h; ERROR_LOGON_TYPE_NOT_GRANTED is 1385).
+WINDOWS_TEXT = {
+    0: "The operation completed successfully.",
+    1: "Incorrect function.",
+    2: "The system cannot find the file specified.",
+    3: "The system cannot find the path specified.",
+    4: "The system cannot open the file.",
+    5: "Access is denied.",
+    6: "The handle is invalid.",
+    10: "The environment is incorrect.",
+}
+BATCH_LOGON_DENIED = 0x80070000 | 1385  # HRESULT_FROM_WIN32(ERROR_LOGON_TYPE_NOT_GRANTED)
+
+
+def test_the_readme_shows_what_task_scheduler_prints_for_each_code() -> None:
+    readme = (TASK / "README.md").read_text(encoding="utf-8")
+    printed = dict(re.findall(r"^\| (\d+) \| ([^|`]+?) \(0x[0-9A-F]+\) \|", readme, flags=re.MULTILINE))
+    assert {int(code) for code in ExitCode} <= {int(k) for k in printed}
+    for code in ExitCode:
+        assert printed[str(int(code))] == WINDOWS_TEXT[int(code)]
+    assert BATCH_LOGON_DENIED == 2147943785
+    assert f"| {BATCH_LOGON_DENIED} |" in readme and "0x80070569" in readme
+    assert "0x800710E0` the account could not log on" not in readme  # the wrong code named before
+
+
+def test_the_readme_names_what_to_monitor_and_where_to_look() -> None:
+    readme = (TASK / "README.md").read_text(encoding="utf-8")
+    assert "Microsoft-Windows-TaskScheduler/Operational" in readme and "event **201**" in readme
+    assert "ResultCode" in readme
+    assert '"level": "error"' in readme and "beside the config file" in readme
+    assert "named by the UTC date" in readme and "daylight saving" in readme
+
+
+def test_install_ps1_names_the_missing_batch_logon_right_by_its_real_code() -> None:
+    script = (TASK / "install.ps1").read_text(encoding="ascii")
+    line = next(line for line in script.splitlines() if line.strip().startswith(f"'{BATCH_LOGON_DENIED}'"))
+    assert "Log on as a batch job" in line and "0x80070569" in line
