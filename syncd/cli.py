@@ -127,6 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", parents=[common], help="a self-contained tour against the bundled emulator"
     )
     demo.add_argument("--dir", type=Path, help="where to keep the demo's files (default: a temporary folder)")
+    secret = commands.add_parser(
+        "secret", parents=[common], help="store a secret in a file and print its { file = … } reference"
+    )
+    secret.add_argument("action", choices=("set",))
+    secret.add_argument("name", help="e.g. timetracker-token: written as NAME.txt")
+    secret.add_argument("--dir", type=Path, help="folder (default: `secrets` beside the config file)")
+    secret.add_argument("--account", help="Windows: the account that may read it (default: as the folder)")
     return parser
 
 
@@ -310,6 +317,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.dir, _print)
 
 
+def cmd_secret(args: argparse.Namespace) -> int:
+    import getpass
+
+    from syncd.secret_store import reference, write_secret
+
+    directory = args.dir or config_module.locate(args.config).absolute().parent / "secrets"
+    if sys.stdin.isatty():
+        value = getpass.getpass(f"Value of {args.name} (not shown): ")
+    else:
+        value = sys.stdin.readline()
+    path = write_secret(directory, args.name, value, account=args.account)
+    _print(f"Wrote {path} (UTF-8, readable only by its owner or the task account). In the config:")
+    _print(f"  {reference(path)}")
+    return int(ExitCode.OK)
+
+
 COMMANDS = {
     "plan": cmd_plan,
     "apply": cmd_apply,
@@ -319,6 +342,7 @@ COMMANDS = {
     "audit": cmd_audit,
     "daemon": cmd_daemon,
     "demo": cmd_demo,
+    "secret": cmd_secret,
 }
 
 
@@ -348,7 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure(
             args.log_format,
             _verbosity(args),
-            interactive=args.command in ("plan", "check", "status", "demo", "audit"),
+            interactive=args.command in ("plan", "check", "status", "demo", "audit", "secret"),
         )
         code = COMMANDS[args.command](args)
         return _ended(args, code, ["the audit log has this run's records"])

@@ -38,6 +38,26 @@ if arguments[:1] == ["--probe"]:
 
 sys.platform = "win32"
 sys.argv = ["syncd", *arguments]
+# The one Windows call syncd makes itself (a secret file's ACL, syncd/windows_acl.py) needs advapi32: answer
+# it from the POSIX mode bits instead, as install.ps1's icacls would have set them (owner-only: SYSTEM,
+# Administrators and the task account). Its decision logic is unit-tested from real SDDL strings.
+import os  # noqa: E402
+import stat  # noqa: E402
+
+from syncd import windows_acl  # noqa: E402
+
+_ME = "S-1-5-21-1004336348-1177238915-682003330-1001"
+
+
+def _sddl_from_mode(path: str) -> str:
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    others = "(A;;FR;;;BU)" if mode & 0o077 else ""
+    return f"O:{_ME}G:SYD:PAI(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;{_ME}){others}"
+
+
+windows_acl.read_sddl = _sddl_from_mode
+windows_acl.current_user_sid = lambda: _ME
+
 if probe is not None:
     runpy.run_path(probe, run_name="__main__")
 else:

@@ -116,3 +116,13 @@ def test_the_scheduled_task_run_writes_json_diagnostics(world: Any) -> None:
     lines = [line for log in logs for line in log.read_text(encoding="utf-8").splitlines()]
     assert lines and all(json.loads(line) for line in lines)
     assert all("\x1b[" not in line for line in lines)
+
+
+def test_a_secret_file_readable_by_users_is_refused_naming_icacls(world: Any) -> None:
+    config = world.write_config()
+    world.members({"Users": ["u0001@example.com"], "Admins": []})
+    (world.root / "token.txt").chmod(0o644)  # the lane reads this as an ACL that lets BUILTIN\Users read
+    ran = as_windows(["check", "--offline", "-c", str(config)], console=True)
+    assert ran.code == 2, ran.stderr
+    assert "token.txt is readable by Users; restrict it: icacls" in ran.stderr
+    assert "chmod" not in ran.stderr
