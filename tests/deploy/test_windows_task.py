@@ -236,3 +236,35 @@ def test_install_ps1_names_the_missing_batch_logon_right_by_its_real_code() -> N
     script = (TASK / "install.ps1").read_text(encoding="ascii")
     line = next(line for line in script.splitlines() if line.strip().startswith(f"'{BATCH_LOGON_DENIED}'"))
     assert "Log on as a batch job" in line and "0x80070569" in line
+
+
+def test_the_windows_config_example_is_valid_with_file_secrets_and_no_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The example's Windows paths, moved under a temporary folder, load as a config: the token is a file
+    reference under ProgramData\\syncd\\secrets, Active Directory uses Kerberos (no password), TLS the system
+    store. (winkerberos exists only on Windows: its presence check is answered here.)"""
+    import tomllib
+
+    from syncd import config as config_module
+    from syncd.sources import ldap_settings
+
+    text = (TASK / "syncd.example.toml").read_text(encoding="utf-8")
+    text.encode("ascii")  # edited by Notepad or PowerShell 5.1 without surprises
+    raw = tomllib.loads(text)
+    assert raw["target"]["token"] == {"file": "C:\\ProgramData\\syncd\\secrets\\timetracker-token.txt"}
+    assert raw["target"]["ca_bundle"] == "system"
+    assert raw["sources"][0]["auth"] == "kerberos" and "bind_password" not in raw["sources"][0]
+    assert raw["state"]["dir"].startswith("C:\\ProgramData\\syncd\\")
+    data_dir = tmp_path / "ProgramData-syncd"
+    (data_dir / "secrets").mkdir(parents=True)
+    token = data_dir / "secrets" / "timetracker-token.txt"
+    token.write_text("sentinel", encoding="utf-8")
+    token.chmod(0o600)
+    moved = text.replace("C:\\ProgramData\\syncd\\", f"{data_dir}/").replace("\\", "/")
+    config_file = data_dir / "syncd.toml"
+    config_file.write_text(moved, encoding="utf-8")
+    monkeypatch.setattr(ldap_settings, "_missing_extra", lambda auth: None)
+    config = config_module.load(config_file)
+    assert config.target.type == "timetracker" and config.rules
+    assert config.audit_dir == data_dir / "logs"
