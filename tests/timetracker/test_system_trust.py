@@ -30,14 +30,15 @@ def https_target() -> Iterator[tuple[TimetrackerEmulator, TestCA]]:
         yield emulator, ca
 
 
-def write_config(root: Path, url: str, ca_bundle: str) -> Path:
+def write_config(root: Path, url: str, ca_bundle: str | None) -> Path:
     (root / "token.txt").write_text(TOKEN, encoding="utf-8")
     (root / "token.txt").chmod(0o600)
     (root / "members.csv").write_text("group,email\nUsers,ann@example.com\n", encoding="utf-8")
     config = root / "syncd.toml"
     config.write_text(
-        f'[target]\nurl = "{url}"\ntoken = {{ file = "token.txt" }}\nca_bundle = {ca_bundle}\n'
-        "requests_per_second = 0\nrequests_per_minute = 0\n\n"
+        f'[target]\nurl = "{url}"\ntoken = {{ file = "token.txt" }}\n'
+        + (f"ca_bundle = {ca_bundle}\n" if ca_bundle else "")
+        + "requests_per_second = 0\nrequests_per_minute = 0\n\n"
         '[[sources]]\nname = "hr"\ntype = "file"\npath = "members.csv"\n\n'
         '[[rules]]\nsource = "hr"\ngroup = "Users"\nrole = "Team"\n',
         encoding="utf-8",
@@ -57,46 +58,33 @@ def system_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return store / "ca-certificates.crt"
 
 
-def test_system_trusts_the_ca_in_the_operating_systems_store(
+@pytest.mark.parametrize(
+    ("in_store", "ca_bundle", "code"),
+    [
+        ("the emulator's CA", '"system"', 0),
+        ("another CA", '"system"', 5),
+        # the default (certifi's bundle) does not read the OS store: "system" is what made the difference
+        ("the emulator's CA", None, 5),
+    ],
+)
+def test_system_verifies_with_what_the_operating_systems_store_holds(
     tmp_path: Path,
     https_target: tuple[TimetrackerEmulator, TestCA],
     system_store: Path,
     capsys: pytest.CaptureFixture[str],
+    in_store: str,
+    ca_bundle: str | None,
+    code: int,
 ) -> None:
     emulator, ca = https_target
-    ca.write_ca(system_store)
-    config = write_config(tmp_path, emulator.base_url, '"system"')
-    assert main(["check", "-c", str(config)]) == 0, capsys.readouterr().err
-    assert "ok    target timetracker" in capsys.readouterr().out  # reached over verified TLS
-
-
-def test_system_refuses_a_ca_the_store_does_not_hold(
-    tmp_path: Path,
-    https_target: tuple[TimetrackerEmulator, TestCA],
-    system_store: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    emulator, _ = https_target
-    TestCA().write_ca(system_store)  # some other CA
-    config = write_config(tmp_path, emulator.base_url, '"system"')
-    assert main(["check", "-c", str(config)]) == 5
-    assert "certificate verify failed" in capsys.readouterr().out
-
-
-def test_without_system_the_store_is_not_consulted(
-    tmp_path: Path,
-    https_target: tuple[TimetrackerEmulator, TestCA],
-    system_store: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """The default (certifi's bundle) does not read the OS store: `system` is what made the difference."""
-    emulator, ca = https_target
-    ca.write_ca(system_store)
-    config = write_config(tmp_path, emulator.base_url, '"system"')
-    text = config.read_text(encoding="utf-8").replace('ca_bundle = "system"\n', "")
-    config.write_text(text, encoding="utf-8")
-    assert main(["check", "-c", str(config)]) == 5
-    assert "certificate verify failed" in capsys.readouterr().out
+    (ca if in_store == "the emulator's CA" else TestCA()).write_ca(system_store)
+    config = write_config(tmp_path, emulator.base_url, ca_bundle)
+    assert main(["check", "-c", str(config)]) == code
+    out = capsys.readouterr().out
+    if code == 0:
+        assert "ok    target timetracker" in out  # reached over verified TLS
+    else:
+        assert "certificate verify failed" in out
 
 
 def test_ca_bundle_of_the_wrong_type_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
