@@ -230,6 +230,27 @@ def domain_root(base_dn: str) -> str | None:
     return ",".join(tail)
 
 
+_SID = re.compile(r"^S-1-(\d+)((?:-\d+){1,15})$", re.IGNORECASE)
+
+
+def sid_bytes(text: str) -> bytes | None:
+    """A SID in its string form ("S-1-5-21-…") as objectSid holds it (MS-DTYP 2.4.2: revision, count,
+    48-bit big-endian authority, little-endian 32-bit sub-authorities); None when `text` is not one."""
+    match = _SID.match(text.strip())
+    if match is None:
+        return None
+    authority = int(match.group(1))
+    subs = [int(part) for part in match.group(2).split("-")[1:]]
+    if authority >= 1 << 48 or any(sub >= 1 << 32 for sub in subs):
+        return None
+    return bytes([1, len(subs)]) + authority.to_bytes(6, "big") + b"".join(struct.pack("<I", n) for n in subs)
+
+
+def escape_bytes(value: bytes) -> str:
+    """Every byte as \\xx: a binary value in a filter (RFC 4515)."""
+    return "".join(f"\\{b:02x}" for b in value)
+
+
 def rid_of(entry: Entry) -> int | None:
     """The relative identifier: the last sub-authority of objectSid (little-endian uint32, MS-DTYP 2.4.2)."""
     sid = entry.values("objectSid")
@@ -305,6 +326,9 @@ class MembershipReader:
                 kind = "a user" if "user" in classes else "not a group"
                 return f"{group} is {kind} (objectClass {', '.join(entry.texts('objectClass'))})"
             return self._ref(entry)
+        sid = sid_bytes(group)
+        if sid is not None:
+            return self._resolve_sid(group, sid)
         value = escape_filter_chars(group)
         page = directory.search(
             self._settings.base_dn,
@@ -323,6 +347,20 @@ class MembershipReader:
                 f"{group!r} names {len(page.entries)}{more} groups ({names}); "
                 "name the group by its distinguished name instead"
             )
+        return self._ref(page.entries[0])
+
+    def _resolve_sid(self, group: str, sid: bytes) -> GroupRef | str:
+        """A group named by its SID (Azure DevOps Server names Windows groups so): objectSid under base_dn."""
+        page = self._directory.search(
+            self._settings.base_dn,
+            f"(&(objectClass=group)(objectSid={escape_bytes(sid)}))",
+            GROUP_ATTRIBUTES,
+            scope="subtree",
+            page_size=AMBIGUITY_LIST,
+            step=f"looking up group {group}",
+        )
+        if not page.entries:
+            return f"no group with objectSid {group} under {self._settings.base_dn}"
         return self._ref(page.entries[0])
 
     @staticmethod
