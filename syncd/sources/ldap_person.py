@@ -16,7 +16,7 @@ UAC_ACCOUNTDISABLE = 0x2
 PERSON_ATTRIBUTES = ("objectClass", "objectGUID", "sAMAccountName", "cn", "displayName", "userAccountControl")
 EXPIRY_ATTRIBUTES = ("accountExpires",)
 # accountExpires is a FILETIME (100 ns ticks since 1601-01-01 UTC); 0 and 0x7FFFFFFFFFFFFFFF mean "never"
-# ([MS-ADA1] 2.4 Account-Expires; learn.microsoft.com "Account-Expires attribute")
+# ([MS-ADA1] 2.1 Attribute accountExpires; learn.microsoft.com "Account-Expires attribute")
 NEVER_EXPIRES = frozenset({0, 0x7FFFFFFFFFFFFFFF})
 _FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 
