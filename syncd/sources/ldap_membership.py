@@ -26,9 +26,13 @@ as an entry from step 4 (a group that turns up only in step 4 does not count). I
 replaced by that IN_CHAIN search over everything (users *and* nested groups, whose `memberOf` values give the
 paths), which returns what the DC's own walk finds; the read then costs that search on top.
 
-Then a cross-check: every direct member from step 2 must have come back. One that did not (outside
-`base_dn`, or a DC that silently ignores IN_CHAIN, as OpenLDAP does) makes the read `PARTIAL`, because a
-short read must never look complete; none at all is `ERROR`.
+Then the completeness check, over every level: each `member` value of the group and of every nested group
+must have come back. Nested groups outside `base_dn` are looked for with the IN_CHAIN group search from the
+domain root (the DC= part of `base_dn`), and their own `member` values join the check; the groups holding a
+value still missing are read once more (a member removed during the read is not a miss). Anything left —
+a person outside `base_dn`, a group of another domain, an entry the bind account cannot read — makes the read
+`PARTIAL`, naming each DN, the group that lists it and why, because a short read must never look complete;
+none of the members at all (a DC that silently ignores IN_CHAIN, as OpenLDAP does) is `ERROR`.
 
 Why not IN_CHAIN for the members too (as syncd did before): Samba evaluates the rule by scanning the objects
 under `base_dn` (directory-server.md). Measured on the bench DC (10,000 users in 15 nested groups), that
