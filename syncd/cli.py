@@ -176,10 +176,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     config = _load(args)
     result = Cycle(config).run(CycleRequest("plan", write=False, audit=False))
     saved = result.saved(config)
+    key = config.plan_signing_key.resolve() if config.plan_signing_key is not None else None
     if args.out is not None:
-        plan_file.save(args.out, saved)
+        plan_file.save(args.out, saved, key)
     if args.format == "json":
-        _print(render_json(saved))
+        _print(render_json(saved, key))
     elif args.format == "csv":
         sys.stdout.write(render_csv(result.plan))
     else:
@@ -209,7 +210,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
         )
     config = _load(args)
     _log_to_files(args, config)
-    reviewed = plan_file.load(args.plan_file, utc_now()) if args.plan_file is not None else None
+    key = config.plan_signing_key.resolve() if config.plan_signing_key is not None else None
+    reviewed = plan_file.load(args.plan_file, utc_now(), key) if args.plan_file is not None else None
     request = CycleRequest(
         "apply",
         write=True,

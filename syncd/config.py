@@ -19,6 +19,7 @@ from syncd.config_section import Section
 from syncd.errors import ConfigError
 from syncd.identity import EmailKey, normalise_email
 from syncd.models import NONE_ROLE
+from syncd.secrets import SecretRef
 from syncd.sources import SOURCE_MODULES, source_type
 from syncd.sources.interface import SourceSettings
 from syncd.targets import TARGET_MODULES, target_type
@@ -90,6 +91,8 @@ class Config:
     metrics_file: Path | None
     dry_run: bool
     pricing: PricingSettings | None
+    # issue 21: [plan] signing_key (saved plans are HMAC-signed and must be to be applied)
+    plan_signing_key: SecretRef | None = None
 
     def source(self, name: str) -> SourceSettings:
         for settings in self.sources:
@@ -165,6 +168,9 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "") -> Config:
     metrics_file = root.path("metrics_file", must_exist=False)
     dry_run = root.bool("dry_run", False)
     pricing = _parse_pricing(root)
+    plan_section = root.section("plan")
+    signing_key = plan_section.secret("signing_key", required=False)
+    plan_section.finish()
     root.finish()
 
     if problems:
@@ -184,6 +190,7 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "") -> Config:
         metrics_file=metrics_file,
         dry_run=dry_run,
         pricing=pricing,
+        plan_signing_key=signing_key,
     )
 
 

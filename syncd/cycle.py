@@ -564,6 +564,7 @@ class Cycle:
                 "members or target roles changed); make and review a new plan with `syncd plan --out FILE`"
             )
         plan = reviewed.plan
+        _refuse_unexplained(request.reviewed_path, plan, fresh, request.override_guards)
         if request.override_guards:
             # An approved plan may also release removals held only because a group looked suspicious
             # (emptied or shrank a lot): the reviewer saw them listed. Missing or unreadable groups stay held.
@@ -590,7 +591,8 @@ class Cycle:
     ) -> CycleResult:
         config = self.config
         saved_path = config.state_dir / f"refused-plan-{base.run_id}.json"
-        plan_file.save(saved_path, base.saved(config))
+        key = config.plan_signing_key.resolve() if config.plan_signing_key is not None else None
+        plan_file.save(saved_path, base.saved(config), key)
         message = (
             f"guard stopped the run, nothing applied: {guard}. Review {saved_path} and, if it is right, "
             f"run `syncd apply --plan {saved_path} --override-guards`"
@@ -694,6 +696,34 @@ class Cycle:
 
 
 _ORDER = {Action.UNASSIGN: 0, Action.CHANGE: 1, Action.ASSIGN: 2}
+
+
+def _refuse_unexplained(path: Path | None, reviewed: Plan, fresh: Plan, override_guards: bool) -> None:
+    """A reviewed plan may only carry changes the same inputs make now (the fingerprint says they are the
+    same inputs, and planning is deterministic): a change that a fresh plan would not make was put there by
+    hand, whatever its seal says. With --override-guards, the suspicious-group removals it releases must be
+    ones the fresh plan holds for that reason."""
+
+    def shape(change: Change) -> tuple[str, str, str, str]:
+        return (change.key, change.action.value, change.before, change.after)
+
+    allowed = {shape(c) for c in fresh.changes}
+    releasable = {shape(h.change) for h in fresh.held if h.cause == Health.SUSPICIOUS.value}
+    extra = [c for c in reviewed.changes if shape(c) not in allowed]
+    if override_guards:
+        extra += [
+            h.change
+            for h in reviewed.held
+            if h.cause == Health.SUSPICIOUS.value and shape(h.change) not in releasable
+        ]
+    if extra:
+        first = extra[0]
+        more = f" (+{len(extra) - 1} more)" if len(extra) > 1 else ""
+        raise PlanRefused(
+            f"{path}: plan holds a change the current inputs do not produce: {first.action.value} "
+            f"{first.email} {first.before} → {first.after}{more}; nothing applied; make and review a new "
+            "plan with `syncd plan --out FILE`"
+        )
 
 
 def _path(audit: AuditLog | None) -> Path | None:
