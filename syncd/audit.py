@@ -9,6 +9,7 @@ under `syncd.*` (style-and-operations.md B4). Schema changes bump `syncd.audit.s
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -19,6 +20,7 @@ import structlog
 from structlog.typing import EventDict, WrappedLogger
 
 from syncd import __version__
+from syncd.errors import StorageError
 from syncd.models import Action, Change, ChangeResult, Held, Outcome
 
 AUDIT_SCHEMA = 1
@@ -60,6 +62,30 @@ def prune(directory: Path, retention_days: int, today: date) -> list[Path]:
     return removed
 
 
+def repair_torn_line(path: Path) -> bool:
+    """End a last line cut short (disk full, power cut mid-write) with a newline, so the next event starts a
+    line of its own instead of being glued onto the fragment; readers skip the fragment. True if repaired."""
+    try:
+        with path.open("rb+") as handle:
+            handle.seek(0, 2)
+            if handle.tell() == 0:
+                return False
+            handle.seek(-1, 2)
+            if handle.read(1) == b"\n":
+                return False
+            handle.write(b"\n")
+            return True
+    except FileNotFoundError:
+        return False
+
+
+def _storage(path: Path, error: OSError) -> StorageError:
+    return StorageError(
+        f"audit log {path} cannot be written: {error.strerror or error}; free space or make the folder "
+        "writable; nothing was sent after the failed write"
+    )
+
+
 class AuditLog:
     """Writes audit events for one run. Thread-safe through structlog's WriteLogger lock."""
 
@@ -81,24 +107,37 @@ class AuditLog:
         self._handle: IO[str] | None = None
         self._logger: Any = None
         self._host = socket.gethostname()
-        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise _storage(directory, error) from None
 
     def close(self) -> None:
         if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+            handle, self._handle = self._handle, None
+            with contextlib.suppress(OSError):  # every event was flushed when written; nothing is pending
+                handle.close()
 
     @property
     def path(self) -> Path:
         return audit_file(self.directory, (self._day or self._clock().date()))
 
     def _emit(self, message: str, fields: Mapping[str, Any]) -> None:
+        try:
+            self._write(message, fields)
+        except OSError as error:
+            self.close()  # a half-written handle is not reused; the next event reopens (and repairs)
+            raise _storage(audit_file(self.directory, self._day or self._clock().date()), error) from None
+
+    def _write(self, message: str, fields: Mapping[str, Any]) -> None:
         now = self._clock()
         if self._day != now.date() or self._handle is None:
             # one file per UTC day, reopened when the day turns during a long run
             self.close()
             self._day = now.date()
-            self._handle = audit_file(self.directory, self._day).open("a", encoding="utf-8")
+            path = audit_file(self.directory, self._day)
+            repair_torn_line(path)
+            self._handle = path.open("a", encoding="utf-8")
             self._logger = structlog.wrap_logger(
                 structlog.WriteLogger(self._handle),
                 processors=[_rename_event, structlog.processors.JSONRenderer(ensure_ascii=False)],

@@ -4,7 +4,9 @@ and every expected error is one line on stderr naming what to fix."""
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
+import threading
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +23,7 @@ from syncd.errors import ConfigError, ExitCode, SyncdError, UsageError
 from syncd.identity import normalise_email
 from syncd.models import Outcome
 from syncd.plan_output import FORMATS, render_csv, render_json, render_table
+from syncd.stopping import stop_on_signals
 
 log = structlog.get_logger("syncd.cli")
 
@@ -30,7 +33,11 @@ EXIT_CODE_TABLE: tuple[tuple[ExitCode, str], ...] = (
     (ExitCode.CONFIG, "usage or configuration error (the message names the file and key)"),
     (ExitCode.GUARD, "a safety guard stopped the run, or a reviewed plan was refused; nothing applied"),
     (ExitCode.PARTIAL, "partial failure: some changes failed or were not applied (see the audit log)"),
-    (ExitCode.UNREACHABLE, "a source or the target could not be reached or refused the credentials"),
+    (
+        ExitCode.UNREACHABLE,
+        "a source or the target could not be reached or refused the credentials, or a local folder "
+        "(state, audit) is read-only or full",
+    ),
     (ExitCode.LOCKED, "another run holds the lock; nothing done"),
     (ExitCode.CHANGES_PENDING, "plan --detailed-exitcode only: changes are pending"),
 )
@@ -172,6 +179,13 @@ def _results_lines(result: CycleResult) -> list[str]:
     return lines
 
 
+def _stoppable(config: config_module.Config, request: CycleRequest) -> CycleResult:
+    """A cycle that SIGTERM/SIGINT stop between batches, with outcomes and a summary written (exit 4)."""
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        return Cycle(config, stop=stop).run(request)
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     config = _load(args)
     result = Cycle(config).run(CycleRequest("plan", write=False, audit=False))
@@ -220,7 +234,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         reviewed_path=args.plan_file,
         override_guards=args.override_guards,
     )
-    result = Cycle(config).run(request)
+    result = _stoppable(config, request)
     _print(render_table(result.plan, result.cost_lines, title=f"Plan for {config.file}"))
     _print("\n".join(_results_lines(result)))
     for line in result.problems:
@@ -233,7 +247,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _log_to_files(args, config)
     dry = args.dry_run or config.dry_run
     request = CycleRequest("run", write=not dry, audit=True, max_runtime=args.max_runtime)
-    result = Cycle(config).run(request)
+    result = _stoppable(config, request)
     if dry:
         plan = result.plan
         _print(
@@ -346,12 +360,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("syncd: interrupted; the next run completes anything left half done", file=sys.stderr)
         return int(exit_code_for(KeyboardInterrupt()))
     except Exception as error:
+        if isinstance(error, OSError) and error.errno in _STORAGE_ERRNOS:
+            # a write the specific handlers did not name (a plan file, a log folder): the operator's to fix
+            where = error.filename or "a local file"
+            print(f"syncd: error: {where} cannot be written: {error.strerror}", file=sys.stderr)
+            return int(ExitCode.UNREACHABLE)
         log.debug("internal error", exc_info=True)
         print(
             f"syncd: internal error: {type(error).__name__}: {error} (a bug; rerun with -vv for details)",
             file=sys.stderr,
         )
         return int(ExitCode.INTERNAL)
+
+
+_STORAGE_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in ("EROFS", "ENOSPC", "EDQUOT", "EACCES", "EPERM", "EIO")
+    if hasattr(errno, name)
+)
 
 
 if __name__ == "__main__":  # pragma: no cover

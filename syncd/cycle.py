@@ -382,6 +382,11 @@ class Cycle:
                         state.finish_run(run_id, int(error.exit_code), {"error": str(error)}, self.clock())
                         self._metrics(request, int(error.exit_code), started, None)
                     raise
+                except KeyboardInterrupt:
+                    # the bounded stop wait ran out (or a second signal): still account for the run
+                    if audit is not None:
+                        self._interrupted(audit, state, run_id, request, started)
+                    raise
                 except Exception:
                     if audit is not None:
                         self._metrics(request, int(ExitCode.INTERNAL), started, None)
@@ -392,6 +397,26 @@ class Cycle:
                 return result
         finally:
             structlog.contextvars.unbind_contextvars("run_id")
+
+    def _interrupted(
+        self, audit: AuditLog, state: State, run_id: str, request: CycleRequest, started: float
+    ) -> None:
+        message = (
+            "run interrupted before it could finish; a batch being sent keeps its intent and the next run "
+            "settles it"
+        )
+        code = int(ExitCode.PARTIAL)
+        audit.summary(
+            message,
+            {
+                "event.outcome": "failure",
+                "process.exit.code": code,
+                "error.message": message,
+                "event.duration": int((time.monotonic() - started) * 1e9),
+            },
+        )
+        state.finish_run(run_id, code, {"error": message}, self.clock())
+        self._metrics(request, code, started, None)
 
     def _run(
         self,
@@ -483,9 +508,11 @@ class Cycle:
             problems.append(
                 f"{not_applied} change(s) not applied: stopped before the end (see the audit log)"
             )
+        if self.stop.is_set():
+            problems.append("stopped by a signal: the batch in flight was finished and recorded")
         if readout.source_errors:
             exit_code = ExitCode.UNREACHABLE
-        elif failed or not_applied:
+        elif failed or not_applied or self.stop.is_set():
             exit_code = ExitCode.PARTIAL
         else:
             exit_code = ExitCode.OK

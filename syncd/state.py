@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from syncd.errors import StateError
+from syncd.errors import StateError, StorageError
 from syncd.identity import EmailKey
 from syncd.reconcile import Owned
 
@@ -69,6 +69,23 @@ class RunRecord:
     summary: dict[str, Any]
 
 
+_STORAGE_FAULTS = ("readonly", "read-only", "disk is full", "disk i/o error", "unable to open")
+
+
+def _is_storage(error: sqlite3.DatabaseError) -> bool:
+    """SQLite's words for a read-only folder, a full disk or a failing one (not damage, not a bug)."""
+    return isinstance(error, sqlite3.OperationalError) and any(
+        fault in str(error).lower() for fault in _STORAGE_FAULTS
+    )
+
+
+def _storage(path: Path, error: sqlite3.DatabaseError) -> StorageError:
+    return StorageError(
+        f"state database {path} cannot be written ({error}); free space or make the folder writable; "
+        "nothing was sent after the failed write"
+    )
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
@@ -89,6 +106,8 @@ class State:
             self._db.execute("PRAGMA synchronous=FULL")  # an intent must survive a power cut
             self._migrate()
         except sqlite3.DatabaseError as error:
+            if _is_storage(error):
+                raise _storage(self.path, error) from None
             raise StateError(f"state database {self.path} is unusable: {error}") from None
         except OSError as error:
             raise StateError(f"state directory {directory} cannot be used: {error.strerror}") from None
@@ -104,13 +123,24 @@ class State:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            raise _storage(self.path, error) if _is_storage(error) else error from None
         try:
             yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
+        except BaseException as error:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            if isinstance(error, sqlite3.OperationalError) and _is_storage(error):
+                raise _storage(self.path, error) from None
             raise
-        self._db.execute("COMMIT")
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as error:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise _storage(self.path, error) if _is_storage(error) else error from None
 
     def _migrate(self) -> None:
         version = int(self._db.execute("PRAGMA user_version").fetchone()[0])

@@ -11,6 +11,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,7 @@ import pytest
 from syncd import plan_file
 from syncd.cli import main
 from syncd.emulators.timetracker import EmulatedUser
+from syncd.runlock import RunLock
 
 SECTION = "Integrity"
 LAYOUT = ["case", "expected", "seen"]
@@ -30,6 +37,7 @@ ANN, BOSS, NEW, MALLORY = (
     "new@contoso.example",
     "mallory@contoso.example",
 )
+EXTRA = ["x1@contoso.example", "x2@contoso.example"]
 ORG = [
     EmulatedUser(ANN, "Team"),
     EmulatedUser(BOSS, "Team"),
@@ -91,6 +99,18 @@ def write(path: Path, data: dict[str, Any]) -> None:
 
 def errors(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("syncd:")]
+
+
+def readable(folder: Path, since: dict[Path, int]) -> list[dict[str, Any]]:
+    """Audit events written after `since`, skipping a torn line as `syncd audit` does."""
+    events = []
+    for path in sorted(folder.glob("audit-*.jsonl")):
+        with path.open("rb") as handle:
+            handle.seek(since.get(path, 0))
+            for line in handle.read().decode("utf-8", errors="replace").splitlines():
+                with contextlib.suppress(json.JSONDecodeError):
+                    events.append(json.loads(line))
+    return events
 
 
 def row(record: Record, order: tuple[object, ...], case: str, expected: str, seen: str) -> None:
@@ -185,3 +205,162 @@ def test_a_refused_plan_in_the_state_folder_cannot_be_edited_into_an_approval(
         f"exit {code}, {len(hh.changed(before, world.roles()))} changed",
     )
     assert code == 3 and world.roles() == before and "do(es) not match its seal" in err
+
+
+# -- 5. every stop accounted for ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_finishes_the_batch_in_flight_and_exits_4(
+    world: hh.World, sig: signal.Signals, record: Record
+) -> None:
+    """`syncd run` (a real process) gets the signal while its 2nd of 4 single-change batches is at 7pace:
+    that batch completes and is audited, the rest are not sent, a run summary is written, exit 4."""
+    world.members({"Users": [ANN, BOSS, NEW, MALLORY, *EXTRA], "Admins": []})
+    config = world.write_config(policy=POLICY, batch_size=1)
+    hold = hh.Hold("POST users/roles", 2, "forward")
+    world.proxy.hold = hold
+    mark = world.audit_mark()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "syncd", "run", "-c", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert hold.arrived.wait(60), "the run never sent its 2nd batch"
+        process.send_signal(sig)
+        time.sleep(0.3)
+        hold.release()
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+        hold.release()
+    events = world.audit(mark)
+    summaries = [e for e in events if e["event.action"] == "run-summary"]
+    done = [e for e in events if e["event.action"] == "seat-assign" and e["event.outcome"] == "success"]
+    row(
+        record,
+        ("stop", 1, sig.name),
+        f"{sig.name} while batch 2 of 4 is at 7pace",
+        "exit 4; batch 2 finished and audited; summary",
+        f"exit {process.returncode}; {len(done)} audited; {len(summaries)} summary",
+    )
+    assert process.returncode == 4
+    assert len(done) == 2 and world.emulator.count("POST users/roles") == 2
+    assert [s["process.exit.code"] for s in summaries] == [4]
+    assert summaries[0]["syncd.not_applied"] == 2
+
+
+def test_deleting_the_lock_file_does_not_let_a_second_run_in(world: hh.World, record: Record) -> None:
+    assert syncd("run", "-c", str(world.config))[0] == 0
+    state = world.root / "state"
+    with RunLock(state, "run"):
+        (state / "syncd.lock").unlink()
+        code, _, err = syncd("run", "-c", str(world.config))
+    row(record, ("stop", 2), "syncd.lock deleted while a run holds it", "second run exit 6", f"exit {code}")
+    assert code == 6 and "another syncd run holds the lock" in err
+
+
+@pytest.fixture
+def tmpfs() -> Iterator[Callable[[Path, str], None]]:
+    """Mount a small tmpfs (root on Linux only): a real read-only or full file system, also for root."""
+    mounted: list[Path] = []
+
+    def mount(path: Path, size: str) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+            capture_output=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+        mounted.append(path)
+
+    if shutil.which("mount") is None or os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root and mount(8)")
+    yield mount
+    for path in reversed(mounted):
+        subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
+
+
+def make_read_only(path: Path, tmpfs: Callable[[Path, str], None]) -> None:
+    """Mount a read-only copy of `path` over it (a remount would fail while a diagnostics file is open)."""
+    copy = path.parent / f"{path.name}.copy"
+    shutil.copytree(path, copy)
+    tmpfs(path, "4m")
+    shutil.copytree(copy, path, dirs_exist_ok=True)
+    subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("folder", ["state", "logs"])
+def test_a_read_only_folder_is_exit_5_naming_it(
+    world: hh.World, folder: str, tmpfs: Callable[[Path, str], None], record: Record
+) -> None:
+    assert syncd("run", "-c", str(world.config))[0] == 0
+    world.members({"Users": [ANN, BOSS, NEW, MALLORY], "Admins": []})
+    make_read_only(world.root / folder, tmpfs)
+    before = world.roles()
+    code, _, err = syncd("run", "-c", str(world.config))
+    lines = errors(err)
+    row(
+        record,
+        ("disk", 1, folder),
+        f"{folder} folder read-only",
+        "exit 5 naming the folder; nothing sent",
+        f"exit {code}; {len(hh.changed(before, world.roles()))} changed",
+    )
+    assert code == 5 and world.roles() == before
+    assert len(lines) == 1 and str(world.root / folder) in lines[0] and "internal error" not in lines[0]
+
+
+def test_a_full_audit_disk_is_exit_5_and_the_torn_line_is_repaired(
+    world: hh.World, tmpfs: Callable[[Path, str], None], record: Record
+) -> None:
+    """The audit disk fills: exit 5 naming the file, nothing sent. A torn last line (the disk filled
+    mid-line) is ended before the next run appends, so every later event reads back."""
+    logs = world.root / "logs"
+    tmpfs(logs, "64k")
+    assert syncd("run", "-c", str(world.config))[0] == 0
+    world.members({"Users": [ANN, BOSS, NEW, MALLORY], "Admins": []})
+    filler = logs / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    with contextlib.suppress(OSError):
+        while True:
+            os.write(fd, b"x" * 512)
+    os.close(fd)
+    mark, before = world.audit_mark(), world.roles()
+    code, _, err = syncd("run", "-c", str(world.config))
+    lines = errors(err)
+    sent = hh.changed(before, world.roles())
+    # what 7pace got before the audit write failed has its intent: the next run settles it
+    unaccounted = sent - hh.covered(readable(logs, mark))
+    full = (code, len(unaccounted))
+    assert code == 5 and not unaccounted, err
+    assert len(lines) == 1 and "audit log" in lines[0] and str(logs) in lines[0]
+    filler.unlink()
+    (today,) = logs.glob("audit-*.jsonl")
+    if today.read_bytes().endswith(b"\n"):  # the disk filled between two lines: tear one by hand
+        with today.open("ab") as handle:
+            handle.write(b'{"@timestamp": "2026-')
+    code, _, err = syncd("run", "-c", str(world.config))
+    text = today.read_text(encoding="utf-8").splitlines()
+    broken = []
+    for line in text:
+        try:
+            json.loads(line)
+        except json.JSONDecodeError:
+            broken.append(line)
+    row(
+        record,
+        ("disk", 2),
+        "audit disk full; then a torn last line",
+        "exit 5, every change sent has an intent; then exit 0, only the fragment unreadable",
+        f"exit {full[0]}, {full[1]} without intent; then exit {code}, {len(broken)} unreadable line(s)",
+    )
+    assert code == 0, err
+    assert len(broken) == 1 and not broken[0].endswith("}")
+    assert world.roles()[hh.key(MALLORY)] == "Team"
