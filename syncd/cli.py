@@ -130,6 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--last", action="store_true", help="only the latest matching change (why does X have a seat?)"
     )
     audit.add_argument("--format", choices=("table", "jsonl"), default="table")
+    state = commands.add_parser("state", parents=[common], help="repair the state database")
+    state_commands = state.add_subparsers(dest="state_command", metavar="STATE_COMMAND", parser_class=_Parser)
+    state_commands.required = True
+    rebuild = state_commands.add_parser(
+        "rebuild", parents=[common], help="rebuild a damaged state's ownership ledger (keeps the old file)"
+    )
+    rebuild.add_argument(
+        "--from-audit", action="store_true", required=True, help="replay the audit trail ([audit] dir)"
+    )
     demo = commands.add_parser(
         "demo", parents=[common], help="a self-contained tour against the bundled emulator"
     )
@@ -308,6 +317,20 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return int(ExitCode.OK)
 
 
+def cmd_state(args: argparse.Namespace) -> int:
+    from syncd.state_rebuild import rebuild_from_audit
+
+    config = _load(args)
+    done = rebuild_from_audit(config, utc_now())
+    kept = ", ".join(str(p) for p in done.kept) or "none (there was no state file)"
+    _print(
+        f"Rebuilt {config.state_dir}: {done.owned} seat(s) owned, {done.groups} group baseline(s), from "
+        f"{done.events} change event(s) in {config.audit_dir}. Damaged files kept: {kept}. Grace clocks "
+        "restart from the next run."
+    )
+    return int(ExitCode.OK)
+
+
 def cmd_daemon(args: argparse.Namespace) -> int:
     from syncd.daemon import run_daemon
 
@@ -330,6 +353,7 @@ COMMANDS = {
     "status": cmd_status,
     "audit": cmd_audit,
     "daemon": cmd_daemon,
+    "state": cmd_state,
     "demo": cmd_demo,
 }
 
@@ -345,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure(
         args.log_format,
         _verbosity(args),
-        interactive=args.command in ("plan", "check", "status", "demo", "audit"),
+        interactive=args.command in ("plan", "check", "status", "demo", "audit", "state"),
     )
     try:
         return COMMANDS[args.command](args)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from syncd.errors import StateError, StorageError
+from syncd.errors import StateDamaged, StateError, StorageError
 from syncd.identity import EmailKey
 from syncd.reconcile import Owned
 
@@ -99,11 +99,14 @@ class State:
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / STATE_FILE
+        existed = self.path.exists()
         try:
             directory.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # an intent must survive a power cut
+            if existed:
+                self._refuse_damage()
             self._migrate()
         except sqlite3.DatabaseError as error:
             if _is_storage(error):
@@ -141,6 +144,19 @@ class State:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise _storage(self.path, error) if _is_storage(error) else error from None
+
+    def _refuse_damage(self) -> None:
+        """A state file that exists but holds no schema was emptied, truncated or copied without its -wal:
+        treating it as a first run would forget every seat syncd owns and every group baseline (issue 21)."""
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if version > 0:
+            return
+        self._db.close()
+        raise StateDamaged(
+            f"state database {self.path} exists but holds no syncd state (emptied, truncated, or copied "
+            "without its -wal file); this is damage, not a first run: restore it from a backup, or run "
+            "`syncd state rebuild --from-audit` to rebuild the ownership ledger from the audit trail"
+        )
 
     def _migrate(self) -> None:
         version = int(self._db.execute("PRAGMA user_version").fetchone()[0])

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -364,3 +365,57 @@ def test_a_full_audit_disk_is_exit_5_and_the_torn_line_is_repaired(
     assert code == 0, err
     assert len(broken) == 1 and not broken[0].endswith("}")
     assert world.roles()[hh.key(MALLORY)] == "Team"
+
+
+# -- 4. state integrity ---------------------------------------------------------------------------------------
+
+
+def empty_database(path: Path) -> None:
+    """What a state copied without its -wal after a killed first run looks like: a valid SQLite file with
+    no syncd schema in it."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE unrelated (x)")
+    db.execute("DROP TABLE unrelated")
+    db.close()
+
+
+DAMAGE = {
+    "emptied (0 bytes)": lambda path: path.write_bytes(b""),
+    "copied without its -wal": empty_database,
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_a_damaged_state_is_refused_and_rebuilt_from_the_audit(
+    world: hh.World, damage: str, record: Record
+) -> None:
+    """unmanaged = "remove": ann, boss and new hold seats syncd gave or adopted. The state is damaged: exit 2
+    naming it, nothing sent. `state rebuild --from-audit` restores the ledger and the group baseline, so
+    the group then exported empty is held as suspicious instead of turning into removals."""
+    world.write_config(policy=POLICY + '\nunmanaged = "remove"')
+    assert syncd("run", "-c", str(world.config))[0] == 0
+    state = world.root / "state" / "syncd.sqlite3"
+    DAMAGE[damage](state)
+    world.members({"Users": [], "Admins": []})  # exported empty
+    before = world.roles()
+    code, _, err = syncd("run", "-c", str(world.config))
+    refused = (code, len(hh.changed(before, world.roles())))
+    assert code == 2 and world.roles() == before, err
+    assert "exists but holds no syncd state" in err and str(state) in err
+    rebuilt, out, err = syncd("state", "rebuild", "--from-audit", "-c", str(world.config))
+    assert rebuilt == 0, err
+    code, _, err = syncd("run", "-c", str(world.config))
+    after = world.roles()
+    row(
+        record,
+        ("state", 1, damage),
+        f"state {damage}; then the group exported empty (unmanaged = remove)",
+        "exit 2, nothing sent; after `state rebuild --from-audit` the removals are held",
+        f"exit {refused[0]}, {refused[1]} changed; rebuild exit {rebuilt}; then {len(hh.changed(before, after))} "
+        "changed",
+    )
+    assert after == before, err
+    assert "Rebuilt" in out and list(state.parent.glob("syncd.sqlite3.damaged-*"))
