@@ -30,6 +30,7 @@ HELD = "seat-held"
 INTENT = "batch-intent"
 SUMMARY = "run-summary"
 GUARD_STOP = "guard-stop"
+CLOCK_SUSPECT = "clock-suspect"
 
 _EVENT_TYPE = {
     Action.ASSIGN.value: ["user", "creation"],
@@ -47,18 +48,33 @@ def audit_file(directory: Path, day: date) -> Path:
     return directory / f"audit-{day.isoformat()}.jsonl"
 
 
+PRUNE_SHARE = 0.1  # at most this share of the dated files is deleted by one run (at least one file)
+
+
 def prune(directory: Path, retention_days: int, today: date) -> list[Path]:
-    """Delete dated audit files older than the retention. Returns what was removed."""
+    """Delete dated audit files older than the retention. Returns what was removed.
+
+    Bounded, so that a wrong clock cannot take the trail with it (issue 21): the newest file is never
+    deleted, and one run deletes at most PRUNE_SHARE of the files, oldest first; a backlog (retention
+    shortened) is worked off over the following runs."""
     cutoff = today - timedelta(days=retention_days)
-    removed: list[Path] = []
+    dated: list[tuple[date, Path]] = []
     for path in directory.glob("audit-*.jsonl"):
         try:
-            day = date.fromisoformat(path.stem.removeprefix("audit-"))
+            dated.append((date.fromisoformat(path.stem.removeprefix("audit-")), path))
         except ValueError:
             continue  # not ours
-        if day < cutoff:
+    dated.sort()
+    budget = max(1, int(len(dated) * PRUNE_SHARE))
+    removed: list[Path] = []
+    for day, path in dated[:-1]:
+        if day >= cutoff or len(removed) >= budget:
+            break
+        try:
             path.unlink(missing_ok=True)
-            removed.append(path)
+        except OSError as error:
+            raise _storage(path, error) from None
+        removed.append(path)
     return removed
 
 
@@ -225,6 +241,16 @@ class AuditLog:
                 "event.outcome": Outcome.UNKNOWN.value,
                 "syncd.batch": batch,
                 "syncd.batch.emails": [c.email for c in changes],
+            },
+        )
+
+    def clock_suspect(self, message: str, accepted: bool) -> None:
+        self._emit(
+            message,
+            {
+                "event.action": CLOCK_SUSPECT,
+                "event.outcome": Outcome.UNKNOWN.value,
+                "syncd.clock.accepted": accepted,
             },
         )
 

@@ -43,6 +43,11 @@ EXIT_CODE_TABLE: tuple[tuple[ExitCode, str], ...] = (
 )
 
 
+ACCEPT_CLOCK_HELP = (
+    "trust this run's clock although it reads earlier than the last run's start, or far after it"
+)
+
+
 def exit_code_for(error: BaseException) -> ExitCode:
     """The one mapping from failures to exit codes (each SyncdError class carries its documented code)."""
     if isinstance(error, SyncdError):
@@ -104,12 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument(
         "--override-guards", action="store_true", help="with --plan only: apply it although a guard trips"
     )
+    apply.add_argument("--accept-clock", action="store_true", help=ACCEPT_CLOCK_HELP)
 
     run = commands.add_parser("run", parents=[common], help="one unattended cycle (what the scheduler calls)")
     run.add_argument("--dry-run", action="store_true", help="plan and audit, but change nothing")
     run.add_argument(
         "--max-runtime", type=_duration, help="stop starting new batches after this long, e.g. 45m"
     )
+    run.add_argument("--accept-clock", action="store_true", help=ACCEPT_CLOCK_HELP)
 
     commands.add_parser("daemon", parents=[common], help="run on the [schedule] until SIGTERM or Ctrl-C")
     check = commands.add_parser("check", parents=[common], help="validate the config (and reach every peer)")
@@ -192,12 +199,12 @@ def _stoppable(config: config_module.Config, request: CycleRequest) -> CycleResu
     """A cycle that SIGTERM/SIGINT stop between batches, with outcomes and a summary written (exit 4)."""
     stop = threading.Event()
     with stop_on_signals(stop):
-        return Cycle(config, stop=stop).run(request)
+        return Cycle(config, stop=stop, clock=utc_now).run(request)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     config = _load(args)
-    result = Cycle(config).run(CycleRequest("plan", write=False, audit=False))
+    result = Cycle(config, clock=utc_now).run(CycleRequest("plan", write=False, audit=False))
     saved = result.saved(config)
     key = config.plan_signing_key.resolve() if config.plan_signing_key is not None else None
     if args.out is not None:
@@ -242,6 +249,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         reviewed=reviewed,
         reviewed_path=args.plan_file,
         override_guards=args.override_guards,
+        accept_clock=args.accept_clock,
     )
     result = _stoppable(config, request)
     _print(render_table(result.plan, result.cost_lines, title=f"Plan for {config.file}"))
@@ -255,7 +263,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
     _log_to_files(args, config)
     dry = args.dry_run or config.dry_run
-    request = CycleRequest("run", write=not dry, audit=True, max_runtime=args.max_runtime)
+    request = CycleRequest(
+        "run", write=not dry, audit=True, max_runtime=args.max_runtime, accept_clock=args.accept_clock
+    )
     result = _stoppable(config, request)
     if dry:
         plan = result.plan

@@ -10,11 +10,12 @@ import hashlib
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from syncd.clock_check import ClockPolicy, parse_clock
 from syncd.config_section import Section
 from syncd.errors import ConfigError
 from syncd.identity import EmailKey, normalise_email
@@ -93,6 +94,7 @@ class Config:
     pricing: PricingSettings | None
     # issue 21: [plan] signing_key (saved plans are HMAC-signed and must be to be applied)
     plan_signing_key: SecretRef | None = None
+    clock: ClockPolicy = field(default_factory=ClockPolicy)  # issue 21: [clock] skew, max_ahead
 
     def source(self, name: str) -> SourceSettings:
         for settings in self.sources:
@@ -171,6 +173,7 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "") -> Config:
     plan_section = root.section("plan")
     signing_key = plan_section.secret("signing_key", required=False)
     plan_section.finish()
+    clock = parse_clock(root.section("clock"))
     root.finish()
 
     if problems:
@@ -191,6 +194,7 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "") -> Config:
         dry_run=dry_run,
         pricing=pricing,
         plan_signing_key=signing_key,
+        clock=clock,
     )
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 
 from syncd import audit as audit_module
-from syncd import metrics, plan_file
+from syncd import clock_check, metrics, plan_file
 from syncd.audit import AuditLog
 from syncd.config import Config, rule_identity
 from syncd.errors import (
@@ -73,6 +73,7 @@ class CycleRequest:
     reviewed_path: Path | None = None
     override_guards: bool = False
     max_runtime: timedelta | None = None
+    accept_clock: bool = False  # trust this run's clock although it disagrees with the last run's
 
 
 @dataclass(frozen=True)
@@ -355,8 +356,11 @@ class Cycle:
                 ExitStack() as stack,
             ):
                 audit: AuditLog | None = None
+                clock = clock_check.suspect(now, state.last_trusted_start(), config.clock)
+                distrusted = clock if clock is not None and not request.accept_clock else None
                 if request.audit:
-                    audit_module.prune(config.audit_dir, config.audit_retention_days, now.date())
+                    if distrusted is None:
+                        audit_module.prune(config.audit_dir, config.audit_retention_days, now.date())
                     audit = AuditLog(
                         config.audit_dir,
                         run_id=run_id,
@@ -366,8 +370,11 @@ class Cycle:
                     )
                     stack.callback(audit.close)
                     state.start_run(run_id, request.command, now)
+                    state.record_run_clock(run_id, now, trusted=distrusted is None)
+                if clock is not None:
+                    self._report_clock(clock, request.accept_clock, audit)
                 try:
-                    result = self._run(request, run_id, state, audit, stack, now, started)
+                    result = self._run(request, run_id, state, audit, stack, now, started, distrusted)
                 except SyncdError as error:
                     if audit is not None:
                         audit.summary(
@@ -398,6 +405,18 @@ class Cycle:
         finally:
             structlog.contextvars.unbind_contextvars("run_id")
 
+    def _report_clock(self, why: str, accepted: bool, audit: AuditLog | None) -> None:
+        if accepted:
+            message = f"clock confirmed with --accept-clock although {why}"
+        else:
+            message = (
+                f"clock not trusted: {why}; grace expiry, audit retention and plan age are not judged "
+                "this run (removals are held); fix the clock, or confirm it with --accept-clock"
+            )
+        log.warning(message)
+        if audit is not None:
+            audit.clock_suspect(message, accepted)
+
     def _interrupted(
         self, audit: AuditLog, state: State, run_id: str, request: CycleRequest, started: float
     ) -> None:
@@ -427,6 +446,7 @@ class Cycle:
         stack: ExitStack,
         now: datetime,
         started: float,
+        distrusted: str | None = None,
     ) -> CycleResult:
         config = self.config
         readout = read_sources(config, stack)
@@ -460,6 +480,7 @@ class Cycle:
                 target_seat_limit=seat_info.assignable if seat_info else None,
                 groups=groups,
                 unidentified=sum(len(r.unidentified) for r in reads.values()),
+                clock_suspect=distrusted,
             )
         )
         fingerprint = plan_file.fingerprint(
@@ -478,10 +499,17 @@ class Cycle:
             state.forget_owned(recon.disown)
 
         if request.reviewed is not None:
+            if distrusted is not None:
+                raise PlanRefused(
+                    f"{request.reviewed_path}: the clock is not trusted ({distrusted}), so the plan's age "
+                    "cannot be judged; fix the clock, or confirm it with --accept-clock"
+                )
             plan = self._reviewed(request, plan, fingerprint, state, good_reads=reads, now=now)
 
         cost, cost_lines = self._cost(plan, now)
         problems = [f"source {name}: {error}" for name, error in readout.source_errors.items()]
+        if distrusted is not None:
+            problems.append(f"clock not trusted: {distrusted}; removals held (confirm with --accept-clock)")
         base = CycleResult(run_id, plan, ExitCode.OK, fingerprint, now, (), (), 0, None, cost, cost_lines)
 
         guard = check_guards(config, plan)

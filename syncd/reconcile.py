@@ -67,6 +67,7 @@ class PlanInputs:
     target_seat_limit: int | None = None
     groups: tuple[GroupStatus, ...] = ()
     unidentified: int = 0
+    clock_suspect: str | None = None  # why `now` is not believed: grace is neither started nor ended
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,16 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
         if blocking:
             held.append(Held(change, _health_hold(blocking), None, blocking[0].health.value))
             continue
-        since = inputs.absent_since.get(key, now)
+        recorded = inputs.absent_since.get(key)
+        if inputs.clock_suspect is not None:
+            # a wrong clock must neither start a grace period (a start in the past skips it) nor end one
+            if recorded is not None:
+                absent[key] = recorded
+            why = f"clock not trusted ({inputs.clock_suspect}); confirm it with --accept-clock"
+            held.append(Held(change, why, None, "clock"))
+            continue
+        # a start in the future was recorded by a clock that ran ahead: restart now instead of stretching
+        since = now if recorded is None or recorded > now else recorded
         absent[key] = since
         due = since + policy.grace
         if now < due:

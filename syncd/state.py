@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -23,8 +23,8 @@ from syncd.errors import StateDamaged, StateError, StorageError
 from syncd.identity import EmailKey
 from syncd.reconcile import Owned
 
-SCHEMA_VERSION = 1
 STATE_FILE = "syncd.sqlite3"
+REMOVED_KEPT = timedelta(days=90)  # removals remembered this long (removal window, re-grant detection)
 
 # Each entry upgrades the schema by one version; never edit a shipped entry, append a new one.
 _MIGRATIONS: tuple[str, ...] = (
@@ -42,7 +42,22 @@ _MIGRATIONS: tuple[str, ...] = (
         run_id TEXT PRIMARY KEY, command TEXT NOT NULL, started TEXT NOT NULL, finished TEXT,
         exit_code INTEGER, summary TEXT);
     """,
+    # issue 21 (integrity): additive only, and idempotent (IF NOT EXISTS), so steps other work appends
+    # can merge in either order. run_clock: each audited run's start in insertion order and whether its
+    # clock was trusted; target: what this state belongs to; removed: seats syncd removed, when (the
+    # cross-run removal budget and re-grants by someone else).
+    """
+    CREATE TABLE IF NOT EXISTS run_clock (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, started TEXT NOT NULL,
+        trusted INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS target (
+        field TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS removed (
+        key TEXT NOT NULL, role TEXT NOT NULL, at TEXT NOT NULL, run_id TEXT NOT NULL,
+        PRIMARY KEY (key, at));
+    """,
 )
+SCHEMA_VERSION = len(_MIGRATIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +267,46 @@ class State:
     def pending_intents(self) -> list[Intent]:
         rows = self._db.execute("SELECT run_id, batch, changes FROM intents ORDER BY written_at, batch")
         return [Intent(r, b, tuple(json.loads(c))) for r, b, c in rows]
+
+    # -- clock and target (issue 21) -----------------------------------------------------------------
+    def last_trusted_start(self) -> datetime | None:
+        """The start of the latest run whose clock was trusted (insertion order, not the clock's order)."""
+        row = self._db.execute(
+            "SELECT started FROM run_clock WHERE trusted = 1 ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return _dt(row[0]) if row else None
+
+    def record_run_clock(self, run_id: str, started: datetime, trusted: bool) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO run_clock (run_id, started, trusted) VALUES (?, ?, ?)",
+                (run_id, _iso(started), int(trusted)),
+            )
+
+    def target_binding(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT field, value FROM target"))
+
+    def bind_target(self, binding: Mapping[str, str]) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM target")
+            db.executemany("INSERT INTO target VALUES (?, ?)", binding.items())
+
+    def record_removed(self, run_id: str, removed: Mapping[EmailKey, str], at: datetime) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO removed VALUES (?, ?, ?, ?)",
+                ((k, role, _iso(at), run_id) for k, role in removed.items()),
+            )
+            db.execute("DELETE FROM removed WHERE at < ?", (_iso(at - REMOVED_KEPT),))
+
+    def removed_since(self, since: datetime) -> dict[EmailKey, datetime]:
+        """Seats syncd removed at or after `since`: person → the latest removal."""
+        found: dict[EmailKey, datetime] = {}
+        for key, at in self._db.execute("SELECT key, at FROM removed WHERE at >= ?", (_iso(since),)):
+            moment = _dt(at)
+            if key not in found or moment > found[EmailKey(key)]:
+                found[EmailKey(key)] = moment
+        return found
 
     # -- run history ---------------------------------------------------------------------------------
     def start_run(self, run_id: str, command: str, now: datetime) -> None:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -419,3 +420,89 @@ def test_a_damaged_state_is_refused_and_rebuilt_from_the_audit(
     )
     assert after == before, err
     assert "Rebuilt" in out and list(state.parent.glob("syncd.sqlite3.damaged-*"))
+
+
+# -- 3. clocks ------------------------------------------------------------------------------------------------
+
+T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
+    """Set the wall clock every syncd command sees (the CLI reads it through syncd.cli.utc_now)."""
+
+    def set_to(moment: datetime) -> None:
+        monkeypatch.setattr("syncd.cli.utc_now", lambda: moment)
+
+    set_to(T0)
+    return set_to
+
+
+def test_a_clock_far_ahead_does_not_delete_the_audit_trail(
+    world: hh.World, clock: Callable[[datetime], None], record: Record
+) -> None:
+    """Retention 400 days; 20 days of audit files. A run with the clock 500 days ahead deletes none of them
+    (reported, retention refused); confirmed with --accept-clock it deletes at most a tenth (2), never the
+    newest."""
+    logs = world.root / "logs"
+    for day in range(20):
+        (logs / f"audit-{(T0 - timedelta(days=day)).date().isoformat()}.jsonl").parent.mkdir(exist_ok=True)
+        (logs / f"audit-{(T0 - timedelta(days=day)).date().isoformat()}.jsonl").write_text("{}\n")
+    assert syncd("run", "-c", str(world.config))[0] == 0
+    clock(T0 + timedelta(days=500))
+    code, _, err = syncd("run", "-c", str(world.config))
+    left = len(list(logs.glob("audit-*.jsonl")))
+    accepted, _, accepted_err = syncd("run", "-c", str(world.config), "--accept-clock")
+    after_accept = len(list(logs.glob("audit-*.jsonl")))
+    row(
+        record,
+        ("clock", 1),
+        "clock 500 days ahead, retention 400 days, 20 audit files; then --accept-clock",
+        "none deleted, reported; then at most 2 deleted",
+        f"exit {code}, {20 - left + 1} deleted; then exit {accepted}, {left - after_accept} deleted",
+    )
+    assert code == 0 and left == 21 and "clock not trusted" in err, err  # 20 + the new day's file
+    assert accepted == 0 and left - after_accept == 2, accepted_err
+
+
+@pytest.mark.parametrize(
+    ("wrong", "what"),
+    [(-timedelta(days=2), "2 days behind"), (timedelta(days=365), "a year ahead")],
+    ids=["behind", "ahead"],
+)
+def test_one_wrong_clock_neither_skips_nor_stretches_grace(
+    world: hh.World, clock: Callable[[datetime], None], wrong: timedelta, what: str, record: Record
+) -> None:
+    """grace 24 h. ann leaves; the run that first sees it has a clock `what`. Correct runs follow at
+    T0+1h (must not remove: grace starts now) and T0+26h (must remove: grace over)."""
+    world.write_config(policy=POLICY.replace('grace = "0s"', 'grace = "24h"'))
+    assert syncd("run", "-c", str(world.config))[0] == 0  # adopts ann's seat at T0
+    world.members({"Users": [BOSS, NEW], "Admins": []})
+    clock(T0 + wrong)
+    first, _, err = syncd("run", "-c", str(world.config))
+    clock(T0 + timedelta(hours=1))
+    syncd("run", "-c", str(world.config))
+    early = world.roles()[hh.key(ANN)]
+    clock(T0 + timedelta(hours=26))
+    syncd("run", "-c", str(world.config))
+    late = world.roles()[hh.key(ANN)]
+    row(
+        record,
+        ("clock", 2, what),
+        f"grace 24 h; the run that first sees a leaver has its clock {what}",
+        "reported; seat kept at +1 h, removed at +26 h",
+        f"{'reported' if 'clock not trusted' in err else 'not reported'}; {early} at +1 h, {late} at +26 h",
+    )
+    assert "clock not trusted" in err and first == 0
+    assert (early, late) == ("Team", "None")
+
+
+def test_a_reviewed_plan_is_refused_while_the_clock_is_not_trusted(
+    world: hh.World, clock: Callable[[datetime], None], record: Record
+) -> None:
+    assert syncd("run", "-c", str(world.config))[0] == 0
+    clock(T0 - timedelta(days=3))
+    path, _ = saved_plan(world)
+    code, _, err = syncd("apply", "-c", str(world.config), "--plan", str(path))
+    row(record, ("clock", 3), "apply --plan with the clock 3 days behind", "exit 3", f"exit {code}")
+    assert code == 3 and "the clock is not trusted" in err
