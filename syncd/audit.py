@@ -113,8 +113,10 @@ class AuditLog:
         dry_run: bool,
         target: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        target_url: str = "",
     ) -> None:
         self.directory = directory
+        self.target_url = target_url  # host/path of the target (issue 21): tells targets apart in one trail
         self.run_id = run_id
         self.dry_run = dry_run
         self.target = target
@@ -174,6 +176,7 @@ class AuditLog:
             "syncd.run.id": self.run_id,
             "syncd.dry_run": self.dry_run,
             "syncd.target": self.target,
+            **({"syncd.target.url": self.target_url} if self.target_url else {}),
             "syncd.audit.schema": AUDIT_SCHEMA,
         }
         self._logger.info(message, **record)

@@ -146,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument(
         "--from-audit", action="store_true", required=True, help="replay the audit trail ([audit] dir)"
     )
+    state_commands.add_parser(
+        "rebind", parents=[common], help="bind the state to the config's target (after the target moved)"
+    )
     demo = commands.add_parser(
         "demo", parents=[common], help="a self-contained tour against the bundled emulator"
     )
@@ -328,9 +331,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_state(args: argparse.Namespace) -> int:
-    from syncd.state_rebuild import rebuild_from_audit
+    from syncd.state_location import describe
+    from syncd.state_rebuild import rebind, rebuild_from_audit
 
     config = _load(args)
+    if args.state_command == "rebind":
+        old = rebind(config)
+        _print(f"{config.state_dir} now belongs to the target in {config.file} (was: {describe(old)})")
+        return int(ExitCode.OK)
     done = rebuild_from_audit(config, utc_now())
     kept = ", ".join(str(p) for p in done.kept) or "none (there was no state file)"
     _print(

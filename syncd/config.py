@@ -23,6 +23,7 @@ from syncd.models import NONE_ROLE
 from syncd.secrets import SecretRef
 from syncd.sources import SOURCE_MODULES, source_type
 from syncd.sources.interface import SourceSettings
+from syncd.target_identity import folder_name
 from syncd.targets import TARGET_MODULES, target_type
 from syncd.targets.interface import TargetSettings
 
@@ -95,6 +96,7 @@ class Config:
     # issue 21: [plan] signing_key (saved plans are HMAC-signed and must be to be applied)
     plan_signing_key: SecretRef | None = None
     clock: ClockPolicy = field(default_factory=ClockPolicy)  # issue 21: [clock] skew, max_ahead
+    legacy_state_dir: Path | None = None  # the pre-issue-21 default state folder, when [state] dir is unset
 
     def source(self, name: str) -> SourceSettings:
         for settings in self.sources:
@@ -159,7 +161,10 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "") -> Config:
 
     # state and audit folders are created on first use; one that never could be is a config error
     state = root.section("state")
-    default_state, default_audit = file.parent / "state", file.parent / "logs"
+    # issue 21: one state folder per target by default; `state/` itself was the default before
+    legacy_state, default_audit = file.parent / "state", file.parent / "logs"
+    default_state = legacy_state / folder_name(target) if target is not None else legacy_state
+    explicit_state = state.has("dir")
     state_dir = state.path("dir", must_exist=False, kind="directory", created_default=default_state)
     state.finish()
     audit = root.section("audit")
@@ -195,6 +200,7 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "") -> Config:
         pricing=pricing,
         plan_signing_key=signing_key,
         clock=clock,
+        legacy_state_dir=None if explicit_state else legacy_state,
     )
 
 

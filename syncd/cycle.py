@@ -52,10 +52,14 @@ from syncd.runlock import RunLock
 from syncd.sources import source_type
 from syncd.sources.interface import Source
 from syncd.state import GroupBaseline, State
+from syncd.state_location import carry_over, check_binding
+from syncd.target_identity import binding
 from syncd.targets import target_type
 from syncd.targets.interface import Target
 
 log = structlog.get_logger("syncd.cycle")
+
+REGRANT_WINDOW = timedelta(days=30)  # a seat syncd removed and someone gave back within this is reported
 
 Clock = Callable[[], datetime]
 
@@ -349,12 +353,14 @@ class Cycle:
         now = self.clock()
         structlog.contextvars.bind_contextvars(run_id=run_id)
         try:
+            carry_over(config.state_dir, config.legacy_state_dir, config.target)
             with (
                 _larger_collection_steps(),
                 RunLock(config.state_dir, request.command),
                 State(config.state_dir) as state,
                 ExitStack() as stack,
             ):
+                check_binding(state, config.target)
                 audit: AuditLog | None = None
                 clock = clock_check.suspect(now, state.last_trusted_start(), config.clock)
                 distrusted = clock if clock is not None and not request.accept_clock else None
@@ -367,6 +373,7 @@ class Cycle:
                         dry_run=not request.write,
                         target=config.target.type,
                         clock=self.clock,
+                        target_url=binding(config.target)["url"],
                     )
                     stack.callback(audit.close)
                     state.start_run(run_id, request.command, now)
@@ -466,11 +473,13 @@ class Cycle:
         groups = tuple(
             GroupStatus(s, g, r.health, len(r.members), r.detail) for (s, g), r in sorted(reads.items())
         )
+        owned = state.owned()
+        recently_removed = state.removed_since(now - REGRANT_WINDOW)
         recon: Reconciliation = reconcile(
             PlanInputs(
                 desired=desired,
                 licensed=licensed,
-                owned=state.owned(),
+                owned=owned,
                 absent_since=state.absent_since(),
                 waiting_since=state.waiting_since(),
                 unhealthy=_unhealthy(config, reads),
@@ -481,6 +490,7 @@ class Cycle:
                 groups=groups,
                 unidentified=sum(len(r.unidentified) for r in reads.values()),
                 clock_suspect=distrusted,
+                regranted={k: at for k, at in recently_removed.items() if k in licensed and k not in owned},
             )
         )
         fingerprint = plan_file.fingerprint(
@@ -510,6 +520,13 @@ class Cycle:
         problems = [f"source {name}: {error}" for name, error in readout.source_errors.items()]
         if distrusted is not None:
             problems.append(f"clock not trusted: {distrusted}; removals held (confirm with --accept-clock)")
+        regranted = [h.change.email for h in plan.held if h.cause == "re-granted"]
+        if regranted:
+            problems.append(
+                f"{len(regranted)} seat(s) syncd removed were given back outside syncd (e.g. "
+                f"{regranted[0]}): is a second syncd instance, or a person, managing this organisation? "
+                "Held, not removed again"
+            )
         base = CycleResult(run_id, plan, ExitCode.OK, fingerprint, now, (), (), 0, None, cost, cost_lines)
 
         guard = check_guards(config, plan)
@@ -705,10 +722,12 @@ class Cycle:
             outcomes = list(target.apply(batch))
             owned: dict[EmailKey, Owned] = {}
             released: list[EmailKey] = []
+            removed: dict[EmailKey, str] = {}
             for result in outcomes:
                 if result.outcome is Outcome.SUCCESS:
                     if result.change.after == NONE_ROLE:
                         released.append(result.change.key)
+                        removed[result.change.key] = result.change.before
                     else:
                         owned[result.change.key] = _owned_after(result.change, now)
                 if audit is not None:
@@ -719,6 +738,8 @@ class Cycle:
                 state.forget_owned(released)
             else:
                 state.settle_intent(run_id, number, owned, released)
+            if removed:
+                state.record_removed(run_id, removed, now)
             results.extend(outcomes)
             progress.advance(len(batch))
             log.info("batch applied", batch=number, size=len(batch), done=len(results), total=len(changes))

@@ -68,6 +68,9 @@ class PlanInputs:
     groups: tuple[GroupStatus, ...] = ()
     unidentified: int = 0
     clock_suspect: str | None = None  # why `now` is not believed: grace is neither started nor ended
+    # seats syncd removed recently (person → when) that are held again now without syncd: someone else
+    # (a second instance, a person) gave them back; removing them again would start a fight (issue 21)
+    regranted: Mapping[EmailKey, datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,11 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
         if key in policy.protected:
             protected.append(change)
             continue
+        if owned is None and key in inputs.regranted:
+            when = _stamp(inputs.regranted[key])
+            why = f"given back outside syncd after syncd removed it ({when}); not removed again"
+            held.append(Held(change, why, None, "re-granted"))
+            continue
         if owned is None and policy.unmanaged == "keep":
             kept_unmanaged += 1
             continue
@@ -192,6 +200,12 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
         notes.append(
             f"{kept_unmanaged} seat(s) assigned outside syncd would lose their role under the rules; kept "
             '(policy.unmanaged = "keep")'
+        )
+    regranted = sum(1 for h in held if h.cause == "re-granted")
+    if regranted:
+        notes.append(
+            f"{regranted} seat(s) syncd removed were given back outside syncd (a second syncd instance or a "
+            "person manages this organisation too?): held, not fought"
         )
     if blocked:
         notes.append(f"{len(blocked)} assignment(s) blocked by the seat limit of {limit}; retried every run")

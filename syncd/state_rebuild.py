@@ -24,6 +24,7 @@ from syncd.models import NONE_ROLE, Action
 from syncd.reconcile import Owned
 from syncd.runlock import RunLock
 from syncd.state import STATE_FILE, GroupBaseline, State
+from syncd.target_identity import binding
 
 _CHANGES = frozenset(a.value for a in Action)
 
@@ -75,7 +76,8 @@ def replay(
     return ledger, used
 
 
-def rebuild_from_audit(config: Config, now: datetime, target: str | None = None) -> Rebuilt:
+def rebuild_from_audit(config: Config, now: datetime) -> Rebuilt:
+    target = binding(config.target)
     with RunLock(config.state_dir, "state rebuild"):
         stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
         kept: list[Path] = []
@@ -85,9 +87,18 @@ def rebuild_from_audit(config: Config, now: datetime, target: str | None = None)
                 aside = path.with_name(f"{path.name}.damaged-{stamp}")
                 path.replace(aside)
                 kept.append(aside)
-        ledger, used = replay(events(config.audit_dir, AuditFilter()), target)
+        ledger, used = replay(events(config.audit_dir, AuditFilter()), target["url"])
         sizes = Counter((e.source, e.group) for e in ledger.values() if e.source and e.group)
         with State(config.state_dir) as state:
+            state.bind_target(target)
             state.record_owned({k: e.owned for k, e in ledger.items()})
             state.record_group_reads({pair: GroupBaseline(size, "", now) for pair, size in sizes.items()})
         return Rebuilt(len(ledger), used, len(sizes), tuple(kept))
+
+
+def rebind(config: Config) -> dict[str, str]:
+    """Bind the state to the config's target (the target moved: a new URL for the same organisation)."""
+    with RunLock(config.state_dir, "state rebind"), State(config.state_dir) as state:
+        old = state.target_binding()
+        state.bind_target(binding(config.target))
+        return old

@@ -26,9 +26,10 @@ from typing import Any
 import hardening_harness as hh
 import pytest
 
+from syncd import config as config_module
 from syncd import plan_file
 from syncd.cli import main
-from syncd.emulators.timetracker import EmulatedUser
+from syncd.emulators.timetracker import EmulatedUser, TimetrackerEmulator
 from syncd.runlock import RunLock
 
 SECTION = "Integrity"
@@ -97,6 +98,10 @@ def resealed(data: dict[str, Any]) -> dict[str, Any]:
 
 def write(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+
+
+def state_dir(world: hh.World) -> Path:
+    return config_module.load(world.config).state_dir
 
 
 def errors(err: str) -> list[str]:
@@ -195,7 +200,7 @@ def test_a_refused_plan_in_the_state_folder_cannot_be_edited_into_an_approval(
     world.write_config(policy=POLICY.replace("max_removals = 100", "max_removals = 0"))
     code, _, err = syncd("run", "-c", str(world.config))
     assert code == 3, err
-    (refused,) = (world.root / "state").glob("refused-plan-*.json")
+    (refused,) = state_dir(world).glob("refused-plan-*.json")
     write(refused, forged_changes(json.loads(refused.read_text(encoding="utf-8"))))
     before = world.roles()
     code, _, err = syncd("apply", "-c", str(world.config), "--plan", str(refused), "--override-guards")
@@ -258,7 +263,7 @@ def test_a_signal_finishes_the_batch_in_flight_and_exits_4(
 
 def test_deleting_the_lock_file_does_not_let_a_second_run_in(world: hh.World, record: Record) -> None:
     assert syncd("run", "-c", str(world.config))[0] == 0
-    state = world.root / "state"
+    state = state_dir(world)
     with RunLock(state, "run"):
         (state / "syncd.lock").unlink()
         code, _, err = syncd("run", "-c", str(world.config))
@@ -398,7 +403,7 @@ def test_a_damaged_state_is_refused_and_rebuilt_from_the_audit(
     the group then exported empty is held as suspicious instead of turning into removals."""
     world.write_config(policy=POLICY + '\nunmanaged = "remove"')
     assert syncd("run", "-c", str(world.config))[0] == 0
-    state = world.root / "state" / "syncd.sqlite3"
+    state = state_dir(world) / "syncd.sqlite3"
     DAMAGE[damage](state)
     world.members({"Users": [], "Admins": []})  # exported empty
     before = world.roles()
@@ -506,3 +511,106 @@ def test_a_reviewed_plan_is_refused_while_the_clock_is_not_trusted(
     code, _, err = syncd("apply", "-c", str(world.config), "--plan", str(path))
     row(record, ("clock", 3), "apply --plan with the clock 3 days behind", "exit 3", f"exit {code}")
     assert code == 3 and "the clock is not trusted" in err
+
+
+# -- 2. state bound to its target -----------------------------------------------------------------------------
+
+SHARED = "shared@contoso.example"
+
+
+@contextlib.contextmanager
+def two_organisations(tmp_path: Path) -> Iterator[tuple[hh.World, TimetrackerEmulator, Path]]:
+    """Organisation 1 (the world's emulator) and organisation 2 (a second emulator, where shared@ holds a
+    seat given by hand), with one config each in the same folder: syncd.toml and org2.toml."""
+    org2 = TimetrackerEmulator(
+        [EmulatedUser(SHARED, "Team")], token=hh.TOKEN, quota_per_second=None, quota_per_minute=None
+    )
+    with hh.running_world(tmp_path, [EmulatedUser(SHARED)]) as world, org2:
+        world.members({"Users": [SHARED], "Admins": [], "Org2Users": []})
+        world.write_config(rules=[("Org2Users", "Team")], policy=POLICY, url=org2.onprem_url("Org2"))
+        second = world.root / "org2.toml"
+        world.config.replace(second)
+        world.write_config(policy=POLICY, url=world.emulator.onprem_url("Org1"))
+        yield world, org2, second
+
+
+def test_two_organisations_in_one_folder_keep_their_own_ledgers(tmp_path: Path, record: Record) -> None:
+    """Organisation 1's run assigns shared@ (its ledger owns them). Organisation 2's run must not remove
+    the seat shared@ was given by hand there, and organisation 1's ledger must survive it."""
+    with two_organisations(tmp_path) as (world, org2, second):
+        assert syncd("run", "-c", str(world.config))[0] == 0
+        code, _, err = syncd("run", "-c", str(second))
+        kept = org2.roles_by_email().get(SHARED, "None")
+        replan = syncd("plan", "-c", str(world.config), "--detailed-exitcode")[0]
+    row(
+        record,
+        ("target", 1),
+        "two configs (two 7pace organisations) in one folder, default state",
+        "org 2 keeps its hand-given seat; org 1's re-plan empty",
+        f"org 2 exit {code}, seat {kept}; org 1 re-plan exit {replan}",
+    )
+    assert code == 0 and kept == "Team", err
+    assert replan == 0
+
+
+def test_a_state_used_with_another_target_is_refused(tmp_path: Path, record: Record) -> None:
+    with two_organisations(tmp_path) as (world, org2, second):
+        for path in (world.config, second):
+            path.write_text(
+                path.read_text(encoding="utf-8") + '\n[state]\ndir = "one-state"\n', encoding="utf-8"
+            )
+        assert syncd("run", "-c", str(world.config))[0] == 0
+        code, _, err = syncd("run", "-c", str(second))
+        kept = org2.roles_by_email().get(SHARED, "None")
+    row(
+        record,
+        ("target", 2),
+        "one [state] dir set in the configs of two organisations",
+        "the second exits 2 naming both targets; nothing sent",
+        f"exit {code}, seat {kept}",
+    )
+    assert code == 2 and kept == "Team" and org2.count("POST users/roles") == 0
+    assert "belongs to timetracker at 127.0.0.1/api/org1" in err and "api/org2" in err
+
+
+def test_the_old_default_state_is_carried_over(world: hh.World, record: Record) -> None:
+    """A state in the former default folder (`state/` beside the config) moves into the target's own
+    folder at the next run, ledger and all, without a manual step."""
+    text = world.config.read_text(encoding="utf-8")
+    world.config.write_text(text + '\n[state]\ndir = "state"\n', encoding="utf-8")
+    assert syncd("run", "-c", str(world.config))[0] == 0  # the old layout: state/syncd.sqlite3
+    world.config.write_text(text, encoding="utf-8")
+    world.members({"Users": [BOSS, NEW], "Admins": []})  # ann, whose seat the old state owns, leaves
+    code, _, err = syncd("run", "-c", str(world.config))
+    moved = (state_dir(world) / "syncd.sqlite3").exists() and not (
+        world.root / "state" / "syncd.sqlite3"
+    ).exists()
+    row(
+        record,
+        ("target", 3),
+        "state in the pre-upgrade default folder; then a leaver",
+        "carried over to the target's folder; the leaver's seat removed",
+        f"exit {code}, {'carried over' if moved else 'not carried over'}, ann {world.roles()[hh.key(ANN)]}",
+    )
+    assert code == 0 and moved, err
+    assert world.roles()[hh.key(ANN)] == "None"
+
+
+def test_a_seat_given_back_by_someone_else_is_reported_not_fought(world: hh.World, record: Record) -> None:
+    """unmanaged = "remove": syncd removes ann (no rule selects her); a second instance (or a person)
+    gives the seat back. The next run reports it and holds the removal instead of fighting."""
+    world.write_config(policy=POLICY + '\nunmanaged = "remove"')
+    world.members({"Users": [BOSS, NEW], "Admins": []})
+    assert syncd("run", "-c", str(world.config))[0] == 0
+    assert world.roles()[hh.key(ANN)] == "None"
+    world.emulator.set_role(ANN, "Team")
+    code, _, err = syncd("run", "-c", str(world.config))
+    reported = any("given back outside syncd" in line for line in errors(err))
+    row(
+        record,
+        ("target", 4),
+        "a seat syncd removed is given back by someone else (unmanaged = remove)",
+        "reported; not removed again",
+        f"exit {code}; {'reported' if reported else 'not reported'}; ann {world.roles()[hh.key(ANN)]}",
+    )
+    assert reported and world.roles()[hh.key(ANN)] == "Team"
