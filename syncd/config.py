@@ -68,6 +68,16 @@ class Policy:
     max_group_shrink_percent: float = 50.0
     seat_limit: int | None = None
     adopt: bool = True
+    # issue 21: the removals of all runs within `removal_window` together (the "salami" case: a group
+    # shrinking just under max_removal_percent on every run); a zero window switches it off
+    removal_window: timedelta = timedelta(days=7)
+    window_removal_percent: float | None = None  # unset: 2.5 × max_removal_percent, at most 100
+
+    @property
+    def max_window_removal_percent(self) -> float:
+        if self.window_removal_percent is not None:
+            return self.window_removal_percent
+        return min(100.0, 2.5 * self.max_removal_percent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,9 +316,17 @@ def _parse_policy(section: Section) -> Policy:
         max_group_shrink_percent=_percent(section, "max_group_shrink_percent", 50.0),
         seat_limit=section.optional_int("seat_limit", minimum=0),
         adopt=section.bool("adopt", True),
+        removal_window=section.duration("removal_window", "7d") or timedelta(0),
+        window_removal_percent=_optional_percent(section, "max_window_removal_percent"),
     )
     section.finish()
     return policy
+
+
+def _optional_percent(section: Section, key: str) -> float | None:
+    """A percentage that, left unset, is derived from another key (None); still a known key either way."""
+    value = _percent(section, key, 0.0)
+    return value if section.has(key) else None
 
 
 def _percent(section: Section, key: str, default: float) -> float:

@@ -269,10 +269,12 @@ def settle_interrupted(
     return settled
 
 
-def check_guards(config: Config, plan: Plan) -> str | None:
-    """The global removal guards. Returns why the run must stop, or None."""
+def check_guards(config: Config, plan: Plan, removed_in_window: int = 0) -> str | None:
+    """The global removal guards. Returns why the run must stop, or None. `removed_in_window`: seats syncd
+    removed in earlier runs within policy.removal_window."""
     removals = plan.count(Action.UNASSIGN)
     policy = config.policy
+    window = _window_guard(policy.removal_window, policy.max_window_removal_percent, plan, removed_in_window)
     if removals > policy.max_removals:
         return f"{removals} seat removals exceed policy.max_removals = {policy.max_removals}"
     if plan.seats_before and removals * 100.0 > policy.max_removal_percent * plan.seats_before:
@@ -281,7 +283,28 @@ def check_guards(config: Config, plan: Plan) -> str | None:
             f"{removals} seat removals are {percent:.1f}% of {plan.seats_before} seats, above "
             f"policy.max_removal_percent = {policy.max_removal_percent:g}"
         )
+    return window
+
+
+def _window_guard(window: timedelta, percent: float, plan: Plan, earlier: int) -> str | None:
+    """The removal budget across runs: seats at the window's start are today's plus those removed since."""
+    removals = plan.count(Action.UNASSIGN)
+    if window <= timedelta(0) or not removals:
+        return None
+    base = plan.seats_before + earlier
+    total = earlier + removals
+    if base and total * 100.0 > percent * base:
+        return (
+            f"{total} seat removals within policy.removal_window = {_days(window)} ({earlier} by earlier "
+            f"runs, {removals} now) are {100.0 * total / base:.1f}% of the {base} seats held at its start, "
+            f"above policy.max_window_removal_percent = {percent:g}"
+        )
     return None
+
+
+def _days(window: timedelta) -> str:
+    hours = window.total_seconds() / 3600
+    return f"{hours / 24:g}d" if hours >= 24 and hours % 24 == 0 else f"{hours:g}h"
 
 
 @contextmanager
@@ -474,7 +497,7 @@ class Cycle:
             GroupStatus(s, g, r.health, len(r.members), r.detail) for (s, g), r in sorted(reads.items())
         )
         owned = state.owned()
-        recently_removed = state.removed_since(now - REGRANT_WINDOW)
+        recently_removed = state.removed_since(now - max(REGRANT_WINDOW, config.policy.removal_window))
         recon: Reconciliation = reconcile(
             PlanInputs(
                 desired=desired,
@@ -529,7 +552,8 @@ class Cycle:
             )
         base = CycleResult(run_id, plan, ExitCode.OK, fingerprint, now, (), (), 0, None, cost, cost_lines)
 
-        guard = check_guards(config, plan)
+        window_start = now - config.policy.removal_window
+        guard = check_guards(config, plan, sum(1 for at in recently_removed.values() if at >= window_start))
         if guard and not (request.override_guards and request.reviewed is not None):
             if request.command == "plan":
                 # a preview still shows (and saves) the plan, so it can be reviewed and approved

@@ -614,3 +614,31 @@ def test_a_seat_given_back_by_someone_else_is_reported_not_fought(world: hh.Worl
         f"exit {code}; {'reported' if reported else 'not reported'}; ann {world.roles()[hh.key(ANN)]}",
     )
     assert reported and world.roles()[hh.key(ANN)] == "Team"
+
+
+# -- 7. the cross-run removal budget --------------------------------------------------------------------------
+
+
+def test_a_group_shrinking_just_under_the_guard_every_run_is_stopped(tmp_path: Path, record: Record) -> None:
+    """100 seats; the group loses 9 % of its members before each of 10 runs (max_removal_percent = 10, so no
+    single run trips it). The removals of the last 7 days together may not pass 25 % of the seats: a run
+    stops (exit 3) before the seats fall below 75."""
+    people = hh.users("p", range(100))
+    with hh.running_world(tmp_path, [EmulatedUser(p, "Team") for p in people]) as world:
+        world.members({"Users": people, "Admins": []})
+        world.write_config(policy='grace = "0s"\nmax_removals = 1000\nmax_group_shrink_percent = 100')
+        assert syncd("run", "-c", str(world.config))[0] == 0  # adopts the 100 seats
+        members, codes = list(people), []
+        for _ in range(10):
+            members = members[: len(members) - len(members) * 9 // 100]
+            world.members({"Users": members, "Admins": []})
+            codes.append(syncd("run", "-c", str(world.config))[0])
+        seats = sum(1 for r in world.roles().values() if r != hh.NONE)
+    row(
+        record,
+        ("removal budget", 1),
+        "group shrinks 9 % before each of 10 runs (100 seats, max_removal_percent = 10)",
+        "a run stops with exit 3 before seats fall below 75",
+        f"exits {''.join(str(c) for c in codes)}; {seats} seats left",
+    )
+    assert 3 in codes and seats >= 75
