@@ -185,23 +185,27 @@ def _canonical(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+def _field_digests(body: Mapping[str, Any]) -> dict[str, str]:
+    return {name: hashlib.sha256(_canonical(value)).hexdigest() for name, value in body.items()}
+
+
 def _seal_of(body: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "sha256": hashlib.sha256(_canonical(body)).hexdigest(),
-        "fields": {name: hashlib.sha256(_canonical(value)).hexdigest() for name, value in body.items()},
-    }
+    # the whole-plan digest is taken over the field digests: one serialisation of a 100,000-change plan,
+    # not two, and as binding (SHA-256 over SHA-256s of every field, names included)
+    fields = _field_digests(body)
+    return {"sha256": hashlib.sha256(_canonical(fields)).hexdigest(), "fields": fields}
 
 
-def _signature_of(body: Mapping[str, Any], key: Secret) -> str:
-    return hmac.new(key.reveal().encode("utf-8"), _canonical(body), hashlib.sha256).hexdigest()
+def _signature_of(seal: Mapping[str, Any], key: Secret) -> str:
+    return hmac.new(key.reveal().encode("utf-8"), _canonical(seal["fields"]), hashlib.sha256).hexdigest()
 
 
 def sealed(body: Mapping[str, Any], key: Secret | None = None) -> dict[str, Any]:
     """The plan document with its seal (and, given a key, its signature) added."""
     out = dict(body)
-    out[SEAL] = _seal_of(body)
+    out[SEAL] = seal = _seal_of(body)
     if key is not None:
-        out[SIGNATURE] = {"hmac-sha256": _signature_of(body, key), "key": "plan.signing_key"}
+        out[SIGNATURE] = {"hmac-sha256": _signature_of(seal, key), "key": "plan.signing_key"}
     return out
 
 
@@ -241,7 +245,7 @@ def verify_seal(data: Mapping[str, Any], path: Path, key: Secret | None) -> None
             f"{path}: plan is not signed, and [plan] signing_key requires a signed plan; make a new one "
             "with `syncd plan --out FILE`"
         )
-    if not hmac.compare_digest(given, _signature_of(body, key)):
+    if not hmac.compare_digest(given, _signature_of(fresh, key)):
         raise PlanRefused(
             f"{path}: plan signature does not match [plan] signing_key (edited and re-sealed, or signed "
             "with another key); nothing applied"
