@@ -379,8 +379,8 @@ class Cycle:
             carry_over(config.state_dir, config.legacy_state_dir, config.target)
             with (
                 _larger_collection_steps(),
-                RunLock(config.state_dir, request.command),
-                State(config.state_dir) as state,
+                RunLock(config.state_dir, request.command) as lock,
+                State(config.state_dir, ran_before=lock.ran_before) as state,
                 ExitStack() as stack,
             ):
                 check_binding(state, config.target)

@@ -34,6 +34,7 @@ class RunLock:
         self.command = command
         self._lock = filelock.FileLock(str(state_dir / LOCK_FILE), timeout=0)
         self._directory_fd: int | None = None
+        self.ran_before = False  # a holder record was here already: some run held this lock before
 
     def __enter__(self) -> RunLock:
         try:
@@ -61,6 +62,7 @@ class RunLock:
             "command": self.command,
             "since": datetime.now(UTC).isoformat(timespec="seconds"),
         }
+        self.ran_before = (self.state_dir / HOLDER_FILE).exists()
         try:
             (self.state_dir / HOLDER_FILE).write_text(json.dumps(holder), encoding="utf-8")
         except OSError as error:

@@ -112,9 +112,16 @@ def _dt(text: str) -> datetime:
 class State:
     """One open state database. Use as a context manager; the caller holds the run lock."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, ran_before: bool = False) -> None:
+        """`ran_before`: the run lock says runs happened in this folder, so a missing database is damage."""
         self.path = directory / STATE_FILE
         existed = self.path.exists()
+        if ran_before and not existed:
+            raise StateDamaged(
+                f"state database {self.path} is missing, but runs happened in {directory} (its lock holder "
+                "record is there): this is damage, not a first run; restore it from a backup, or run "
+                "`syncd state rebuild --from-audit` to rebuild the ownership ledger from the audit trail"
+            )
         try:
             directory.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
