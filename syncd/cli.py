@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument(
         "--from-audit", action="store_true", required=True, help="replay the audit trail ([audit] dir)"
     )
+    rebuild.add_argument("--force", action="store_true", help="rebuild even a state that is not damaged")
     state_commands.add_parser(
         "rebind", parents=[common], help="bind the state to the config's target (after the target moved)"
     )
@@ -339,7 +340,7 @@ def cmd_state(args: argparse.Namespace) -> int:
         old = rebind(config)
         _print(f"{config.state_dir} now belongs to the target in {config.file} (was: {describe(old)})")
         return int(ExitCode.OK)
-    done = rebuild_from_audit(config, utc_now())
+    done = rebuild_from_audit(config, utc_now(), force=args.force)
     kept = ", ".join(str(p) for p in done.kept) or "none (there was no state file)"
     _print(
         f"Rebuilt {config.state_dir}: {done.owned} seat(s) owned, {done.groups} group baseline(s), from "

@@ -19,6 +19,7 @@ from typing import Any
 
 from syncd.audit_query import AuditFilter, events
 from syncd.config import Config, rule_identity
+from syncd.errors import SyncdError, UsageError
 from syncd.identity import EmailKey, normalise_email
 from syncd.models import NONE_ROLE, Action
 from syncd.reconcile import Owned
@@ -76,9 +77,14 @@ def replay(
     return ledger, used
 
 
-def rebuild_from_audit(config: Config, now: datetime) -> Rebuilt:
+def rebuild_from_audit(config: Config, now: datetime, *, force: bool = False) -> Rebuilt:
     target = binding(config.target)
     with RunLock(config.state_dir, "state rebuild"):
+        if not force and _healthy(config.state_dir):
+            raise UsageError(
+                f"state database {config.state_dir / STATE_FILE} is not damaged; rebuilding it would forget "
+                "grace clocks and adopted seats. Pass --force to rebuild it anyway (the old file is kept)"
+            )
         stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
         kept: list[Path] = []
         for suffix in ("", "-wal", "-shm"):
@@ -94,6 +100,16 @@ def rebuild_from_audit(config: Config, now: datetime) -> Rebuilt:
             state.record_owned({k: e.owned for k, e in ledger.items()})
             state.record_group_reads({pair: GroupBaseline(size, "", now) for pair, size in sizes.items()})
         return Rebuilt(len(ledger), used, len(sizes), tuple(kept))
+
+
+def _healthy(state_dir: Path) -> bool:
+    if not (state_dir / STATE_FILE).exists():
+        return False
+    try:
+        with State(state_dir):
+            return True
+    except SyncdError:
+        return False
 
 
 def rebind(config: Config) -> dict[str, str]:
