@@ -513,7 +513,11 @@ class Cycle:
                 groups=groups,
                 unidentified=sum(len(r.unidentified) for r in reads.values()),
                 clock_suspect=distrusted,
-                regranted={k: at for k, at in recently_removed.items() if k in licensed and k not in owned},
+                regranted={
+                    k: at
+                    for k, at in recently_removed.items()
+                    if k in licensed and k not in owned and at >= now - REGRANT_WINDOW
+                },
             )
         )
         fingerprint = plan_file.fingerprint(
