@@ -31,6 +31,7 @@ INTENT = "batch-intent"
 SUMMARY = "run-summary"
 GUARD_STOP = "guard-stop"
 CLOCK_SUSPECT = "clock-suspect"
+STATE_REBUILT = "state-rebuilt"
 
 _EVENT_TYPE = {
     Action.ASSIGN.value: ["user", "creation"],
@@ -256,6 +257,9 @@ class AuditLog:
                 "syncd.clock.accepted": accepted,
             },
         )
+
+    def state_rebuilt(self, message: str, fields: Mapping[str, Any]) -> None:
+        self._emit(message, {"event.action": STATE_REBUILT, "event.outcome": Outcome.SUCCESS.value, **fields})
 
     def guard_stop(self, message: str, summary: Mapping[str, Any]) -> None:
         self._emit(message, {"event.action": GUARD_STOP, "event.outcome": Outcome.FAILURE.value, **summary})

@@ -10,6 +10,7 @@ removal. The damaged file is kept beside the new one, never deleted.
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from syncd.audit import AuditLog
 from syncd.audit_query import AuditFilter, events
 from syncd.config import Config, rule_identity
 from syncd.errors import SyncdError, UsageError
@@ -99,7 +101,28 @@ def rebuild_from_audit(config: Config, now: datetime, *, force: bool = False) ->
             state.bind_target(target)
             state.record_owned({k: e.owned for k, e in ledger.items()})
             state.record_group_reads({pair: GroupBaseline(size, "", now) for pair, size in sizes.items()})
-        return Rebuilt(len(ledger), used, len(sizes), tuple(kept))
+        done = Rebuilt(len(ledger), used, len(sizes), tuple(kept))
+        trail = AuditLog(
+            config.audit_dir,
+            run_id=uuid.uuid4().hex[:16],
+            dry_run=False,
+            target=config.target.type,
+            clock=lambda: now,
+            target_url=target["url"],
+        )
+        try:
+            trail.state_rebuilt(
+                f"state rebuilt from the audit trail: {done.owned} seat(s) owned, {done.groups} group "
+                f"baseline(s), from {done.events} change event(s)",
+                {
+                    "syncd.state.owned": done.owned,
+                    "syncd.state.groups": done.groups,
+                    "syncd.state.kept": [str(p) for p in done.kept],
+                },
+            )
+        finally:
+            trail.close()
+        return done
 
 
 def _healthy(state_dir: Path) -> bool:
