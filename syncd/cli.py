@@ -4,7 +4,9 @@ and every expected error is one line on stderr naming what to fix."""
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
+import threading
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +23,7 @@ from syncd.errors import ConfigError, ExitCode, SyncdError, UsageError
 from syncd.identity import normalise_email
 from syncd.models import Outcome
 from syncd.plan_output import FORMATS, render_csv, render_json, render_table
+from syncd.stopping import stop_on_signals
 
 log = structlog.get_logger("syncd.cli")
 
@@ -30,9 +33,18 @@ EXIT_CODE_TABLE: tuple[tuple[ExitCode, str], ...] = (
     (ExitCode.CONFIG, "usage or configuration error (the message names the file and key)"),
     (ExitCode.GUARD, "a safety guard stopped the run, or a reviewed plan was refused; nothing applied"),
     (ExitCode.PARTIAL, "partial failure: some changes failed or were not applied (see the audit log)"),
-    (ExitCode.UNREACHABLE, "a source or the target could not be reached or refused the credentials"),
+    (
+        ExitCode.UNREACHABLE,
+        "a source or the target could not be reached or refused the credentials, or a local folder "
+        "(state, audit) is read-only or full",
+    ),
     (ExitCode.LOCKED, "another run holds the lock; nothing done"),
     (ExitCode.CHANGES_PENDING, "plan --detailed-exitcode only: changes are pending"),
+)
+
+
+ACCEPT_CLOCK_HELP = (
+    "trust this run's clock although it reads earlier than the last run's start, or far after it"
 )
 
 
@@ -97,12 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument(
         "--override-guards", action="store_true", help="with --plan only: apply it although a guard trips"
     )
+    apply.add_argument("--accept-clock", action="store_true", help=ACCEPT_CLOCK_HELP)
 
     run = commands.add_parser("run", parents=[common], help="one unattended cycle (what the scheduler calls)")
     run.add_argument("--dry-run", action="store_true", help="plan and audit, but change nothing")
     run.add_argument(
         "--max-runtime", type=_duration, help="stop starting new batches after this long, e.g. 45m"
     )
+    run.add_argument("--accept-clock", action="store_true", help=ACCEPT_CLOCK_HELP)
 
     commands.add_parser("daemon", parents=[common], help="run on the [schedule] until SIGTERM or Ctrl-C")
     check = commands.add_parser("check", parents=[common], help="validate the config (and reach every peer)")
@@ -123,6 +137,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--last", action="store_true", help="only the latest matching change (why does X have a seat?)"
     )
     audit.add_argument("--format", choices=("table", "jsonl"), default="table")
+    state = commands.add_parser("state", parents=[common], help="repair the state database")
+    state_commands = state.add_subparsers(dest="state_command", metavar="STATE_COMMAND", parser_class=_Parser)
+    state_commands.required = True
+    rebuild = state_commands.add_parser(
+        "rebuild", parents=[common], help="rebuild a damaged state's ownership ledger (keeps the old file)"
+    )
+    rebuild.add_argument(
+        "--from-audit", action="store_true", required=True, help="replay the audit trail ([audit] dir)"
+    )
+    rebuild.add_argument("--force", action="store_true", help="rebuild even a state that is not damaged")
+    state_commands.add_parser(
+        "rebind", parents=[common], help="bind the state to the config's target (after the target moved)"
+    )
     demo = commands.add_parser(
         "demo", parents=[common], help="a self-contained tour against the bundled emulator"
     )
@@ -183,14 +210,22 @@ def _results_lines(result: CycleResult) -> list[str]:
     return lines
 
 
+def _stoppable(config: config_module.Config, request: CycleRequest) -> CycleResult:
+    """A cycle that SIGTERM/SIGINT stop between batches, with outcomes and a summary written (exit 4)."""
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        return Cycle(config, stop=stop, clock=utc_now).run(request)
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     config = _load(args)
-    result = Cycle(config).run(CycleRequest("plan", write=False, audit=False))
+    result = Cycle(config, clock=utc_now).run(CycleRequest("plan", write=False, audit=False))
     saved = result.saved(config)
+    key = config.plan_signing_key.resolve() if config.plan_signing_key is not None else None
     if args.out is not None:
-        plan_file.save(args.out, saved)
+        plan_file.save(args.out, saved, key)
     if args.format == "json":
-        _print(render_json(saved))
+        _print(render_json(saved, key))
     elif args.format == "csv":
         sys.stdout.write(render_csv(result.plan))
     else:
@@ -220,7 +255,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
         )
     config = _load(args)
     _log_to_files(args, config)
-    reviewed = plan_file.load(args.plan_file, utc_now()) if args.plan_file is not None else None
+    key = config.plan_signing_key.resolve() if config.plan_signing_key is not None else None
+    reviewed = plan_file.load(args.plan_file, utc_now(), key) if args.plan_file is not None else None
     request = CycleRequest(
         "apply",
         write=True,
@@ -228,8 +264,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
         reviewed=reviewed,
         reviewed_path=args.plan_file,
         override_guards=args.override_guards,
+        accept_clock=args.accept_clock,
     )
-    result = Cycle(config).run(request)
+    result = _stoppable(config, request)
     _print(render_table(result.plan, result.cost_lines, title=f"Plan for {config.file}"))
     _print("\n".join(_results_lines(result)))
     for line in result.problems:
@@ -241,8 +278,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
     _log_to_files(args, config)
     dry = args.dry_run or config.dry_run
-    request = CycleRequest("run", write=not dry, audit=True, max_runtime=args.max_runtime)
-    result = Cycle(config).run(request)
+    request = CycleRequest(
+        "run", write=not dry, audit=True, max_runtime=args.max_runtime, accept_clock=args.accept_clock
+    )
+    result = _stoppable(config, request)
     if dry:
         plan = result.plan
         _print(
@@ -303,6 +342,25 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return int(ExitCode.OK)
 
 
+def cmd_state(args: argparse.Namespace) -> int:
+    from syncd.state_location import describe
+    from syncd.state_rebuild import rebind, rebuild_from_audit
+
+    config = _load(args)
+    if args.state_command == "rebind":
+        old = rebind(config)
+        _print(f"{config.state_dir} now belongs to the target in {config.file} (was: {describe(old)})")
+        return int(ExitCode.OK)
+    done = rebuild_from_audit(config, utc_now(), force=args.force)
+    kept = ", ".join(str(p) for p in done.kept) or "none (there was no state file)"
+    _print(
+        f"Rebuilt {config.state_dir}: {done.owned} seat(s) owned, {done.groups} group baseline(s), from "
+        f"{done.events} change event(s) in {config.audit_dir}. Damaged files kept: {kept}. Grace clocks "
+        "restart from the next run."
+    )
+    return int(ExitCode.OK)
+
+
 def cmd_daemon(args: argparse.Namespace) -> int:
     from syncd.daemon import run_daemon
 
@@ -341,6 +399,7 @@ COMMANDS = {
     "status": cmd_status,
     "audit": cmd_audit,
     "daemon": cmd_daemon,
+    "state": cmd_state,
     "demo": cmd_demo,
     "secret": cmd_secret,
 }
@@ -372,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure(
             args.log_format,
             _verbosity(args),
-            interactive=args.command in ("plan", "check", "status", "demo", "audit", "secret"),
+            interactive=args.command in ("plan", "check", "status", "demo", "audit", "secret", "state"),
         )
         code = COMMANDS[args.command](args)
         return _ended(args, code, ["the audit log has this run's records"])
@@ -387,12 +446,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("syncd: interrupted; the next run completes anything left half done", file=sys.stderr)
         return _ended(args, exit_code_for(error), ["interrupted"], error)
     except Exception as error:
+        if isinstance(error, OSError) and error.errno in _STORAGE_ERRNOS:
+            # a write the specific handlers did not name (a plan file, a log folder): the operator's to fix
+            where = error.filename or "a local file"
+            print(f"syncd: error: {where} cannot be written: {error.strerror}", file=sys.stderr)
+            return int(ExitCode.UNREACHABLE)
         log.debug("internal error", exc_info=True)
         print(
             f"syncd: internal error: {type(error).__name__}: {error} (a bug; rerun with -vv for details)",
             file=sys.stderr,
         )
         return _ended(args, ExitCode.INTERNAL, [f"internal error: {type(error).__name__}: {error}"], error)
+
+
+_STORAGE_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in ("EROFS", "ENOSPC", "EDQUOT", "EACCES", "EPERM", "EIO")
+    if hasattr(errno, name)
+)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 
 from syncd import audit as audit_module
-from syncd import metrics, plan_file
+from syncd import clock_check, metrics, plan_file
 from syncd.audit import AuditLog
 from syncd.config import Config, rule_identity
 from syncd.errors import (
@@ -52,10 +52,14 @@ from syncd.runlock import RunLock
 from syncd.sources import source_type
 from syncd.sources.interface import Source
 from syncd.state import GroupBaseline, State
+from syncd.state_location import carry_over, check_binding
+from syncd.target_identity import binding
 from syncd.targets import target_type
 from syncd.targets.interface import Target
 
 log = structlog.get_logger("syncd.cycle")
+
+REGRANT_WINDOW = timedelta(days=30)  # a seat syncd removed and someone gave back within this is reported
 
 Clock = Callable[[], datetime]
 
@@ -73,6 +77,7 @@ class CycleRequest:
     reviewed_path: Path | None = None
     override_guards: bool = False
     max_runtime: timedelta | None = None
+    accept_clock: bool = False  # trust this run's clock although it disagrees with the last run's
 
 
 @dataclass(frozen=True)
@@ -264,10 +269,12 @@ def settle_interrupted(
     return settled
 
 
-def check_guards(config: Config, plan: Plan) -> str | None:
-    """The global removal guards. Returns why the run must stop, or None."""
+def check_guards(config: Config, plan: Plan, removed_in_window: int = 0) -> str | None:
+    """The global removal guards. Returns why the run must stop, or None. `removed_in_window`: seats syncd
+    removed in earlier runs within policy.removal_window."""
     removals = plan.count(Action.UNASSIGN)
     policy = config.policy
+    window = _window_guard(policy.removal_window, policy.max_window_removal_percent, plan, removed_in_window)
     if removals > policy.max_removals:
         return f"{removals} seat removals exceed policy.max_removals = {policy.max_removals}"
     if plan.seats_before and removals * 100.0 > policy.max_removal_percent * plan.seats_before:
@@ -276,7 +283,28 @@ def check_guards(config: Config, plan: Plan) -> str | None:
             f"{removals} seat removals are {percent:.1f}% of {plan.seats_before} seats, above "
             f"policy.max_removal_percent = {policy.max_removal_percent:g}"
         )
+    return window
+
+
+def _window_guard(window: timedelta, percent: float, plan: Plan, earlier: int) -> str | None:
+    """The removal budget across runs: seats at the window's start are today's plus those removed since."""
+    removals = plan.count(Action.UNASSIGN)
+    if window <= timedelta(0) or not removals:
+        return None
+    base = plan.seats_before + earlier
+    total = earlier + removals
+    if base and total * 100.0 > percent * base:
+        return (
+            f"{total} seat removals within policy.removal_window = {_days(window)} ({earlier} by earlier "
+            f"runs, {removals} now) are {100.0 * total / base:.1f}% of the {base} seats held at its start, "
+            f"above policy.max_window_removal_percent = {percent:g}"
+        )
     return None
+
+
+def _days(window: timedelta) -> str:
+    hours = window.total_seconds() / 3600
+    return f"{hours / 24:g}d" if hours >= 24 and hours % 24 == 0 else f"{hours:g}h"
 
 
 @contextmanager
@@ -348,26 +376,35 @@ class Cycle:
         now = self.clock()
         structlog.contextvars.bind_contextvars(run_id=run_id)
         try:
+            carry_over(config.state_dir, config.legacy_state_dir, config.target)
             with (
                 _larger_collection_steps(),
-                RunLock(config.state_dir, request.command),
-                State(config.state_dir) as state,
+                RunLock(config.state_dir, request.command) as lock,
+                State(config.state_dir, ran_before=lock.ran_before) as state,
                 ExitStack() as stack,
             ):
+                check_binding(state, config.target)
                 audit: AuditLog | None = None
+                clock = clock_check.suspect(now, state.last_trusted_start(), config.clock)
+                distrusted = clock if clock is not None and not request.accept_clock else None
                 if request.audit:
-                    audit_module.prune(config.audit_dir, config.audit_retention_days, now.date())
+                    if distrusted is None:
+                        audit_module.prune(config.audit_dir, config.audit_retention_days, now.date())
                     audit = AuditLog(
                         config.audit_dir,
                         run_id=run_id,
                         dry_run=not request.write,
                         target=config.target.type,
                         clock=self.clock,
+                        target_url=binding(config.target)["url"],
                     )
                     stack.callback(audit.close)
                     state.start_run(run_id, request.command, now)
+                    state.record_run_clock(run_id, now, trusted=distrusted is None)
+                if clock is not None:
+                    self._report_clock(clock, request.accept_clock, audit)
                 try:
-                    result = self._run(request, run_id, state, audit, stack, now, started)
+                    result = self._run(request, run_id, state, audit, stack, now, started, distrusted)
                 except SyncdError as error:
                     if audit is not None:
                         audit.summary(
@@ -383,6 +420,11 @@ class Cycle:
                         state.finish_run(run_id, int(error.exit_code), {"error": str(error)}, self.clock())
                         self._metrics(request, int(error.exit_code), started, None)
                     raise
+                except KeyboardInterrupt:
+                    # the bounded stop wait ran out (or a second signal): still account for the run
+                    if audit is not None:
+                        self._interrupted(audit, state, run_id, request, started)
+                    raise
                 except Exception:
                     if audit is not None:
                         self._metrics(request, int(ExitCode.INTERNAL), started, None)
@@ -394,6 +436,38 @@ class Cycle:
         finally:
             structlog.contextvars.unbind_contextvars("run_id")
 
+    def _report_clock(self, why: str, accepted: bool, audit: AuditLog | None) -> None:
+        if accepted:
+            message = f"clock confirmed with --accept-clock although {why}"
+        else:
+            message = (
+                f"clock not trusted: {why}; grace expiry, audit retention and plan age are not judged "
+                "this run (removals are held); fix the clock, or confirm it with --accept-clock"
+            )
+        log.warning(message)
+        if audit is not None:
+            audit.clock_suspect(message, accepted)
+
+    def _interrupted(
+        self, audit: AuditLog, state: State, run_id: str, request: CycleRequest, started: float
+    ) -> None:
+        message = (
+            "run interrupted before it could finish; a batch being sent keeps its intent and the next run "
+            "settles it"
+        )
+        code = int(ExitCode.PARTIAL)
+        audit.summary(
+            message,
+            {
+                "event.outcome": "failure",
+                "process.exit.code": code,
+                "error.message": message,
+                "event.duration": int((time.monotonic() - started) * 1e9),
+            },
+        )
+        state.finish_run(run_id, code, {"error": message}, self.clock())
+        self._metrics(request, code, started, None)
+
     def _run(
         self,
         request: CycleRequest,
@@ -403,6 +477,7 @@ class Cycle:
         stack: ExitStack,
         now: datetime,
         started: float,
+        distrusted: str | None = None,
     ) -> CycleResult:
         config = self.config
         readout = read_sources(config, stack)
@@ -422,11 +497,13 @@ class Cycle:
         groups = tuple(
             GroupStatus(s, g, r.health, len(r.members), r.detail) for (s, g), r in sorted(reads.items())
         )
+        owned = state.owned()
+        recently_removed = state.removed_since(now - max(REGRANT_WINDOW, config.policy.removal_window))
         recon: Reconciliation = reconcile(
             PlanInputs(
                 desired=desired,
                 licensed=licensed,
-                owned=state.owned(),
+                owned=owned,
                 absent_since=state.absent_since(),
                 waiting_since=state.waiting_since(),
                 unhealthy=_unhealthy(config, reads),
@@ -437,6 +514,12 @@ class Cycle:
                 groups=groups,
                 unidentified=sum(len(r.unidentified) for r in reads.values()),
                 inactive=inactive_members(config.rules, reads, desired),
+                clock_suspect=distrusted,
+                regranted={
+                    k: at
+                    for k, at in recently_removed.items()
+                    if k in licensed and k not in owned and at >= now - REGRANT_WINDOW
+                },
             )
         )
         fingerprint = plan_file.fingerprint(
@@ -455,13 +538,28 @@ class Cycle:
             state.forget_owned(recon.disown)
 
         if request.reviewed is not None:
+            if distrusted is not None:
+                raise PlanRefused(
+                    f"{request.reviewed_path}: the clock is not trusted ({distrusted}), so the plan's age "
+                    "cannot be judged; fix the clock, or confirm it with --accept-clock"
+                )
             plan = self._reviewed(request, plan, fingerprint, state, good_reads=reads, now=now)
 
         cost, cost_lines = self._cost(plan, now)
         problems = [f"source {name}: {error}" for name, error in readout.source_errors.items()]
+        if distrusted is not None:
+            problems.append(f"clock not trusted: {distrusted}; removals held (confirm with --accept-clock)")
+        regranted = [h.change.email for h in plan.held if h.cause == "re-granted"]
+        if regranted:
+            problems.append(
+                f"{len(regranted)} seat(s) syncd removed were given back outside syncd (e.g. "
+                f"{regranted[0]}): is a second syncd instance, or a person, managing this organisation? "
+                "Held, not removed again"
+            )
         base = CycleResult(run_id, plan, ExitCode.OK, fingerprint, now, (), (), 0, None, cost, cost_lines)
 
-        guard = check_guards(config, plan)
+        window_start = now - config.policy.removal_window
+        guard = check_guards(config, plan, sum(1 for at in recently_removed.values() if at >= window_start))
         if guard and not (request.override_guards and request.reviewed is not None):
             if request.command == "plan":
                 # a preview still shows (and saves) the plan, so it can be reviewed and approved
@@ -485,9 +583,11 @@ class Cycle:
             problems.append(
                 f"{not_applied} change(s) not applied: stopped before the end (see the audit log)"
             )
+        if self.stop.is_set():
+            problems.append("stopped by a signal: the batch in flight was finished and recorded")
         if readout.source_errors:
             exit_code = ExitCode.UNREACHABLE
-        elif failed or not_applied:
+        elif failed or not_applied or self.stop.is_set():
             exit_code = ExitCode.PARTIAL
         else:
             exit_code = ExitCode.OK
@@ -566,6 +666,7 @@ class Cycle:
                 "members or target roles changed); make and review a new plan with `syncd plan --out FILE`"
             )
         plan = reviewed.plan
+        _refuse_unexplained(request.reviewed_path, plan, fresh, request.override_guards)
         if request.override_guards:
             # An approved plan may also release removals held only because a group looked suspicious
             # (emptied or shrank a lot): the reviewer saw them listed. Missing or unreadable groups stay held.
@@ -592,7 +693,8 @@ class Cycle:
     ) -> CycleResult:
         config = self.config
         saved_path = config.state_dir / f"refused-plan-{base.run_id}.json"
-        plan_file.save(saved_path, base.saved(config))
+        key = config.plan_signing_key.resolve() if config.plan_signing_key is not None else None
+        plan_file.save(saved_path, base.saved(config), key)
         message = (
             f"guard stopped the run, nothing applied: {guard}. Review {saved_path} and, if it is right, "
             f"run `syncd apply --plan {saved_path} --override-guards`"
@@ -650,10 +752,12 @@ class Cycle:
             outcomes = list(target.apply(batch))
             owned: dict[EmailKey, Owned] = {}
             released: list[EmailKey] = []
+            removed: dict[EmailKey, str] = {}
             for result in outcomes:
                 if result.outcome is Outcome.SUCCESS:
                     if result.change.after == NONE_ROLE:
                         released.append(result.change.key)
+                        removed[result.change.key] = result.change.before
                     else:
                         owned[result.change.key] = _owned_after(result.change, now)
                 if audit is not None:
@@ -664,6 +768,8 @@ class Cycle:
                 state.forget_owned(released)
             else:
                 state.settle_intent(run_id, number, owned, released)
+            if removed:
+                state.record_removed(run_id, removed, now)
             results.extend(outcomes)
             progress.advance(len(batch))
             log.info("batch applied", batch=number, size=len(batch), done=len(results), total=len(changes))
@@ -696,6 +802,34 @@ class Cycle:
 
 
 _ORDER = {Action.UNASSIGN: 0, Action.CHANGE: 1, Action.ASSIGN: 2}
+
+
+def _refuse_unexplained(path: Path | None, reviewed: Plan, fresh: Plan, override_guards: bool) -> None:
+    """A reviewed plan may only carry changes the same inputs make now (the fingerprint says they are the
+    same inputs, and planning is deterministic): a change that a fresh plan would not make was put there by
+    hand, whatever its seal says. With --override-guards, the suspicious-group removals it releases must be
+    ones the fresh plan holds for that reason."""
+
+    def shape(change: Change) -> tuple[str, str, str, str]:
+        return (change.key, change.action.value, change.before, change.after)
+
+    allowed = {shape(c) for c in fresh.changes}
+    releasable = {shape(h.change) for h in fresh.held if h.cause == Health.SUSPICIOUS.value}
+    extra = [c for c in reviewed.changes if shape(c) not in allowed]
+    if override_guards:
+        extra += [
+            h.change
+            for h in reviewed.held
+            if h.cause == Health.SUSPICIOUS.value and shape(h.change) not in releasable
+        ]
+    if extra:
+        first = extra[0]
+        more = f" (+{len(extra) - 1} more)" if len(extra) > 1 else ""
+        raise PlanRefused(
+            f"{path}: plan holds a change the current inputs do not produce: {first.action.value} "
+            f"{first.email} {first.before} → {first.after}{more}; nothing applied; make and review a new "
+            "plan with `syncd plan --out FILE`"
+        )
 
 
 def _path(audit: AuditLog | None) -> Path | None:

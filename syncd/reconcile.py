@@ -69,6 +69,10 @@ class PlanInputs:
     unidentified: int = 0
     # members passed over because their account cannot sign in → why (rules.inactive_members)
     inactive: Mapping[EmailKey, str] = field(default_factory=dict)
+    clock_suspect: str | None = None  # why `now` is not believed: grace is neither started nor ended
+    # seats syncd removed recently (person → when) that are held again now without syncd: someone else
+    # (a second instance, a person) gave them back; removing them again would start a fight (issue 21)
+    regranted: Mapping[EmailKey, datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,11 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
         if key in policy.protected:
             protected.append(change)
             continue
+        if owned is None and key in inputs.regranted:
+            when = _stamp(inputs.regranted[key])
+            why = f"given back outside syncd after syncd removed it ({when}); not removed again"
+            held.append(Held(change, why, None, "re-granted"))
+            continue
         if owned is None and policy.unmanaged == "keep":
             kept_unmanaged += 1
             continue
@@ -142,7 +151,16 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
         if blocking:
             held.append(Held(change, _health_hold(blocking), None, blocking[0].health.value))
             continue
-        since = inputs.absent_since.get(key, now)
+        recorded = inputs.absent_since.get(key)
+        if inputs.clock_suspect is not None:
+            # a wrong clock must neither start a grace period (a start in the past skips it) nor end one
+            if recorded is not None:
+                absent[key] = recorded
+            why = f"clock not trusted ({inputs.clock_suspect}); confirm it with --accept-clock"
+            held.append(Held(change, why, None, "clock"))
+            continue
+        # a start in the future was recorded by a clock that ran ahead: restart now instead of stretching
+        since = now if recorded is None or recorded > now else recorded
         absent[key] = since
         due = since + policy.grace
         if now < due:
@@ -184,6 +202,12 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
         notes.append(
             f"{kept_unmanaged} seat(s) assigned outside syncd would lose their role under the rules; kept "
             '(policy.unmanaged = "keep")'
+        )
+    regranted = sum(1 for h in held if h.cause == "re-granted")
+    if regranted:
+        notes.append(
+            f"{regranted} seat(s) syncd removed were given back outside syncd (a second syncd instance or a "
+            "person manages this organisation too?): held, not fought"
         )
     if blocked:
         notes.append(f"{len(blocked)} assignment(s) blocked by the seat limit of {limit}; retried every run")

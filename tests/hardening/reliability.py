@@ -46,6 +46,12 @@ SECTIONS: dict[str, str] = {
         "A full cycle at `-vv` with sentinel values in every secret slot; the sentinels (and their base64 "
         "and URL-encoded forms) are searched for in every byte syncd wrote or printed."
     ),
+    "Integrity": (
+        "Tried as an attacker with write access to syncd's files and as an unlucky operator (issue 21): "
+        "reviewed plans edited by hand, state emptied or shared between targets, clocks that lie, stops "
+        "by signal, a deleted lock file, read-only and full disks. Each row runs the real CLI against the "
+        "7pace emulator and checks the exit code, the message and what reached 7pace."
+    ),
     "TLS by default": (
         "Peers with certificates from a private CA, and plain-HTTP URLs, with and without the settings that "
         "allow them."
