@@ -25,12 +25,24 @@ from syncd.plan_output import FORMATS, render_csv, render_json, render_table
 log = structlog.get_logger("syncd.cli")
 
 EXIT_CODE_TABLE: tuple[tuple[ExitCode, str], ...] = (
-    (ExitCode.OK, "success: changes applied, or nothing to do"),
+    (
+        ExitCode.OK,
+        "success: changes applied, or nothing to do (holds by grace and assignments blocked by the seat "
+        "cap are the policy working)",
+    ),
     (ExitCode.INTERNAL, "unexpected internal error (a bug: please report it with the diagnostics)"),
     (ExitCode.CONFIG, "usage or configuration error (the message names the file and key)"),
     (ExitCode.GUARD, "a safety guard stopped the run, or a reviewed plan was refused; nothing applied"),
-    (ExitCode.PARTIAL, "partial failure: some changes failed or were not applied (see the audit log)"),
-    (ExitCode.UNREACHABLE, "a source or the target could not be reached or refused the credentials"),
+    (
+        ExitCode.PARTIAL,
+        "partial: work was held because a group was missing, partial or suspicious, or some changes "
+        "failed or were not applied (see `syncd status` and the audit log)",
+    ),
+    (
+        ExitCode.UNREACHABLE,
+        "a source (or one used to expand another's groups) or the target could not be reached or refused "
+        "the credentials; what the healthy groups allow was applied, nothing if it was the target",
+    ),
     (ExitCode.LOCKED, "another run holds the lock; nothing done"),
     (ExitCode.CHANGES_PENDING, "plan --detailed-exitcode only: changes are pending"),
 )

@@ -29,7 +29,9 @@ from syncd.errors import (
     ExitCode,
     GuardTripped,
     PlanRefused,
+    SourceAuthFailed,
     SourceError,
+    SourceUnreachable,
     SyncdError,
 )
 from syncd.identity import EmailKey
@@ -110,20 +112,51 @@ def _group_digest(read: GroupRead) -> str:
 
 
 class SourceSet:
-    """Opens configured sources on demand (one instance each), so one source can expand through another."""
+    """Opens configured sources on demand (one instance each), so one source can expand through another.
+
+    A source reached through another (an Entra source expanding groups nested in Azure DevOps) is handed out
+    wrapped, so that its whole-source failures (refused credentials, unreachable) are remembered here: the
+    run then exits 5 exactly as if a rule's own source had failed, not 4 for a merely partial group.
+    """
 
     def __init__(self, config: Config, stack: ExitStack) -> None:
         self._config = config
         self._stack = stack
         self._open: dict[str, Source] = {}
+        self.expansion_errors: dict[str, SyncdError] = {}
 
     def get(self, name: str) -> Source:
         if name not in self._open:
             settings = self._config.source(name)
-            source = source_type(settings.type).open(settings, self.get)
+            source = source_type(settings.type).open(settings, self._expansion)
             self._stack.callback(source.close)
             self._open[name] = source
         return self._open[name]
+
+    def _expansion(self, name: str) -> Source:
+        return _WatchedSource(self.get(name), self.expansion_errors)
+
+
+class _WatchedSource:
+    """A source used for expansion: records (then re-raises) the failures that mean the source is down."""
+
+    def __init__(self, inner: Source, errors: dict[str, SyncdError]) -> None:
+        self._inner = inner
+        self._errors = errors
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    def read_group(self, group: str) -> GroupRead:
+        try:
+            return self._inner.read_group(group)
+        except (SourceAuthFailed, SourceUnreachable) as error:
+            self._errors.setdefault(self._inner.name, error)
+            raise
+
+    def close(self) -> None:  # the SourceSet closes the inner source once
+        pass
 
 
 def read_sources(config: Config, stack: ExitStack) -> _Readout:
@@ -154,6 +187,10 @@ def read_sources(config: Config, stack: ExitStack) -> _Readout:
             seconds=round(time.monotonic() - started, 3),
         )
         reads[pair] = read
+    for name, failure in sources.expansion_errors.items():
+        if name not in errors:
+            log.error("expansion source failed", source=name, error=str(failure))
+            errors[name] = failure
     return _Readout(reads, errors)
 
 
@@ -262,6 +299,44 @@ def settle_interrupted(
     if settled:
         log.warning("settled changes of an interrupted run", changes=settled)
     return settled
+
+
+def outcome_exit_code(
+    source_errors: Mapping[str, SyncdError], plan: Plan, *, failed: int, not_applied: int
+) -> ExitCode:
+    """The exit code of a cycle that ran to its end (guards and whole failures raise their own).
+
+    5 when a source, or a source used to expand another's groups, was down; 4 when changes failed or were
+    left, or when any group was not read cleanly (missing, partial, suspicious, unreadable): the people it
+    covers are held, and a scheduler must not see that as success. Holds by grace and assignments blocked
+    by the configured seat cap are the policy working: 0.
+    """
+    if source_errors:
+        return ExitCode.UNREACHABLE
+    if failed or not_applied or any(g.health is not Health.OK for g in plan.groups):
+        return ExitCode.PARTIAL
+    return ExitCode.OK
+
+
+def held_problems(plan: Plan) -> list[str]:
+    """One line per group not read cleanly, with what it holds: why a run exits 4."""
+    held_by: dict[tuple[str, str], int] = {}
+    for held in plan.held:
+        if held.group:
+            key = (held.source, held.group)
+            held_by[key] = held_by.get(key, 0) + 1
+    lines = []
+    for g in plan.groups:
+        if g.health is Health.OK:
+            continue
+        count = held_by.get((g.source, g.group), 0)
+        detail = f": {g.detail}" if g.detail else ""
+        lines.append(
+            f"group {g.group!r} of source {g.source} is {g.health.value}{detail}; "
+            f"its rule's assignments and {count} removal(s)/downgrade(s) are held "
+            "(see `syncd plan` or `syncd status`)"
+        )
+    return lines
 
 
 def check_guards(config: Config, plan: Plan) -> str | None:
@@ -457,6 +532,7 @@ class Cycle:
 
         cost, cost_lines = self._cost(plan, now)
         problems = [f"source {name}: {error}" for name, error in readout.source_errors.items()]
+        problems += held_problems(plan)
         base = CycleResult(run_id, plan, ExitCode.OK, fingerprint, now, (), (), 0, None, cost, cost_lines)
 
         guard = check_guards(config, plan)
@@ -468,9 +544,9 @@ class Cycle:
             return self._stop_for_guard(request, base, guard, audit)
 
         if not request.write:
+            exit_code = outcome_exit_code(readout.source_errors, plan, failed=0, not_applied=0)
             if audit is not None:
-                self._audit_dry(audit, plan, base, started)
-            exit_code = ExitCode.UNREACHABLE if readout.source_errors else ExitCode.OK
+                self._audit_dry(audit, plan, base, started, exit_code)
             return replace(base, exit_code=exit_code, problems=tuple(problems), audit_path=_path(audit))
 
         results, not_applied = self._apply(request, target, plan, state, audit, run_id)
@@ -483,12 +559,9 @@ class Cycle:
             problems.append(
                 f"{not_applied} change(s) not applied: stopped before the end (see the audit log)"
             )
-        if readout.source_errors:
-            exit_code = ExitCode.UNREACHABLE
-        elif failed or not_applied:
-            exit_code = ExitCode.PARTIAL
-        else:
-            exit_code = ExitCode.OK
+        exit_code = outcome_exit_code(
+            readout.source_errors, plan, failed=len(failed), not_applied=not_applied
+        )
         result = replace(
             base,
             exit_code=exit_code,
@@ -603,7 +676,9 @@ class Cycle:
             )
         raise GuardTripped(message)
 
-    def _audit_dry(self, audit: AuditLog, plan: Plan, base: CycleResult, started: float) -> None:
+    def _audit_dry(
+        self, audit: AuditLog, plan: Plan, base: CycleResult, started: float, exit_code: ExitCode
+    ) -> None:
         for change in plan.changes:
             audit.planned(change)
         for held in plan.held:
@@ -612,7 +687,11 @@ class Cycle:
             audit.blocked(change, plan.seat_limit)
         audit.summary(
             f"dry run: {len(plan.changes)} change(s) planned, nothing applied",
-            _summary_fields(plan, (), started) | {"event.outcome": "success", "process.exit.code": 0},
+            _summary_fields(plan, (), started)
+            | {
+                "event.outcome": "success" if exit_code is ExitCode.OK else "failure",
+                "process.exit.code": int(exit_code),
+            },
         )
 
     def _apply(

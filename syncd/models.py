@@ -127,6 +127,8 @@ class Held:
     why: str
     due: datetime | None = None
     cause: str = ""  # "grace", or the health of the group that holds it ("missing", "suspicious", …)
+    source: str = ""  # the unhealthy group that explains the hold (empty for grace)
+    group: str = ""
 
 
 @dataclass(frozen=True, slots=True)

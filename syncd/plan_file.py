@@ -69,6 +69,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "held": [
             change_to_dict(h.change)
             | {"why": h.why, "cause": h.cause, "due": h.due.isoformat() if h.due else None}
+            | ({"held_by": {"source": h.source, "group": h.group}} if h.group else {})
             for h in plan.held
         ],
         "blocked": [change_to_dict(c) for c in plan.blocked],
@@ -118,6 +119,8 @@ def plan_from_dict(data: Mapping[str, Any], where: str) -> Plan:
                 str(h.get("why", "")),
                 datetime.fromisoformat(h["due"]) if h.get("due") else None,
                 str(h.get("cause", "")),
+                str((h.get("held_by") or {}).get("source", "")),
+                str((h.get("held_by") or {}).get("group", "")),
             )
             for h in data.get("held", [])
         )

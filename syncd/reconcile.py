@@ -16,7 +16,7 @@ plain data. The rules, in the order they are applied to each person:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from syncd.config import Policy
@@ -80,6 +80,8 @@ class Reconciliation:
     disown: frozenset[EmailKey] = frozenset()  # ledger entries for seats that no longer exist
 
 
+PROTECTED_REASON = "policy.protected: never downgraded or removed"
+
 _ACTION_ORDER = {Action.UNASSIGN: 0, Action.CHANGE: 1, Action.ASSIGN: 2}
 
 
@@ -131,14 +133,18 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
         reason = _lowering_reason(selection, owned, current)
         change = Change(key, email, action, current, wanted, reason, target_id)
         if key in policy.protected:
-            protected.append(change)
+            protected.append(replace(change, reason=Reason(PROTECTED_REASON)))
             continue
         if owned is None and policy.unmanaged == "keep":
             kept_unmanaged += 1
             continue
         blocking = [g for g in inputs.unhealthy if g.rank > rank(wanted)]
         if blocking:
-            held.append(Held(change, _health_hold(blocking), None, blocking[0].health.value))
+            blocking.sort(key=lambda g: _explains(g, owned, rank(current)))
+            first = blocking[0]
+            held.append(
+                Held(change, _health_hold(blocking), None, first.health.value, first.source, first.group)
+            )
             continue
         since = inputs.absent_since.get(key, now)
         absent[key] = since
@@ -233,6 +239,16 @@ def _lowering_reason(selection: Selection | None, owned: Owned | None, current: 
             f"no rule selects them any more (seat assigned by syncd under {owned.rule})", owned.rule
         )
     return Reason('no rule selects them (policy.unmanaged = "remove")')
+
+
+def _explains(group: UnhealthyGroup, owned: Owned | None, current_rank: int) -> tuple[int, int]:
+    """Sort key: the group whose rule gave syncd this seat explains a hold best, then a group feeding the
+    role the person holds now, then the others (highest role first); ties keep the (source, group) order."""
+    if owned is not None and owned.rule.startswith(f"{group.source}:{group.group}→"):
+        return (0, 0)
+    if group.rank == current_rank:
+        return (1, 0)
+    return (2, -group.rank)
 
 
 def _health_hold(blocking: Sequence[UnhealthyGroup]) -> str:
