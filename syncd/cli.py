@@ -4,6 +4,7 @@ and every expected error is one line on stderr naming what to fix."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
@@ -171,7 +172,7 @@ def _results_lines(result: CycleResult) -> list[str]:
     lines = [
         f"Applied {ok} of {len(result.plan.changes)} change(s); {len(failed)} failed; "
         f"{result.not_applied} not applied; {len(result.plan.held)} held; "
-        f"seats {result.plan.seats_before} → {result.plan.seats_after}."
+        f"seats {result.plan.seats_before} → {result.seats_after}."
     ]
     lines += [
         f"  FAILED {r.change.email}: {r.change.action.value} {r.change.before} → {r.change.after}: {r.error}"
@@ -201,11 +202,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for line in result.problems:
         print(f"syncd: {line}", file=sys.stderr)
     if result.guard is not None:
-        print(
-            f"syncd: a run would stop here (exit 3): {result.guard}; after review, apply this plan with "
-            "`syncd apply --plan FILE --override-guards`",
-            file=sys.stderr,
-        )
+        if args.out is not None:
+            how = f"apply the plan saved in {args.out} with `syncd apply -c {config.file} --plan {args.out} "
+            how += "--override-guards`"
+        else:
+            how = (
+                f"save it with `syncd plan -c {config.file} --out PLAN.json`, then apply that file with "
+                f"`syncd apply -c {config.file} --plan PLAN.json --override-guards`"
+            )
+        print(f"syncd: a run would stop here (exit 3): {result.guard}; after review, {how}", file=sys.stderr)
     if result.exit_code is not ExitCode.OK:
         return int(result.exit_code)
     if args.detailed_exitcode and result.plan.changes:
@@ -330,6 +335,16 @@ COMMANDS = {
 }
 
 
+def _quiet_stdout() -> None:
+    """The reader closed the pipe (`syncd demo | head -1`): not an error. Point stdout at devnull so the
+    interpreter's final flush does not complain either (the recipe in Python's `signal` documentation)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (captured in tests): nothing will flush to the pipe
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
@@ -345,6 +360,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return COMMANDS[args.command](args)
+    except BrokenPipeError:
+        _quiet_stdout()
+        return int(ExitCode.OK)
     except ConfigError as error:
         for line in error.lines:
             print(f"syncd: error: {line}", file=sys.stderr)

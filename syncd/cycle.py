@@ -92,6 +92,16 @@ class CycleResult:
     cost_lines: tuple[str, ...] = ()
     requests: Mapping[str, int] = field(default_factory=dict)
     guard: str | None = None  # `plan` only: the guard a run would trip (runs raise GuardTripped instead)
+    write_attempted: bool = False  # a writing run got past planning: seats after count what 7pace confirmed
+
+    @property
+    def seats_after(self) -> int:
+        """The plan's figure for a preview; for a writing run, what the target confirmed (a failed, unknown
+        or never-sent change leaves its seat as it was)."""
+        if not self.write_attempted:
+            return self.plan.seats_after
+        done = [r.change.action for r in self.results if r.outcome is Outcome.SUCCESS]
+        return self.plan.seats_before + done.count(Action.ASSIGN) - done.count(Action.UNASSIGN)
 
     def saved(self, config: Config) -> plan_file.SavedPlan:
         return plan_file.SavedPlan(self.plan, self.fingerprint, self.created, str(config.file), self.cost)
@@ -363,7 +373,9 @@ def opened_target(config: Config) -> Iterator[Target]:
         target.close()
 
 
-def _summary_fields(result_plan: Plan, results: Sequence[ChangeResult], started: float) -> dict[str, Any]:
+def _summary_fields(
+    result_plan: Plan, results: Sequence[ChangeResult], started: float, seats_after: int
+) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for r in results:
         label = f"{r.change.action.value}.{r.outcome.value}"
@@ -375,7 +387,8 @@ def _summary_fields(result_plan: Plan, results: Sequence[ChangeResult], started:
         "syncd.blocked": len(result_plan.blocked),
         "syncd.protected": len(result_plan.protected),
         "syncd.seats.before": result_plan.seats_before,
-        "syncd.seats.after": result_plan.seats_after,
+        "syncd.seats.after": seats_after,
+        "syncd.seats.planned": result_plan.seats_after,
         "syncd.seats.limit": result_plan.seat_limit,
         "syncd.groups.held": [
             {"source": g.source, "group": g.group, "health": g.health.value, "detail": g.detail}
@@ -518,14 +531,17 @@ class Cycle:
             {k: u.role for k, u in licensed.items()},
         )
         plan = recon.plan
-        # Observations are facts about the world, remembered whatever the command (a dry run advances the
-        # grace clock too, so turning writes on later does not restart every grace period).
-        state.record_group_reads(good)
-        state.replace_observations(recon.absent_since, recon.waiting_since)
-        if recon.adopt:
-            state.record_owned(recon.adopt)
-        if recon.disown:
-            state.forget_owned(recon.disown)
+        # Observations are facts about the world, remembered by every run (a dry run advances the grace
+        # clock too, so turning writes on later does not restart every grace period). A `plan` is a preview
+        # and writes nothing: had it recorded waiting times for the people the seat cap blocked, they would
+        # jump the queue, and the next plan (or the apply) would pick others than the one reviewed.
+        if request.audit:
+            state.record_group_reads(good)
+            state.replace_observations(recon.absent_since, recon.waiting_since)
+            if recon.adopt:
+                state.record_owned(recon.adopt)
+            if recon.disown:
+                state.forget_owned(recon.disown)
 
         if request.reviewed is not None:
             plan = self._reviewed(request, plan, fingerprint, state, good_reads=reads, now=now)
@@ -570,6 +586,7 @@ class Cycle:
             not_applied=not_applied,
             audit_path=_path(audit),
             requests=_request_counts(target),
+            write_attempted=True,
         )
         if audit is not None:
             for held in plan.held:
@@ -578,7 +595,7 @@ class Cycle:
                 audit.blocked(change, plan.seat_limit)
             audit.summary(
                 _summary_message(result),
-                _summary_fields(plan, results, started)
+                _summary_fields(plan, results, started, result.seats_after)
                 | {
                     "event.outcome": "success" if exit_code is ExitCode.OK else "failure",
                     "process.exit.code": int(exit_code),
@@ -607,7 +624,7 @@ class Cycle:
                     duration_seconds=time.monotonic() - started,
                     dry_run=not request.write,
                     seats_before=plan.seats_before if plan else None,
-                    seats_after=plan.seats_after if plan else None,
+                    seats_after=result.seats_after if result is not None else None,
                     seat_limit=plan.seat_limit if plan else None,
                     changes=changes,
                     held=len(plan.held) if plan else 0,
@@ -671,7 +688,7 @@ class Cycle:
         if audit is not None:
             audit.guard_stop(
                 message,
-                _summary_fields(base.plan, (), time.monotonic())
+                _summary_fields(base.plan, (), time.monotonic(), base.plan.seats_before)
                 | {"syncd.plan.file": str(saved_path), "process.exit.code": int(ExitCode.GUARD)},
             )
         raise GuardTripped(message)
@@ -687,7 +704,7 @@ class Cycle:
             audit.blocked(change, plan.seat_limit)
         audit.summary(
             f"dry run: {len(plan.changes)} change(s) planned, nothing applied",
-            _summary_fields(plan, (), started)
+            _summary_fields(plan, (), started, plan.seats_after)
             | {
                 "event.outcome": "success" if exit_code is ExitCode.OK else "failure",
                 "process.exit.code": int(exit_code),
@@ -792,7 +809,7 @@ def _summary_message(result: CycleResult) -> str:
     failed = len(result.results) - ok
     return (
         f"run finished: {ok} change(s) applied, {failed} failed, {result.not_applied} not applied, "
-        f"{len(result.plan.held)} held; seats {result.plan.seats_before} → {result.plan.seats_after}"
+        f"{len(result.plan.held)} held; seats {result.plan.seats_before} → {result.seats_after}"
     )
 
 
@@ -804,7 +821,7 @@ def _status_summary(result: CycleResult) -> dict[str, Any]:
         "failed": sum(1 for r in result.results if r.outcome is not Outcome.SUCCESS),
         "not_applied": result.not_applied,
         "seats_before": plan.seats_before,
-        "seats_after": plan.seats_after,
+        "seats_after": result.seats_after,
         "seat_limit": plan.seat_limit,
         "held": [
             {
