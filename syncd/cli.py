@@ -149,8 +149,8 @@ def _print(text: str, stream: TextIO | None = None) -> None:
     out.flush()
 
 
-def _load(args: argparse.Namespace) -> config_module.Config:
-    return config_module.load(config_module.locate(args.config))
+def _load(args: argparse.Namespace, *, secrets: bool = True) -> config_module.Config:
+    return config_module.load(config_module.locate(args.config), secrets=secrets)
 
 
 def _verbosity(args: argparse.Namespace) -> int:
@@ -265,12 +265,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    config = _load(args)
+    config = _load(args, secrets=not args.offline)
     _print(
         f"{config.file}: configuration is valid ({len(config.sources)} source(s), "
         f"{len(config.rules)} rule(s), target {config.target.type})"
     )
     if args.offline:
+        # the secrets may live only on the server that runs syncd: say what is missing here, as a note
+        try:
+            _load(args)
+        except ConfigError as error:
+            for line in error.lines:
+                _print(f"note (not needed offline): {line}")
         return int(ExitCode.OK)
     from syncd.checks import check_online
 
@@ -280,7 +286,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from syncd.status import render_status
 
-    config = _load(args)
+    config = _load(args, secrets=False)
     _print(render_status(config, args.format, utc_now()))
     return int(ExitCode.OK)
 
@@ -288,7 +294,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from syncd import audit_query
 
-    config = _load(args)
+    config = _load(args, secrets=False)
     user = None
     if args.user:
         user = normalise_email(args.user)

@@ -19,6 +19,7 @@ from syncd.config_section import Section
 from syncd.errors import ConfigError
 from syncd.identity import EmailKey, normalise_email
 from syncd.models import NONE_ROLE
+from syncd.secrets import SecretAbsent
 from syncd.sources import SOURCE_MODULES, source_type
 from syncd.sources.interface import SourceSettings
 from syncd.targets import TARGET_MODULES, target_type
@@ -119,8 +120,11 @@ def locate(explicit: str | None) -> Path:
     return Path(DEFAULT_CONFIG_NAME)
 
 
-def load(path: Path) -> Config:
-    """Read and validate; raise ConfigError carrying every problem found, one line each."""
+def load(path: Path, *, secrets: bool = True) -> Config:
+    """Read and validate; raise ConfigError carrying every problem found, one line each.
+
+    `secrets=False` is for commands that never contact a peer: a secret that is not there (yet) is then
+    not a problem; the references are still validated in shape."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -138,10 +142,12 @@ def load(path: Path) -> Config:
         raise ConfigError(f"{path}: not UTF-8 text; save the config as UTF-8") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: TOML syntax error: {error}") from None
-    return parse(data, path.resolve() if path.exists() else path, hashlib.sha256(raw).hexdigest())
+    return parse(
+        data, path.resolve() if path.exists() else path, hashlib.sha256(raw).hexdigest(), secrets=secrets
+    )
 
 
-def parse(data: Mapping[str, Any], file: Path, digest: str = "") -> Config:
+def parse(data: Mapping[str, Any], file: Path, digest: str = "", *, secrets: bool = True) -> Config:
     problems: list[str] = []
     root = Section(data, "", file, problems)
 
@@ -167,6 +173,8 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "") -> Config:
     pricing = _parse_pricing(root)
     root.finish()
 
+    if not secrets:
+        problems[:] = [p for p in problems if not isinstance(p, SecretAbsent)]
     if problems:
         raise ConfigError(problems)
     return Config(

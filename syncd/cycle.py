@@ -37,6 +37,7 @@ from syncd.errors import (
 from syncd.identity import EmailKey
 from syncd.models import (
     NONE_ROLE,
+    UNUSABLE_LISTED,
     Action,
     Change,
     ChangeResult,
@@ -46,6 +47,7 @@ from syncd.models import (
     LicensedUser,
     Outcome,
     Plan,
+    UnusableMember,
 )
 from syncd.progress import Progress
 from syncd.reconcile import Owned, PlanInputs, Reconciliation, UnhealthyGroup, reconcile
@@ -247,6 +249,24 @@ def judge_health(
     return judged, good
 
 
+def _unusable(reads: Mapping[tuple[str, str], GroupRead]) -> tuple[UnusableMember, ...]:
+    """The members without a usable e-mail, named by source, group and row or DN (plan JSON; `-v`)."""
+    found: list[UnusableMember] = []
+    for (source, group), read in sorted(reads.items()):
+        for item in read.unidentified:
+            if len(found) < UNUSABLE_LISTED:
+                found.append(UnusableMember(source, group, item.source_id, item.display_name, item.detail))
+                log.info(
+                    "member without a usable e-mail, skipped",
+                    source=source,
+                    group=group,
+                    member=item.source_id,
+                    display_name=item.display_name,
+                    why=item.detail,
+                )
+    return tuple(found)
+
+
 def read_licensed(target: Target) -> dict[EmailKey, LicensedUser]:
     licensed: dict[EmailKey, LicensedUser] = {}
     progress = Progress(f"reading {target.name}", "seats")
@@ -328,8 +348,9 @@ def outcome_exit_code(
     return ExitCode.OK
 
 
-def held_problems(plan: Plan) -> list[str]:
-    """One line per group not read cleanly, with what it holds: why a run exits 4."""
+def held_problems(plan: Plan, source_errors: Mapping[str, SyncdError]) -> list[str]:
+    """One line per group not read cleanly, with what it holds: why a run exits 4. The groups of a source
+    that failed as a whole are left out: its own line says why."""
     held_by: dict[tuple[str, str], int] = {}
     for held in plan.held:
         if held.group:
@@ -337,7 +358,7 @@ def held_problems(plan: Plan) -> list[str]:
             held_by[key] = held_by.get(key, 0) + 1
     lines = []
     for g in plan.groups:
-        if g.health is Health.OK:
+        if g.health is Health.OK or g.source in source_errors:
             continue
         count = held_by.get((g.source, g.group), 0)
         detail = f": {g.detail}" if g.detail else ""
@@ -530,7 +551,7 @@ class Cycle:
             {k: s.role for k, s in desired.items()},
             {k: u.role for k, u in licensed.items()},
         )
-        plan = recon.plan
+        plan = replace(recon.plan, unusable=_unusable(reads))
         # Observations are facts about the world, remembered by every run (a dry run advances the grace
         # clock too, so turning writes on later does not restart every grace period). A `plan` is a preview
         # and writes nothing: had it recorded waiting times for the people the seat cap blocked, they would
@@ -548,7 +569,7 @@ class Cycle:
 
         cost, cost_lines = self._cost(plan, now)
         problems = [f"source {name}: {error}" for name, error in readout.source_errors.items()]
-        problems += held_problems(plan)
+        problems += held_problems(plan, readout.source_errors)
         base = CycleResult(run_id, plan, ExitCode.OK, fingerprint, now, (), (), 0, None, cost, cost_lines)
 
         guard = check_guards(config, plan)

@@ -8,6 +8,9 @@ from datetime import datetime
 
 from syncd.identity import EmailKey
 
+UNUSABLE_LISTED = 1000
+"""How many members without a usable e-mail a plan names (the count is always complete)."""
+
 NONE_ROLE = "None"
 """The 7pace role that holds no seat; assigning it is how a seat is released (apis.md 1.10 d)."""
 
@@ -132,6 +135,17 @@ class Held:
 
 
 @dataclass(frozen=True, slots=True)
+class UnusableMember:
+    """A member skipped for want of a usable e-mail, named where it was found (plan JSON, `-v`)."""
+
+    source: str
+    group: str
+    source_id: str  # the row ("members.csv:17"), DN or directory id
+    display_name: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class GroupStatus:
     source: str
     group: str
@@ -154,6 +168,7 @@ class Plan:
     unidentified: int = 0
     seat_limit: int | None = None
     notes: tuple[str, ...] = field(default=())
+    unusable: tuple[UnusableMember, ...] = ()  # the members behind `unidentified`, at most UNUSABLE_LISTED
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)

@@ -18,7 +18,7 @@ from typing import Any
 
 from syncd.errors import PlanRefused, UsageError
 from syncd.identity import EmailKey
-from syncd.models import Action, Change, GroupStatus, Health, Held, Plan, Reason
+from syncd.models import Action, Change, GroupStatus, Health, Held, Plan, Reason, UnusableMember
 
 PLAN_FORMAT = 1
 MAX_PLAN_AGE = timedelta(hours=24)
@@ -85,6 +85,16 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             for g in plan.groups
         ],
         "unidentified": plan.unidentified,
+        "unidentified_members": [
+            {
+                "source": u.source,
+                "group": u.group,
+                "id": u.source_id,
+                "display_name": u.display_name,
+                "detail": u.detail,
+            }
+            for u in plan.unusable
+        ],
         "notes": list(plan.notes),
     }
 
@@ -140,6 +150,12 @@ def plan_from_dict(data: Mapping[str, Any], where: str) -> Plan:
             unidentified=int(data.get("unidentified", 0)),
             seat_limit=seats.get("limit"),
             notes=tuple(data.get("notes", ())),
+            unusable=tuple(
+                UnusableMember(
+                    u["source"], u["group"], u["id"], u.get("display_name", ""), u.get("detail", "")
+                )
+                for u in data.get("unidentified_members", [])
+            ),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise UsageError(f"{where}: not a syncd plan ({error})") from None
