@@ -15,6 +15,7 @@ import structlog
 
 from syncd import __version__, plan_file
 from syncd import config as config_module
+from syncd.alerts.run import run_with_alerts
 from syncd.config_section import parse_duration
 from syncd.cycle import Cycle, CycleRequest, CycleResult, utc_now
 from syncd.diagnostics import add_log_file, configure, prune_log_files
@@ -121,7 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", parents=[common], help="validate the config (and reach every peer)")
     check.add_argument("--offline", action="store_true", help="only validate the file; contact nothing")
     status = commands.add_parser("status", parents=[common], help="last runs, held groups, pending removals")
-    status.add_argument("--format", choices=("table", "json"), default="table")
+    status.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    status.add_argument(
+        "--check-stale",
+        action="store_true",
+        help="for monitoring: one line, exit 4 when no run has completed for [schedule] stale_after",
+    )
+    alerts = commands.add_parser(
+        "alerts", parents=[common], help="the [[alerts]] channels: `syncd alerts test` sends a test message"
+    )
+    alerts.add_argument("action", choices=("test",), help="test: send one test message to every channel")
     audit = commands.add_parser(
         "audit", parents=[common], help="search the audit trail (who, what, when, why)"
     )
@@ -235,7 +245,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         reviewed_path=args.plan_file,
         override_guards=args.override_guards,
     )
-    result = Cycle(config).run(request)
+    result = run_with_alerts(config, lambda: Cycle(config).run(request), utc_now)
     _print(render_table(result.plan, result.cost_lines, title=f"Plan for {config.file}"))
     _print("\n".join(_results_lines(result)))
     for line in result.problems:
@@ -248,7 +258,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _log_to_files(args, config)
     dry = args.dry_run or config.dry_run
     request = CycleRequest("run", write=not dry, audit=True, max_runtime=args.max_runtime)
-    result = Cycle(config).run(request)
+    result = run_with_alerts(config, lambda: Cycle(config).run(request), utc_now)
     if dry:
         plan = result.plan
         _print(
@@ -287,6 +297,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     from syncd.status import render_status
 
     config = _load(args, secrets=False)
+    if args.check_stale:
+        from syncd.alerts.conditions import stale
+        from syncd.alerts.notifier import last_completed
+
+        last = last_completed(config.state_dir)
+        found = stale(last, utc_now(), config.schedule.stale_after, str(config.file))
+        if found is not None:
+            _print(f"STALE: {found.title}")
+            return int(ExitCode.PARTIAL)
+        when = f"last completed run {last:%Y-%m-%d %H:%M} UTC" if last else "no run completed yet"
+        _print(f"OK: {when}; stale after {config.schedule.stale_after}")
+        return int(ExitCode.OK)
     _print(render_status(config, args.format, utc_now()))
     return int(ExitCode.OK)
 
@@ -323,6 +345,18 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     return run_daemon(config)
 
 
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from syncd.alerts.notifier import Notifier
+
+    config = _load(args)
+    if not config.alerts:
+        raise UsageError(f"{config.file}: no [[alerts]] configured; see config.example.toml")
+    deliveries = Notifier(config, utc_now).test()
+    for d in deliveries:
+        _print(f"{d.channel}: {'not sent: ' + d.error if d.error else 'sent'}")
+    return int(ExitCode.UNREACHABLE if any(d.error for d in deliveries) else ExitCode.OK)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from syncd.demo import run_demo
 
@@ -338,6 +372,7 @@ COMMANDS = {
     "audit": cmd_audit,
     "daemon": cmd_daemon,
     "demo": cmd_demo,
+    "alerts": cmd_alerts,
 }
 
 

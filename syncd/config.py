@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from syncd.alerts.settings import AlertSettings, parse_alerts
 from syncd.config_section import Section
 from syncd.errors import ConfigError
 from syncd.identity import EmailKey, normalise_email
@@ -73,6 +74,7 @@ class Schedule:
     every: timedelta | None = timedelta(hours=1)
     cron: str | None = None
     jitter: timedelta = timedelta(0)
+    stale_after: timedelta = timedelta(hours=3)  # no completed run for this long: `stale` (alerts, status)
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ class Config:
     metrics_file: Path | None
     dry_run: bool
     pricing: PricingSettings | None
+    alerts: tuple[AlertSettings, ...] = ()
 
     def source(self, name: str) -> SourceSettings:
         for settings in self.sources:
@@ -171,6 +174,7 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "", *, secrets: boo
     metrics_file = root.path("metrics_file", must_exist=False)
     dry_run = root.bool("dry_run", False)
     pricing = _parse_pricing(root)
+    alerts = parse_alerts(root)
     root.finish()
 
     if not secrets:
@@ -192,6 +196,7 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "", *, secrets: boo
         metrics_file=metrics_file,
         dry_run=dry_run,
         pricing=pricing,
+        alerts=alerts,
     )
 
 
@@ -313,6 +318,7 @@ def _parse_schedule(section: Section) -> Schedule:
     every = section.duration("every", None)
     cron = section.optional_str("cron", expected="a 5-field crontab expression such as '7 * * * *'")
     jitter = section.duration("jitter", "0s") or timedelta(0)
+    stale_after = section.duration("stale_after", None)
     section.finish()
     if every is not None and cron is not None:
         section.error("cron", "set either 'every' or 'cron', not both")
@@ -322,7 +328,9 @@ def _parse_schedule(section: Section) -> Schedule:
         section.error("every", "must be longer than 0s")
     if every is None and cron is None:
         every = timedelta(hours=1)
-    return Schedule(every=every, cron=cron, jitter=jitter)
+    if stale_after is None:  # three missed runs, or 3 h for a cron schedule
+        stale_after = 3 * every if every is not None and every > timedelta(0) else timedelta(hours=3)
+    return Schedule(every=every, cron=cron, jitter=jitter, stale_after=stale_after)
 
 
 def _parse_pricing(root: Section) -> PricingSettings | None:

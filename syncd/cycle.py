@@ -478,6 +478,7 @@ class Cycle:
                 try:
                     result = self._run(request, run_id, state, audit, stack, now, started)
                 except SyncdError as error:
+                    error.run_id = run_id
                     if audit is not None:
                         audit.summary(
                             f"run stopped: {error}",

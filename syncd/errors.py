@@ -23,6 +23,7 @@ class SyncdError(Exception):
     """Base of every expected failure. `str(error)` is the one line shown to the user."""
 
     exit_code: ExitCode = ExitCode.INTERNAL
+    run_id: str | None = None  # set by the cycle when the run had started (alerts name the run)
 
 
 class ConfigError(SyncdError):
