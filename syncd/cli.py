@@ -50,6 +50,9 @@ EXIT_CODE_TABLE: tuple[tuple[ExitCode, str], ...] = (
 )
 
 
+LOG_FORMAT_HELP = "diagnostics as JSON lines or console text (default: console on a terminal, JSON otherwise)"
+
+
 def exit_code_for(error: BaseException) -> ExitCode:
     """The one mapping from failures to exit codes (each SyncdError class carries its documented code)."""
     if isinstance(error, SyncdError):
@@ -72,17 +75,24 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = _Parser(add_help=False)
+    diagnostics = _Parser(add_help=False)
     # SUPPRESS: options given before the command are not overwritten by the sub-parser's defaults
+    diagnostics.add_argument(
+        "--log-format", choices=("json", "console"), default=argparse.SUPPRESS, help=LOG_FORMAT_HELP
+    )
+    diagnostics.add_argument(
+        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more diagnostics (repeatable)"
+    )
+    diagnostics.add_argument(
+        "-q", "--quiet", action="count", default=argparse.SUPPRESS, help="fewer diagnostics (repeatable)"
+    )
+    common = _Parser(add_help=False, parents=[diagnostics])
     common.add_argument(
         "-c",
         "--config",
         default=argparse.SUPPRESS,
         help="config file (default: $SYNCD_CONFIG, then ./syncd.toml)",
     )
-    common.add_argument("--log-format", choices=("json", "console"), default=argparse.SUPPRESS)
-    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS)
-    common.add_argument("-q", "--quiet", action="count", default=argparse.SUPPRESS)
 
     parser = _Parser(
         prog="syncd",
@@ -93,14 +103,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"syncd {__version__}")
     parser.add_argument("-c", "--config", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--log-format", choices=("json", "console"), default=None)
+    parser.add_argument("--log-format", choices=("json", "console"), default=None, help=LOG_FORMAT_HELP)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more diagnostics (repeatable)")
     parser.add_argument("-q", "--quiet", action="count", default=0, help="fewer diagnostics")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    commands.required = True
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subparsers.required = True
+
+    class _Commands:
+        """`--help` of each command opens with the same one line as its entry in `syncd --help`."""
+
+        @staticmethod
+        def add_parser(name: str, *, help: str, parents: list[_Parser]) -> Any:  # noqa: A002
+            return subparsers.add_parser(name, parents=parents, help=help, description=help)
+
+    commands = _Commands()
 
     plan = commands.add_parser("plan", parents=[common], help="show what a run would change; never writes")
-    plan.add_argument("--format", choices=FORMATS, default="table")
+    plan.add_argument("--format", choices=FORMATS, default="table", help="table (default), json or csv")
     plan.add_argument("--out", type=Path, help="also save the plan (JSON) for review and `apply --plan`")
     plan.add_argument("--detailed-exitcode", action="store_true", help="exit 10 when changes are pending")
 
@@ -139,15 +158,20 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument(
         "--action", action="append", default=[], help="seat-assign, role-change, seat-unassign, …"
     )
-    audit.add_argument("--outcome", choices=("success", "failure", "unknown"))
+    audit.add_argument("--outcome", choices=("success", "failure", "unknown"), help="only this outcome")
     audit.add_argument("--run", dest="run_id", help="a run id (a prefix is enough)")
     audit.add_argument("--since", type=_duration, help="only events this recent, e.g. 7d, 12h")
     audit.add_argument(
         "--last", action="store_true", help="only the latest matching change (why does X have a seat?)"
     )
-    audit.add_argument("--format", choices=("table", "jsonl"), default="table")
-    demo = commands.add_parser(
-        "demo", parents=[common], help="a self-contained tour against the bundled emulator"
+    audit.add_argument(
+        "--format",
+        choices=("table", "jsonl"),
+        default="table",
+        help="table (default) or jsonl (one event a line)",
+    )
+    demo = commands.add_parser(  # no -c: the demo writes its own config
+        "demo", parents=[diagnostics], help="a self-contained tour against the bundled emulator"
     )
     demo.add_argument("--dir", type=Path, help="where to keep the demo's files (default: a temporary folder)")
     return parser

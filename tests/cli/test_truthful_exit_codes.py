@@ -109,3 +109,32 @@ def test_both_exit_code_tables_list_every_code_in_decimal_and_hex_and_agree_on_4
         assert "expand" in rows[5][1] and "refused the credentials" in rows[5][1], name
         assert "nothing, if it was the target" in rows[5][1], name
         assert "seat cap" in rows[0][1] and "grace" in rows[0][1], name
+
+
+def test_every_command_and_option_has_help_and_demo_offers_no_config() -> None:
+    import argparse
+
+    from syncd.cli import build_parser
+
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(commands.choices) >= {
+        "plan",
+        "apply",
+        "run",
+        "daemon",
+        "check",
+        "status",
+        "audit",
+        "demo",
+        "alerts",
+    }
+    for name, sub in commands.choices.items():
+        assert sub.description and "\n" not in sub.description, name
+        for action in sub._actions:
+            assert action.help and action.help != argparse.SUPPRESS, (
+                name,
+                action.option_strings or action.dest,
+            )
+    assert "--config" not in commands.choices["demo"].format_help()
+    assert main(["demo", "-c", "syncd.toml"]) == 2
