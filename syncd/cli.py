@@ -174,7 +174,26 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", parents=[diagnostics], help="a self-contained tour against the bundled emulator"
     )
     demo.add_argument("--dir", type=Path, help="where to keep the demo's files (default: a temporary folder)")
+    _add_init(commands.add_parser("init", parents=[diagnostics], help=INIT_HELP))
     return parser
+
+
+INIT_HELP = "write a commented starter config from a few answers (or flags), then check it offline"
+
+
+def _add_init(init: argparse.ArgumentParser) -> None:
+    from syncd.init import COMMON, PER_SOURCE, RULE
+
+    init.add_argument(
+        "--out", type=Path, default=Path("syncd.toml"), help="where to write (default: syncd.toml)"
+    )
+    init.add_argument("--force", action="store_true", help="replace an existing file")
+    seen: set[str] = set()
+    for question in (*COMMON, *(q for qs in PER_SOURCE.values() for q in qs), *RULE):
+        if question.key not in seen:
+            seen.add(question.key)
+            flag = "--" + question.key.replace("_", "-")
+            init.add_argument(flag, dest=question.key, help=f"{question.prompt} (e.g. {question.default})")
 
 
 def _print(text: str, stream: TextIO | None = None) -> None:
@@ -381,6 +400,34 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     return int(ExitCode.UNREACHABLE if any(d.error for d in deliveries) else ExitCode.OK)
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from syncd import init
+
+    def ask(question: init.Question) -> str:
+        return input(f"{question.prompt} [{question.default}]: ")
+
+    given = {key: value for key, value in vars(args).items() if isinstance(value, str)}
+    answers = init.answers(given, ask if sys.stdin.isatty() else None)
+    init.write_starter(args.out, init.render(answers), force=args.force)
+    _print(f"Wrote {args.out} (no secret in it: store them where its references point).")
+    # what `syncd check --offline` says about the new file: an export not there yet is exit 2 like any check
+    try:
+        config_module.load(args.out, secrets=False)
+    except ConfigError as error:
+        _print("check --offline found what is left to do before the first run:")
+        for line in error.lines:
+            _print(f"  {line}")
+        return int(error.exit_code)
+    _print(f"check --offline: {args.out} is valid")
+    try:
+        config_module.load(args.out)
+    except ConfigError as error:
+        for line in error.lines:
+            _print(f"to do (not needed offline): {line}")
+    _print(f"Next: syncd check -c {args.out}, then syncd plan -c {args.out}")
+    return int(ExitCode.OK)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from syncd.demo import run_demo
 
@@ -397,6 +444,7 @@ COMMANDS = {
     "daemon": cmd_daemon,
     "demo": cmd_demo,
     "alerts": cmd_alerts,
+    "init": cmd_init,
 }
 
 
@@ -421,7 +469,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure(
         args.log_format,
         _verbosity(args),
-        interactive=args.command in ("plan", "check", "status", "demo", "audit"),
+        interactive=args.command in ("plan", "check", "status", "demo", "audit", "init", "alerts"),
     )
     try:
         return COMMANDS[args.command](args)
