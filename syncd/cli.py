@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from syncd import __version__, plan_file
+from syncd import __version__, outcome, plan_file
 from syncd import config as config_module
 from syncd.alerts.run import run_with_alerts
 from syncd.config_section import parse_duration
@@ -175,6 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--dir", type=Path, help="where to keep the demo's files (default: a temporary folder)")
     _add_init(commands.add_parser("init", parents=[diagnostics], help=INIT_HELP))
+    secret = commands.add_parser(
+        "secret", parents=[common], help="store a secret in a file and print its { file = … } reference"
+    )
+    secret.add_argument("action", choices=("set",), help="set: read the value (not shown) and write the file")
+    secret.add_argument("name", help="e.g. timetracker-token: written as NAME.txt")
+    secret.add_argument("--dir", type=Path, help="folder (default: `secrets` beside the config file)")
+    secret.add_argument("--account", help="Windows: the account that may read it (default: as the folder)")
     return parser
 
 
@@ -203,7 +210,9 @@ def _print(text: str, stream: TextIO | None = None) -> None:
 
 
 def _load(args: argparse.Namespace, *, secrets: bool = True) -> config_module.Config:
-    return config_module.load(config_module.locate(args.config), secrets=secrets)
+    config = config_module.load(config_module.locate(args.config), secrets=secrets)
+    args.loaded_config = config  # for outcome.record: where the audit and diagnostic logs are
+    return config
 
 
 def _verbosity(args: argparse.Namespace) -> int:
@@ -214,7 +223,9 @@ def _log_to_files(args: argparse.Namespace, config: config_module.Config) -> Non
     """Unattended commands also keep dated diagnostic files beside the audit log, pruned like it."""
     try:
         prune_log_files(config.audit_dir, config.audit_retention_days, utc_now().date())
-        add_log_file(args.log_format, _verbosity(args), config.audit_dir)
+        add_log_file(
+            args.log_format, _verbosity(args), config.audit_dir, fallback=outcome.beside_config(config.file)
+        )
     except OSError as error:
         log.warning("diagnostic log file not available", dir=str(config.audit_dir), error=error.strerror)
 
@@ -434,6 +445,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.dir, _print)
 
 
+def cmd_secret(args: argparse.Namespace) -> int:
+    import getpass
+
+    from syncd.secret_store import reference, write_secret
+
+    directory = args.dir or config_module.locate(args.config).absolute().parent / "secrets"
+    if sys.stdin.isatty():
+        value = getpass.getpass(f"Value of {args.name} (not shown): ")
+    else:
+        value = sys.stdin.readline()
+    path = write_secret(directory, args.name, value, account=args.account)
+    _print(f"Wrote {path} (UTF-8, readable only by its owner or the task account). In the config:")
+    _print(f"  {reference(path)}")
+    return int(ExitCode.OK)
+
+
 COMMANDS = {
     "plan": cmd_plan,
     "apply": cmd_apply,
@@ -445,6 +472,7 @@ COMMANDS = {
     "demo": cmd_demo,
     "alerts": cmd_alerts,
     "init": cmd_init,
+    "secret": cmd_secret,
 }
 
 
@@ -458,6 +486,18 @@ def _quiet_stdout() -> None:
         pass
 
 
+def _ended(
+    args: argparse.Namespace, code: int, lines: Sequence[str], error: BaseException | None = None
+) -> int:
+    """Unattended commands also leave a non-zero ending on disk (Task Scheduler discards stderr)."""
+    if code != ExitCode.OK and args.command in outcome.UNATTENDED:
+        ending = outcome.Ending(
+            args.command, int(code), outcome.lines_of(lines), error, bool(getattr(args, "dry_run", False))
+        )
+        outcome.record(ending, getattr(args, "loaded_config", None), config_module.locate(args.config))
+    return int(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
@@ -466,33 +506,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.CONFIG)
     except SystemExit as done:  # --help, --version
         return int(done.code or 0) if isinstance(done.code, int) else 0
-    configure(
-        args.log_format,
-        _verbosity(args),
-        interactive=args.command in ("plan", "check", "status", "demo", "audit", "init", "alerts"),
-    )
     try:
-        return COMMANDS[args.command](args)
+        # inside the handlers: a logging set-up that fails (e.g. colour on a console) is one line and an exit
+        # code too, never a traceback that stops install.ps1
+        configure(
+            args.log_format,
+            _verbosity(args),
+            interactive=args.command
+            in ("plan", "check", "status", "demo", "audit", "secret", "init", "alerts"),
+        )
+        code = COMMANDS[args.command](args)
+        return _ended(args, code, ["the audit log has this run's records"])
     except BrokenPipeError:
         _quiet_stdout()
         return int(ExitCode.OK)
     except ConfigError as error:
         for line in error.lines:
             print(f"syncd: error: {line}", file=sys.stderr)
-        return int(error.exit_code)
+        return _ended(args, error.exit_code, error.lines, error)
     except SyncdError as error:
         print(f"syncd: error: {error}", file=sys.stderr)
-        return int(error.exit_code)
-    except KeyboardInterrupt:
+        return _ended(args, error.exit_code, [str(error)], error)
+    except KeyboardInterrupt as error:
         print("syncd: interrupted; the next run completes anything left half done", file=sys.stderr)
-        return int(exit_code_for(KeyboardInterrupt()))
+        return _ended(args, exit_code_for(error), ["interrupted"], error)
     except Exception as error:
         log.debug("internal error", exc_info=True)
         print(
             f"syncd: internal error: {type(error).__name__}: {error} (a bug; rerun with -vv for details)",
             file=sys.stderr,
         )
-        return int(ExitCode.INTERNAL)
+        return _ended(args, ExitCode.INTERNAL, [f"internal error: {type(error).__name__}: {error}"], error)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -51,7 +51,7 @@ from syncd.models import (
 )
 from syncd.progress import Progress
 from syncd.reconcile import Owned, PlanInputs, Reconciliation, UnhealthyGroup, reconcile
-from syncd.rules import desired_roles
+from syncd.rules import desired_roles, inactive_members
 from syncd.runlock import RunLock
 from syncd.sources import source_type
 from syncd.sources.interface import Source
@@ -489,6 +489,7 @@ class Cycle:
                                 "event.duration": int((time.monotonic() - started) * 1e9),
                             },
                         )
+                        error.audited = True
                         state.finish_run(run_id, int(error.exit_code), {"error": str(error)}, self.clock())
                         self._metrics(request, int(error.exit_code), started, None)
                     raise
@@ -545,6 +546,7 @@ class Cycle:
                 target_seat_limit=seat_info.assignable if seat_info else None,
                 groups=groups,
                 unidentified=sum(len(r.unidentified) for r in reads.values()),
+                inactive=inactive_members(config.rules, reads, desired),
             )
         )
         fingerprint = plan_file.fingerprint(

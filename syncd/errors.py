@@ -24,6 +24,8 @@ class SyncdError(Exception):
 
     exit_code: ExitCode = ExitCode.INTERNAL
     run_id: str | None = None  # set by the cycle when the run had started (alerts name the run)
+    # set by the cycle once it wrote this failure's run-summary, so the CLI does not record the run twice
+    audited: bool = False
 
 
 class ConfigError(SyncdError):

@@ -30,6 +30,7 @@ from tenacity import (
 
 from syncd.config_section import Section
 from syncd.errors import RemoteAuthFailed, RemoteProtocolError, RemoteUnreachable
+from syncd.system_trust import SYSTEM_TRUST, SystemTrustAdapter
 
 log = structlog.get_logger("syncd.http")
 
@@ -41,6 +42,8 @@ class HttpOptions:
     """Per-peer transport settings (`ca_bundle`, `proxy`, `timeout` on every HTTPS source and target)."""
 
     ca_bundle: Path | None = None
+    # ca_bundle = "system": the operating system's trust store (syncd.system_trust)
+    system_trust: bool = False
     proxy: str | None = None
     timeout: float = 30.0
     max_attempts: int = 6
@@ -49,10 +52,16 @@ class HttpOptions:
 
 def read_http_options(section: Section) -> HttpOptions:
     """Read `ca_bundle`, `proxy`, `timeout` from a source or target table."""
-    ca_bundle = section.path("ca_bundle", kind="file")
+    ca_bundle: Path | None = None
+    system_trust = False
+    if section.has("ca_bundle"):
+        text = section.str("ca_bundle", expected='a path to a PEM file, or "system"')
+        system_trust = text == SYSTEM_TRUST
+        if text and not system_trust:
+            ca_bundle = section.path("ca_bundle", kind="file")
     proxy = section.url("proxy", None, schemes=("http", "https", "socks5")) or None
     timeout = section.number("timeout", 30.0, minimum=1.0)
-    return HttpOptions(ca_bundle=ca_bundle, proxy=proxy, timeout=timeout)
+    return HttpOptions(ca_bundle=ca_bundle, system_trust=system_trust, proxy=proxy, timeout=timeout)
 
 
 @dataclass
@@ -217,6 +226,8 @@ class HttpClient:
         self.session.headers["Accept"] = "application/json"
         if options.proxy:
             self.session.proxies = {"http": options.proxy, "https": options.proxy}
+        if options.system_trust:
+            self.session.mount("https://", SystemTrustAdapter())
         # NOTE: requests lets REQUESTS_CA_BUNDLE override Session.verify (psf/requests#3829), so the
         # configured bundle is passed on every request instead, where it wins.
         self._verify: str | bool = str(options.ca_bundle) if options.ca_bundle else True

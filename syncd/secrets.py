@@ -6,16 +6,24 @@ from __future__ import annotations
 import os
 import re
 import stat
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from syncd import windows_acl
 from syncd.errors import ConfigError
 
 SecretKind = Literal["env", "file", "keyring", "credential"]
 SECRET_KINDS: tuple[SecretKind, ...] = ("env", "file", "keyring", "credential")
 # systemd credential names: the charset systemd itself allows (borgmatic uses the same check)
 _CREDENTIAL_NAME = re.compile(r"^[\w.-]+$")
+_UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_WRITE_AS_UTF8 = (
+    "write it as UTF-8: `syncd secret set NAME`, or in PowerShell: "
+    "Set-Content -NoNewline -Encoding ASCII -Path FILE -Value (Read-Host)"
+)
 
 
 class Secret:
@@ -106,7 +114,7 @@ class SecretRef:
         return secret
 
 
-def _check_secret_file(path: Path, where: str) -> str | None:
+def _check_secret_file(path: Path, where: str, platform: str = sys.platform) -> str | None:
     try:
         info = path.stat()
     except FileNotFoundError:
@@ -115,14 +123,59 @@ def _check_secret_file(path: Path, where: str) -> str | None:
         return f"{where}: secret file {path} cannot be read: {error.strerror}"
     if not stat.S_ISREG(info.st_mode):
         return f"{where}: secret file {path} is not a regular file"
-    # POSIX only: on Windows mode bits do not reflect ACLs (the install script sets icacls instead).
+    if platform == "win32":
+        # mode bits do not reflect ACLs on Windows: ask Windows who may read the file
+        problem = _windows_acl_problem(path, where)
     # Files under $CREDENTIALS_DIRECTORY are systemd's and already restricted.
-    if os.name == "posix" and info.st_mode & 0o077 and not _in_credentials_dir(path):
-        return (
+    elif info.st_mode & 0o077 and not _in_credentials_dir(path):
+        problem = (
             f"{where}: secret file {path} is readable by group or others "
             f"(mode {stat.S_IMODE(info.st_mode):04o}); run: chmod 600 {path}"
         )
+    else:
+        problem = None
+    return problem or _encoding_problem(path, where)
+
+
+def _windows_acl_problem(path: Path, where: str) -> str | None:
+    try:
+        sddl = windows_acl.read_sddl(str(path))
+        me = windows_acl.current_user_sid()
+    except OSError as error:
+        return f"{where}: secret file {path}: its permissions cannot be read ({error})"
+    problem = windows_acl.secret_acl_problem(sddl, me)
+    if problem is None:
+        return None
+    return f"{where}: secret file {path} {problem}; restrict it: {windows_acl.fix_command(str(path))}"
+
+
+def _encoding_problem(path: Path, where: str) -> str | None:
+    """UTF-16 (Windows PowerShell 5.1's `>` and Out-File) is named at check time, before a run needs it."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4)
+    except OSError as error:
+        return f"{where}: secret file {path} cannot be read: {error.strerror}"
+    if _is_utf16(head):
+        return f"{where}: secret file {path} is UTF-16 text; {_WRITE_AS_UTF8}"
     return None
+
+
+def _is_utf16(head: bytes) -> bool:
+    # with a BOM, or without one: ASCII text in UTF-16 has a NUL in every other byte
+    return head.startswith(_UTF16_BOMS) or (len(head) >= 2 and b"\x00" in head[:2])
+
+
+def decode_secret(data: bytes, path: Path, where: str) -> str:
+    """The secret in a file's bytes: UTF-8, with or without the BOM that PowerShell 5.1's
+    `Set-Content -Encoding UTF8` writes, surrounding whitespace and the final newline removed. Never puts the
+    content into an error message."""
+    if _is_utf16(data[:4]):
+        raise ConfigError(f"{where}: secret file {path} is UTF-16 text; {_WRITE_AS_UTF8}")
+    try:
+        return data.removeprefix(_UTF8_BOM).decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: secret file {path} is not UTF-8 text; {_WRITE_AS_UTF8}") from None
 
 
 def _in_credentials_dir(path: Path) -> bool:
@@ -134,9 +187,10 @@ def _in_credentials_dir(path: Path) -> bool:
 
 def _read(path: Path, where: str) -> str:
     try:
-        return path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{where}: secret file {path} cannot be read: {error}") from None
+        data = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{where}: secret file {path} cannot be read: {error.strerror}") from None
+    return decode_secret(data, path, where)
 
 
 def _from_keyring(name: str, where: str) -> Secret:
