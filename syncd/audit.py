@@ -32,6 +32,7 @@ SUMMARY = "run-summary"
 GUARD_STOP = "guard-stop"
 CLOCK_SUSPECT = "clock-suspect"
 STATE_REBUILT = "state-rebuilt"
+ALERT = "alert"
 
 _EVENT_TYPE = {
     Action.ASSIGN.value: ["user", "creation"],
@@ -263,6 +264,20 @@ class AuditLog:
 
     def guard_stop(self, message: str, summary: Mapping[str, Any]) -> None:
         self._emit(message, {"event.action": GUARD_STOP, "event.outcome": Outcome.FAILURE.value, **summary})
+
+    def alert(self, channel: str, event: str, title: str, error: str) -> None:
+        """An alert sent, or not (a failing channel never fails the run; it is recorded here)."""
+        fields: dict[str, Any] = {
+            "event.action": ALERT,
+            "event.outcome": Outcome.FAILURE.value if error else Outcome.SUCCESS.value,
+            "syncd.alert.channel": channel,
+            "syncd.alert.event": event,
+            "syncd.alert.title": title,
+        }
+        if error:
+            fields["error.message"] = error
+        verb = "not sent" if error else "sent"
+        self._emit(f"alert {verb} to {channel}: {event}: {title}", fields)
 
     def summary(self, message: str, fields: Mapping[str, Any]) -> None:
         self._emit(message, {"event.action": SUMMARY, **fields})

@@ -15,12 +15,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from syncd.alerts.settings import AlertSettings, parse_alerts
 from syncd.clock_check import ClockPolicy, parse_clock
 from syncd.config_section import Section
 from syncd.errors import ConfigError
 from syncd.identity import EmailKey, normalise_email
 from syncd.models import NONE_ROLE
-from syncd.secrets import SecretRef
+from syncd.secrets import SecretAbsent, SecretRef
 from syncd.sources import SOURCE_MODULES, source_type
 from syncd.sources.interface import SourceSettings
 from syncd.target_identity import folder_name
@@ -85,6 +86,7 @@ class Schedule:
     every: timedelta | None = timedelta(hours=1)
     cron: str | None = None
     jitter: timedelta = timedelta(0)
+    stale_after: timedelta = timedelta(hours=3)  # no completed run for this long: `stale` (alerts, status)
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ class Config:
     plan_signing_key: SecretRef | None = None
     clock: ClockPolicy = field(default_factory=ClockPolicy)  # issue 21: [clock] skew, max_ahead
     legacy_state_dir: Path | None = None  # the pre-issue-21 default state folder, when [state] dir is unset
+    alerts: tuple[AlertSettings, ...] = ()
 
     def source(self, name: str) -> SourceSettings:
         for settings in self.sources:
@@ -136,8 +139,11 @@ def locate(explicit: str | None) -> Path:
     return Path(DEFAULT_CONFIG_NAME)
 
 
-def load(path: Path) -> Config:
-    """Read and validate; raise ConfigError carrying every problem found, one line each."""
+def load(path: Path, *, secrets: bool = True) -> Config:
+    """Read and validate; raise ConfigError carrying every problem found, one line each.
+
+    `secrets=False` is for commands that never contact a peer: a secret that is not there (yet) is then
+    not a problem; the references are still validated in shape."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -155,10 +161,12 @@ def load(path: Path) -> Config:
         raise ConfigError(f"{path}: not UTF-8 text; save the config as UTF-8") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: TOML syntax error: {error}") from None
-    return parse(data, path.resolve() if path.exists() else path, hashlib.sha256(raw).hexdigest())
+    return parse(
+        data, path.resolve() if path.exists() else path, hashlib.sha256(raw).hexdigest(), secrets=secrets
+    )
 
 
-def parse(data: Mapping[str, Any], file: Path, digest: str = "") -> Config:
+def parse(data: Mapping[str, Any], file: Path, digest: str = "", *, secrets: bool = True) -> Config:
     problems: list[str] = []
     root = Section(data, "", file, problems)
 
@@ -189,8 +197,11 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "") -> Config:
     signing_key = plan_section.secret("signing_key", required=False)
     plan_section.finish()
     clock = parse_clock(root.section("clock"))
+    alerts = parse_alerts(root)
     root.finish()
 
+    if not secrets:
+        problems[:] = [p for p in problems if not isinstance(p, SecretAbsent)]
     if problems:
         raise ConfigError(problems)
     return Config(
@@ -211,6 +222,7 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "") -> Config:
         plan_signing_key=signing_key,
         clock=clock,
         legacy_state_dir=None if explicit_state else legacy_state,
+        alerts=alerts,
     )
 
 
@@ -341,6 +353,7 @@ def _parse_schedule(section: Section) -> Schedule:
     every = section.duration("every", None)
     cron = section.optional_str("cron", expected="a 5-field crontab expression such as '7 * * * *'")
     jitter = section.duration("jitter", "0s") or timedelta(0)
+    stale_after = section.duration("stale_after", None)
     section.finish()
     if every is not None and cron is not None:
         section.error("cron", "set either 'every' or 'cron', not both")
@@ -350,7 +363,9 @@ def _parse_schedule(section: Section) -> Schedule:
         section.error("every", "must be longer than 0s")
     if every is None and cron is None:
         every = timedelta(hours=1)
-    return Schedule(every=every, cron=cron, jitter=jitter)
+    if stale_after is None:  # three missed runs, or 3 h for a cron schedule
+        stale_after = 3 * every if every is not None and every > timedelta(0) else timedelta(hours=3)
+    return Schedule(every=every, cron=cron, jitter=jitter, stale_after=stale_after)
 
 
 def _parse_pricing(root: Section) -> PricingSettings | None:

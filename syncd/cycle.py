@@ -29,12 +29,15 @@ from syncd.errors import (
     ExitCode,
     GuardTripped,
     PlanRefused,
+    SourceAuthFailed,
     SourceError,
+    SourceUnreachable,
     SyncdError,
 )
 from syncd.identity import EmailKey
 from syncd.models import (
     NONE_ROLE,
+    UNUSABLE_LISTED,
     Action,
     Change,
     ChangeResult,
@@ -44,6 +47,7 @@ from syncd.models import (
     LicensedUser,
     Outcome,
     Plan,
+    UnusableMember,
 )
 from syncd.progress import Progress
 from syncd.reconcile import Owned, PlanInputs, Reconciliation, UnhealthyGroup, reconcile
@@ -95,6 +99,16 @@ class CycleResult:
     cost_lines: tuple[str, ...] = ()
     requests: Mapping[str, int] = field(default_factory=dict)
     guard: str | None = None  # `plan` only: the guard a run would trip (runs raise GuardTripped instead)
+    write_attempted: bool = False  # a writing run got past planning: seats after count what 7pace confirmed
+
+    @property
+    def seats_after(self) -> int:
+        """The plan's figure for a preview; for a writing run, what the target confirmed (a failed, unknown
+        or never-sent change leaves its seat as it was)."""
+        if not self.write_attempted:
+            return self.plan.seats_after
+        done = [r.change.action for r in self.results if r.outcome is Outcome.SUCCESS]
+        return self.plan.seats_before + done.count(Action.ASSIGN) - done.count(Action.UNASSIGN)
 
     def saved(self, config: Config) -> plan_file.SavedPlan:
         return plan_file.SavedPlan(self.plan, self.fingerprint, self.created, str(config.file), self.cost)
@@ -115,20 +129,51 @@ def _group_digest(read: GroupRead) -> str:
 
 
 class SourceSet:
-    """Opens configured sources on demand (one instance each), so one source can expand through another."""
+    """Opens configured sources on demand (one instance each), so one source can expand through another.
+
+    A source reached through another (an Entra source expanding groups nested in Azure DevOps) is handed out
+    wrapped, so that its whole-source failures (refused credentials, unreachable) are remembered here: the
+    run then exits 5 exactly as if a rule's own source had failed, not 4 for a merely partial group.
+    """
 
     def __init__(self, config: Config, stack: ExitStack) -> None:
         self._config = config
         self._stack = stack
         self._open: dict[str, Source] = {}
+        self.expansion_errors: dict[str, SyncdError] = {}
 
     def get(self, name: str) -> Source:
         if name not in self._open:
             settings = self._config.source(name)
-            source = source_type(settings.type).open(settings, self.get)
+            source = source_type(settings.type).open(settings, self._expansion)
             self._stack.callback(source.close)
             self._open[name] = source
         return self._open[name]
+
+    def _expansion(self, name: str) -> Source:
+        return _WatchedSource(self.get(name), self.expansion_errors)
+
+
+class _WatchedSource:
+    """A source used for expansion: records (then re-raises) the failures that mean the source is down."""
+
+    def __init__(self, inner: Source, errors: dict[str, SyncdError]) -> None:
+        self._inner = inner
+        self._errors = errors
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    def read_group(self, group: str) -> GroupRead:
+        try:
+            return self._inner.read_group(group)
+        except (SourceAuthFailed, SourceUnreachable) as error:
+            self._errors.setdefault(self._inner.name, error)
+            raise
+
+    def close(self) -> None:  # the SourceSet closes the inner source once
+        pass
 
 
 def read_sources(config: Config, stack: ExitStack) -> _Readout:
@@ -159,6 +204,10 @@ def read_sources(config: Config, stack: ExitStack) -> _Readout:
             seconds=round(time.monotonic() - started, 3),
         )
         reads[pair] = read
+    for name, failure in sources.expansion_errors.items():
+        if name not in errors:
+            log.error("expansion source failed", source=name, error=str(failure))
+            errors[name] = failure
     return _Readout(reads, errors)
 
 
@@ -203,6 +252,24 @@ def judge_health(
         judged[pair] = read
         good[pair] = GroupBaseline(size, _group_digest(read), now)
     return judged, good
+
+
+def _unusable(reads: Mapping[tuple[str, str], GroupRead]) -> tuple[UnusableMember, ...]:
+    """The members without a usable e-mail, named by source, group and row or DN (plan JSON; `-v`)."""
+    found: list[UnusableMember] = []
+    for (source, group), read in sorted(reads.items()):
+        for item in read.unidentified:
+            if len(found) < UNUSABLE_LISTED:
+                found.append(UnusableMember(source, group, item.source_id, item.display_name, item.detail))
+                log.info(
+                    "member without a usable e-mail, skipped",
+                    source=source,
+                    group=group,
+                    member=item.source_id,
+                    display_name=item.display_name,
+                    why=item.detail,
+                )
+    return tuple(found)
 
 
 def read_licensed(target: Target) -> dict[EmailKey, LicensedUser]:
@@ -269,6 +336,45 @@ def settle_interrupted(
     return settled
 
 
+def outcome_exit_code(
+    source_errors: Mapping[str, SyncdError], plan: Plan, *, failed: int, not_applied: int
+) -> ExitCode:
+    """The exit code of a cycle that ran to its end (guards and whole failures raise their own).
+
+    5 when a source, or a source used to expand another's groups, was down; 4 when changes failed or were
+    left, or when any group was not read cleanly (missing, partial, suspicious, unreadable): the people it
+    covers are held, and a scheduler must not see that as success. Holds by grace and assignments blocked
+    by the configured seat cap are the policy working: 0.
+    """
+    if source_errors:
+        return ExitCode.UNREACHABLE
+    if failed or not_applied or any(g.health is not Health.OK for g in plan.groups):
+        return ExitCode.PARTIAL
+    return ExitCode.OK
+
+
+def held_problems(plan: Plan, source_errors: Mapping[str, SyncdError]) -> list[str]:
+    """One line per group not read cleanly, with what it holds: why a run exits 4. The groups of a source
+    that failed as a whole are left out: its own line says why."""
+    held_by: dict[tuple[str, str], int] = {}
+    for held in plan.held:
+        if held.group:
+            key = (held.source, held.group)
+            held_by[key] = held_by.get(key, 0) + 1
+    lines = []
+    for g in plan.groups:
+        if g.health is Health.OK or g.source in source_errors:
+            continue
+        count = held_by.get((g.source, g.group), 0)
+        detail = f": {g.detail}" if g.detail else ""
+        lines.append(
+            f"group {g.group!r} of source {g.source} is {g.health.value}{detail}; "
+            f"its rule's assignments and {count} removal(s)/downgrade(s) are held "
+            "(see `syncd plan` or `syncd status`)"
+        )
+    return lines
+
+
 def check_guards(config: Config, plan: Plan, removed_in_window: int = 0) -> str | None:
     """The global removal guards. Returns why the run must stop, or None. `removed_in_window`: seats syncd
     removed in earlier runs within policy.removal_window."""
@@ -316,7 +422,9 @@ def opened_target(config: Config) -> Iterator[Target]:
         target.close()
 
 
-def _summary_fields(result_plan: Plan, results: Sequence[ChangeResult], started: float) -> dict[str, Any]:
+def _summary_fields(
+    result_plan: Plan, results: Sequence[ChangeResult], started: float, seats_after: int
+) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for r in results:
         label = f"{r.change.action.value}.{r.outcome.value}"
@@ -328,7 +436,8 @@ def _summary_fields(result_plan: Plan, results: Sequence[ChangeResult], started:
         "syncd.blocked": len(result_plan.blocked),
         "syncd.protected": len(result_plan.protected),
         "syncd.seats.before": result_plan.seats_before,
-        "syncd.seats.after": result_plan.seats_after,
+        "syncd.seats.after": seats_after,
+        "syncd.seats.planned": result_plan.seats_after,
         "syncd.seats.limit": result_plan.seat_limit,
         "syncd.groups.held": [
             {"source": g.source, "group": g.group, "health": g.health.value, "detail": g.detail}
@@ -406,6 +515,7 @@ class Cycle:
                 try:
                     result = self._run(request, run_id, state, audit, stack, now, started, distrusted)
                 except SyncdError as error:
+                    error.run_id = run_id
                     if audit is not None:
                         audit.summary(
                             f"run stopped: {error}",
@@ -527,15 +637,18 @@ class Cycle:
             {k: s.role for k, s in desired.items()},
             {k: u.role for k, u in licensed.items()},
         )
-        plan = recon.plan
-        # Observations are facts about the world, remembered whatever the command (a dry run advances the
-        # grace clock too, so turning writes on later does not restart every grace period).
-        state.record_group_reads(good)
-        state.replace_observations(recon.absent_since, recon.waiting_since)
-        if recon.adopt:
-            state.record_owned(recon.adopt)
-        if recon.disown:
-            state.forget_owned(recon.disown)
+        plan = replace(recon.plan, unusable=_unusable(reads))
+        # Observations are facts about the world, remembered by every run (a dry run advances the grace
+        # clock too, so turning writes on later does not restart every grace period). A `plan` is a preview
+        # and writes nothing: had it recorded waiting times for the people the seat cap blocked, they would
+        # jump the queue, and the next plan (or the apply) would pick others than the one reviewed.
+        if request.audit:
+            state.record_group_reads(good)
+            state.replace_observations(recon.absent_since, recon.waiting_since)
+            if recon.adopt:
+                state.record_owned(recon.adopt)
+            if recon.disown:
+                state.forget_owned(recon.disown)
 
         if request.reviewed is not None:
             if distrusted is not None:
@@ -556,6 +669,7 @@ class Cycle:
                 f"{regranted[0]}): is a second syncd instance, or a person, managing this organisation? "
                 "Held, not removed again"
             )
+        problems += held_problems(plan, readout.source_errors)
         base = CycleResult(run_id, plan, ExitCode.OK, fingerprint, now, (), (), 0, None, cost, cost_lines)
 
         window_start = now - config.policy.removal_window
@@ -568,9 +682,9 @@ class Cycle:
             return self._stop_for_guard(request, base, guard, audit)
 
         if not request.write:
+            exit_code = outcome_exit_code(readout.source_errors, plan, failed=0, not_applied=0)
             if audit is not None:
-                self._audit_dry(audit, plan, base, started)
-            exit_code = ExitCode.UNREACHABLE if readout.source_errors else ExitCode.OK
+                self._audit_dry(audit, plan, base, started, exit_code)
             return replace(base, exit_code=exit_code, problems=tuple(problems), audit_path=_path(audit))
 
         results, not_applied = self._apply(request, target, plan, state, audit, run_id)
@@ -585,12 +699,11 @@ class Cycle:
             )
         if self.stop.is_set():
             problems.append("stopped by a signal: the batch in flight was finished and recorded")
-        if readout.source_errors:
-            exit_code = ExitCode.UNREACHABLE
-        elif failed or not_applied or self.stop.is_set():
+        exit_code = outcome_exit_code(
+            readout.source_errors, plan, failed=len(failed), not_applied=not_applied
+        )
+        if exit_code is ExitCode.OK and self.stop.is_set():
             exit_code = ExitCode.PARTIAL
-        else:
-            exit_code = ExitCode.OK
         result = replace(
             base,
             exit_code=exit_code,
@@ -599,6 +712,7 @@ class Cycle:
             not_applied=not_applied,
             audit_path=_path(audit),
             requests=_request_counts(target),
+            write_attempted=True,
         )
         if audit is not None:
             for held in plan.held:
@@ -607,7 +721,7 @@ class Cycle:
                 audit.blocked(change, plan.seat_limit)
             audit.summary(
                 _summary_message(result),
-                _summary_fields(plan, results, started)
+                _summary_fields(plan, results, started, result.seats_after)
                 | {
                     "event.outcome": "success" if exit_code is ExitCode.OK else "failure",
                     "process.exit.code": int(exit_code),
@@ -636,7 +750,7 @@ class Cycle:
                     duration_seconds=time.monotonic() - started,
                     dry_run=not request.write,
                     seats_before=plan.seats_before if plan else None,
-                    seats_after=plan.seats_after if plan else None,
+                    seats_after=result.seats_after if result is not None else None,
                     seat_limit=plan.seat_limit if plan else None,
                     changes=changes,
                     held=len(plan.held) if plan else 0,
@@ -702,12 +816,14 @@ class Cycle:
         if audit is not None:
             audit.guard_stop(
                 message,
-                _summary_fields(base.plan, (), time.monotonic())
+                _summary_fields(base.plan, (), time.monotonic(), base.plan.seats_before)
                 | {"syncd.plan.file": str(saved_path), "process.exit.code": int(ExitCode.GUARD)},
             )
         raise GuardTripped(message)
 
-    def _audit_dry(self, audit: AuditLog, plan: Plan, base: CycleResult, started: float) -> None:
+    def _audit_dry(
+        self, audit: AuditLog, plan: Plan, base: CycleResult, started: float, exit_code: ExitCode
+    ) -> None:
         for change in plan.changes:
             audit.planned(change)
         for held in plan.held:
@@ -716,7 +832,11 @@ class Cycle:
             audit.blocked(change, plan.seat_limit)
         audit.summary(
             f"dry run: {len(plan.changes)} change(s) planned, nothing applied",
-            _summary_fields(plan, (), started) | {"event.outcome": "success", "process.exit.code": 0},
+            _summary_fields(plan, (), started, plan.seats_after)
+            | {
+                "event.outcome": "success" if exit_code is ExitCode.OK else "failure",
+                "process.exit.code": int(exit_code),
+            },
         )
 
     def _apply(
@@ -849,7 +969,7 @@ def _summary_message(result: CycleResult) -> str:
     failed = len(result.results) - ok
     return (
         f"run finished: {ok} change(s) applied, {failed} failed, {result.not_applied} not applied, "
-        f"{len(result.plan.held)} held; seats {result.plan.seats_before} → {result.plan.seats_after}"
+        f"{len(result.plan.held)} held; seats {result.plan.seats_before} → {result.seats_after}"
     )
 
 
@@ -861,7 +981,7 @@ def _status_summary(result: CycleResult) -> dict[str, Any]:
         "failed": sum(1 for r in result.results if r.outcome is not Outcome.SUCCESS),
         "not_applied": result.not_applied,
         "seats_before": plan.seats_before,
-        "seats_after": plan.seats_after,
+        "seats_after": result.seats_after,
         "seat_limit": plan.seat_limit,
         "held": [
             {

@@ -23,6 +23,7 @@ class SyncdError(Exception):
     """Base of every expected failure. `str(error)` is the one line shown to the user."""
 
     exit_code: ExitCode = ExitCode.INTERNAL
+    run_id: str | None = None  # set by the cycle when the run had started (alerts name the run)
     # set by the cycle once it wrote this failure's run-summary, so the CLI does not record the run twice
     audited: bool = False
 

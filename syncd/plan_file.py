@@ -26,7 +26,7 @@ from typing import Any
 
 from syncd.errors import PlanRefused, UsageError
 from syncd.identity import EmailKey
-from syncd.models import Action, Change, GroupStatus, Health, Held, Plan, Reason
+from syncd.models import Action, Change, GroupStatus, Health, Held, Plan, Reason, UnusableMember
 from syncd.secrets import Secret
 
 PLAN_FORMAT = 1
@@ -80,6 +80,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "held": [
             change_to_dict(h.change)
             | {"why": h.why, "cause": h.cause, "due": h.due.isoformat() if h.due else None}
+            | ({"held_by": {"source": h.source, "group": h.group}} if h.group else {})
             for h in plan.held
         ],
         "blocked": [change_to_dict(c) for c in plan.blocked],
@@ -95,6 +96,16 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             for g in plan.groups
         ],
         "unidentified": plan.unidentified,
+        "unidentified_members": [
+            {
+                "source": u.source,
+                "group": u.group,
+                "id": u.source_id,
+                "display_name": u.display_name,
+                "detail": u.detail,
+            }
+            for u in plan.unusable
+        ],
         "notes": list(plan.notes),
     }
 
@@ -129,6 +140,8 @@ def plan_from_dict(data: Mapping[str, Any], where: str) -> Plan:
                 str(h.get("why", "")),
                 datetime.fromisoformat(h["due"]) if h.get("due") else None,
                 str(h.get("cause", "")),
+                str((h.get("held_by") or {}).get("source", "")),
+                str((h.get("held_by") or {}).get("group", "")),
             )
             for h in data.get("held", [])
         )
@@ -148,6 +161,12 @@ def plan_from_dict(data: Mapping[str, Any], where: str) -> Plan:
             unidentified=int(data.get("unidentified", 0)),
             seat_limit=seats.get("limit"),
             notes=tuple(data.get("notes", ())),
+            unusable=tuple(
+                UnusableMember(
+                    u["source"], u["group"], u["id"], u.get("display_name", ""), u.get("detail", "")
+                )
+                for u in data.get("unidentified_members", [])
+            ),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise UsageError(f"{where}: not a syncd plan ({error})") from None

@@ -44,7 +44,12 @@ def render_table(plan: Plan, cost_lines: Sequence[str] = (), *, title: str = "")
             detail = f"  {g.detail}" if g.detail else ""
             out.append(f"  {state:<10} {g.source}: {g.group}  ({g.members} member(s)){detail}")
     if not plan.changes:
-        out.append("No changes: every seat already matches the rules.")
+        waiting = [f"{len(plan.held)} held"] if plan.held else []
+        waiting += [f"{len(plan.blocked)} blocked by the seat limit"] if plan.blocked else []
+        if waiting:
+            out.append(f"No changes will be made; {', '.join(waiting)} (see below).")
+        else:
+            out.append("No changes: every seat already matches the rules.")
     for action, mark, heading in _SECTIONS:
         changes = [c for c in plan.changes if c.action is action]
         if changes:

@@ -16,7 +16,7 @@ plain data. The rules, in the order they are applied to each person:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from syncd.config import Policy
@@ -86,6 +86,8 @@ class Reconciliation:
     disown: frozenset[EmailKey] = frozenset()  # ledger entries for seats that no longer exist
 
 
+PROTECTED_REASON = "policy.protected: never downgraded or removed"
+
 _ACTION_ORDER = {Action.UNASSIGN: 0, Action.CHANGE: 1, Action.ASSIGN: 2}
 
 
@@ -137,7 +139,7 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
         reason = _lowering_reason(selection, owned, current, inputs.inactive.get(key, ""))
         change = Change(key, email, action, current, wanted, reason, target_id)
         if key in policy.protected:
-            protected.append(change)
+            protected.append(replace(change, reason=Reason(PROTECTED_REASON)))
             continue
         if owned is None and key in inputs.regranted:
             when = _stamp(inputs.regranted[key])
@@ -149,7 +151,11 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
             continue
         blocking = [g for g in inputs.unhealthy if g.rank > rank(wanted)]
         if blocking:
-            held.append(Held(change, _health_hold(blocking), None, blocking[0].health.value))
+            blocking.sort(key=lambda g: _explains(g, owned, rank(current)))
+            first = blocking[0]
+            held.append(
+                Held(change, _health_hold(blocking), None, first.health.value, first.source, first.group)
+            )
             continue
         recorded = inputs.absent_since.get(key)
         if inputs.clock_suspect is not None:
@@ -264,6 +270,16 @@ def _lowering_reason(
             f"no rule selects them any more (seat assigned by syncd under {owned.rule})", owned.rule
         )
     return Reason('no rule selects them (policy.unmanaged = "remove")')
+
+
+def _explains(group: UnhealthyGroup, owned: Owned | None, current_rank: int) -> tuple[int, int]:
+    """Sort key: the group whose rule gave syncd this seat explains a hold best, then a group feeding the
+    role the person holds now, then the others (highest role first); ties keep the (source, group) order."""
+    if owned is not None and owned.rule.startswith(f"{group.source}:{group.group}→"):
+        return (0, 0)
+    if group.rank == current_rank:
+        return (1, 0)
+    return (2, -group.rank)
 
 
 def _health_hold(blocking: Sequence[UnhealthyGroup]) -> str:

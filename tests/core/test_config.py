@@ -193,7 +193,14 @@ def test_missing_config_file_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFix
 
 def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     example = Path(__file__).resolve().parents[2] / "config.example.toml"
-    for name in ("SYNCD_TIMETRACKER_TOKEN", "SYNCD_LDAP_PASSWORD", "SYNCD_ADO_PAT", "SYNCD_ENTRA_SECRET"):
+    for name in (
+        "SYNCD_TIMETRACKER_TOKEN",
+        "SYNCD_LDAP_PASSWORD",
+        "SYNCD_ADO_PAT",
+        "SYNCD_ENTRA_SECRET",
+        "SYNCD_SMTP_PASSWORD",
+        "SYNCD_TEAMS_WEBHOOK_URL",
+    ):
         monkeypatch.setenv(name, "sentinel")
     # the example's relative files live beside a copy, as they would beside a real config
     copy = tmp_path / "syncd.toml"
