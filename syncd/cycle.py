@@ -47,7 +47,7 @@ from syncd.models import (
 )
 from syncd.progress import Progress
 from syncd.reconcile import Owned, PlanInputs, Reconciliation, UnhealthyGroup, reconcile
-from syncd.rules import desired_roles
+from syncd.rules import desired_roles, inactive_members
 from syncd.runlock import RunLock
 from syncd.sources import source_type
 from syncd.sources.interface import Source
@@ -436,6 +436,7 @@ class Cycle:
                 target_seat_limit=seat_info.assignable if seat_info else None,
                 groups=groups,
                 unidentified=sum(len(r.unidentified) for r in reads.values()),
+                inactive=inactive_members(config.rules, reads, desired),
             )
         )
         fingerprint = plan_file.fingerprint(

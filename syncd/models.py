@@ -44,6 +44,7 @@ class Person:
     source_id: str = ""
     enabled: bool = True
     via: tuple[str, ...] = ()
+    inactive: str = ""  # why enabled is False, for the plan's reason ("account expired 2026-01-31 00:00 UTC")
 
 
 @dataclass(frozen=True, slots=True)

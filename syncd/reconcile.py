@@ -67,6 +67,8 @@ class PlanInputs:
     target_seat_limit: int | None = None
     groups: tuple[GroupStatus, ...] = ()
     unidentified: int = 0
+    # members passed over because their account cannot sign in → why (rules.inactive_members)
+    inactive: Mapping[EmailKey, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
 
         # a removal (wanted None) or a downgrade
         action = Action.UNASSIGN if wanted == NONE_ROLE else Action.CHANGE
-        reason = _lowering_reason(selection, owned, current)
+        reason = _lowering_reason(selection, owned, current, inputs.inactive.get(key, ""))
         change = Change(key, email, action, current, wanted, reason, target_id)
         if key in policy.protected:
             protected.append(change)
@@ -218,7 +220,12 @@ def _selected_reason(selection: Selection) -> Reason:
     )
 
 
-def _lowering_reason(selection: Selection | None, owned: Owned | None, current: str) -> Reason:
+def _lowering_reason(
+    selection: Selection | None, owned: Owned | None, current: str, inactive: str = ""
+) -> Reason:
+    if selection is None and inactive:
+        reason = _lowering_reason(None, owned, current)
+        return Reason(f"{inactive}; {reason.text}", reason.rule)
     if selection is not None:
         base = _selected_reason(selection)
         return Reason(

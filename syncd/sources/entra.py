@@ -178,6 +178,7 @@ class EntraSource:
                     display_name=str(item.get("displayName") or ""),
                     source_id=str(item.get("id") or ""),
                     enabled=item.get("accountEnabled") is not False,
+                    inactive="sign-in blocked in Entra ID (accountEnabled is false)",
                     via=(),
                     detail="no e-mail address in mail or userPrincipalName",
                 )

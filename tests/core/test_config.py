@@ -202,6 +202,15 @@ def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     assert config.rules
 
 
+def test_expand_windows_with_must_name_an_ldap_source(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNCD_TEST_PAT", "sentinel")
+    extra = '[[sources]]\nname = "ado"\ntype = "azure_devops"\nserver_url = "https://tfs.corp.example/tfs/DefaultCollection"\npat = { env = "SYNCD_TEST_PAT" }\nexpand_windows_with = "hr"\n'
+    path = write(workdir, GOOD.format(extra=extra))
+    assert errors_of(path) == [
+        f"{path}: sources[1].expand_windows_with: 'hr' is a file source; name a [[sources]] entry with type = \"ldap\""
+    ]
+
+
 def test_expand_entra_with_must_name_an_entra_source(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SYNCD_TEST_PAT", "sentinel")
     extra = '[[sources]]\nname = "ado"\ntype = "azure_devops"\norganization = "contoso"\npat = { env = "SYNCD_TEST_PAT" }\nexpand_entra_with = "hr"\n'
