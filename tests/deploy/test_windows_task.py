@@ -224,6 +224,13 @@ def test_the_readme_shows_what_task_scheduler_prints_for_each_code() -> None:
     assert "0x800710E0` the account could not log on" not in readme  # the wrong code named before
 
 
+def test_the_main_readme_shows_the_same_texts_next_to_its_exit_code_table(repo: Path) -> None:
+    readme = (repo / "README.md").read_text(encoding="utf-8").replace("\n", " ")
+    for code in ExitCode:
+        assert f'{int(code)} "{WINDOWS_TEXT[int(code)]} (0x{int(code):X})"' in readme, code
+    assert "0x80070569" in readme and 'one `"level": "error"` line' in readme
+
+
 def test_the_readme_names_what_to_monitor_and_where_to_look() -> None:
     readme = (TASK / "README.md").read_text(encoding="utf-8")
     assert "Microsoft-Windows-TaskScheduler/Operational" in readme and "event **201**" in readme
