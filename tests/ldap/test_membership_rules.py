@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from syncd.config_section import Section
 from syncd.models import Health, Person
 from syncd.sources.ldap_connection import Entry, LdapFailure, Page
-from syncd.sources.ldap_membership import IN_CHAIN, MembershipReader, ReadFailed, failed_read
+from syncd.sources.ldap_membership import IN_CHAIN, MembershipReader, ReadFailed, failed_read, sid_bytes
 from syncd.sources.ldap_person import identity, source_id, to_person
 from syncd.sources.ldap_settings import LdapSettings, parse_ldap_settings
 
@@ -706,3 +706,10 @@ def test_account_expires_is_judged_like_disabled(expires: str | None, enabled: b
     assert (person.enabled, person.inactive) == (enabled, inactive)
     kept = to_person(entry(**values), ("mail",), include_disabled=True, via=(), now=NOW)
     assert isinstance(kept, Person) and kept.enabled and kept.inactive == ""
+
+
+def test_a_sid_in_string_form_is_the_objectsid_bytes() -> None:
+    assert sid_bytes("S-1-5-21-286331153-286331153-286331153-1101") == DOMAIN_SID + struct.pack("<I", 1101)
+    assert sid_bytes("s-1-5-32-544") == bytes([1, 2, 0, 0, 0, 0, 0, 5]) + struct.pack("<II", 32, 544)
+    for text in ("S-1-5", "S-1-5-21-4294967296", "CN=S-1-5-21-1,DC=x", "Team S-1-5-21-1"):
+        assert sid_bytes(text) is None, text
