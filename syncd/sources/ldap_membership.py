@@ -456,7 +456,9 @@ class MembershipReader:
 
         people, unidentified = self._with_paths(ref, found.members, nested)
         skipped = found.skipped
-        if absent and not found.seen:
+        base = settings.base_dn
+        if absent and not found.seen and any(is_under(dn, base) for dn, _ in absent.values()):
+            # members under base_dn, and not one came back: the DC does not evaluate the rule
             return GroupRead(
                 settings.name,
                 group,
