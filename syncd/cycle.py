@@ -52,6 +52,7 @@ from syncd.runlock import RunLock
 from syncd.sources import source_type
 from syncd.sources.interface import Source
 from syncd.state import GroupBaseline, State
+from syncd.target_read import Organization, TargetRead
 from syncd.targets import target_type
 from syncd.targets.interface import Target
 
@@ -200,15 +201,41 @@ def judge_health(
     return judged, good
 
 
-def read_licensed(target: Target) -> dict[EmailKey, LicensedUser]:
-    licensed: dict[EmailKey, LicensedUser] = {}
+def read_target(target: Target, config: Config | None = None) -> TargetRead:
+    """One complete, judged read of the target (TargetReadRefused otherwise: no writes, exit 5), with each
+    role in the configured spelling when the server spells it another way (the target keeps its own
+    spelling for writes)."""
     progress = Progress(f"reading {target.name}", "seats")
-    for user in target.licensed():
-        if user.role != NONE_ROLE:
-            licensed.setdefault(user.key, user)
-        progress.advance()
+    read = target.read()
+    progress.advance(read.seats)
     progress.finish()
-    return licensed
+    if config is None:
+        return read
+    respelled = {
+        key: replace(user, role=config.canonical_role(user.role))
+        for key, user in read.licensed.items()
+        if user.role not in config.role_order
+    }
+    if respelled:
+        read = replace(read, licensed={**read.licensed, **respelled})
+    return read
+
+
+def read_licensed(target: Target) -> dict[EmailKey, LicensedUser]:
+    return dict(read_target(target).licensed)
+
+
+def _organization(target: Target, desired: Mapping[EmailKey, Any], seen: TargetRead) -> Organization | None:
+    """The organization's users, read only when someone may need a new seat (an hourly run that assigns
+    nobody sends no extra request)."""
+    if not any(key not in seen.licensed for key in desired):
+        return None
+    organization = target.organization()
+    if organization is None:
+        log.info(
+            "who can be assigned is not known ahead of the write: the organization's users are not listed"
+        )
+    return organization
 
 
 def _unhealthy(config: Config, reads: Mapping[tuple[str, str], GroupRead]) -> list[UnhealthyGroup]:
@@ -244,7 +271,7 @@ def settle_interrupted(
             change = plan_file.change_from_dict(item, f"interrupted run {intent.run_id}")
             user = licensed.get(change.key)
             actual = user.role if user else NONE_ROLE
-            if actual == change.after:
+            if actual.casefold() == change.after.casefold():
                 outcome, error = Outcome.SUCCESS, ""
                 if change.after == NONE_ROLE:
                     released.append(change.key)
@@ -406,17 +433,26 @@ class Cycle:
         config = self.config
         readout = read_sources(config, stack)
         target: Target = stack.enter_context(self._open_target(config))
-        licensed = read_licensed(target)
-        log.info("target read", target=config.target.type, licensed=len(licensed))
+        seen = read_target(target, config)
+        licensed = seen.licensed
+        log.info(
+            "target read",
+            target=config.target.type,
+            licensed=len(licensed),
+            unmatched=len(seen.unmatched),
+            ambiguous=len(seen.ambiguous),
+        )
         if request.write:
             settled = settle_interrupted(state, audit, licensed, now)
             if settled:
-                licensed = read_licensed(target)
+                seen = read_target(target, config)
+                licensed = seen.licensed
 
         reads, good = judge_health(
             readout.reads, state.group_baselines(), config.policy.max_group_shrink_percent, now
         )
         desired = desired_roles(config.rules, reads, config.rank)
+        organization = _organization(target, desired, seen)
         seat_info = target.seats()
         groups = tuple(
             GroupStatus(s, g, r.health, len(r.members), r.detail) for (s, g), r in sorted(reads.items())
@@ -435,6 +471,15 @@ class Cycle:
                 target_seat_limit=seat_info.assignable if seat_info else None,
                 groups=groups,
                 unidentified=sum(len(r.unidentified) for r in reads.values()),
+                extra_seats=seen.seats - len(licensed),
+                unmatched=seen.unmatched_lines(),
+                unmatched_ids=frozenset(u.target_id.casefold() for u in seen.unmatched if u.target_id),
+                ambiguous={
+                    a.key: ", ".join(f"{u.target_id or '?'}: {u.role}" for u in a.rows)
+                    for a in seen.ambiguous
+                },
+                known_roles=frozenset(config.role_order),
+                organization=organization,
             )
         )
         fingerprint = plan_file.fingerprint(
@@ -457,6 +502,7 @@ class Cycle:
 
         cost, cost_lines = self._cost(plan, now)
         problems = [f"source {name}: {error}" for name, error in readout.source_errors.items()]
+        problems += [f"{e.email}: left alone ({e.kind}): {e.why}" for e in plan.left_alone[:20]]
         base = CycleResult(run_id, plan, ExitCode.OK, fingerprint, now, (), (), 0, None, cost, cost_lines)
 
         guard = check_guards(config, plan)
@@ -503,6 +549,8 @@ class Cycle:
                 audit.held(held)
             for change in plan.blocked:
                 audit.blocked(change, plan.seat_limit)
+            for entry in plan.left_alone:
+                audit.left_alone(entry)
             audit.summary(
                 _summary_message(result),
                 _summary_fields(plan, results, started)
@@ -610,6 +658,8 @@ class Cycle:
             audit.held(held)
         for change in plan.blocked:
             audit.blocked(change, plan.seat_limit)
+        for entry in plan.left_alone:
+            audit.left_alone(entry)
         audit.summary(
             f"dry run: {len(plan.changes)} change(s) planned, nothing applied",
             _summary_fields(plan, (), started) | {"event.outcome": "success", "process.exit.code": 0},
@@ -631,16 +681,14 @@ class Cycle:
         )
         results: list[ChangeResult] = []
         changes = plan.changes
-        size = max(1, target.batch_size)
         progress = Progress(f"applying to {target.name}", "changes", len(changes))
-        for number, start in enumerate(range(0, len(changes), size), start=1):
+        for number, (start, batch) in enumerate(_batches(changes, max(1, target.batch_size)), start=1):
             if self.stop.is_set() or (deadline is not None and time.monotonic() > deadline):
                 left = len(changes) - start
                 why = "stop requested" if self.stop.is_set() else "--max-runtime reached"
                 progress.finish()
                 log.warning("stopping before the next batch", why=why, left=left)
                 return results, left
-            batch = changes[start : start + size]
             now = self.clock()
             state.write_intent(run_id, number, [plan_file.change_to_dict(c) for c in batch], now)
             if audit is not None:
@@ -672,7 +720,7 @@ class Cycle:
         """Re-read the target: the POST is not assumed atomic, so report what did not take."""
         if not any(r.outcome is Outcome.SUCCESS for r in results):
             return results
-        actual = {u.key: u.role for u in target.licensed()}
+        actual = {key: u.role for key, u in target.read().licensed.items()}
         verified: list[ChangeResult] = []
         for r in results:
             now_role = actual.get(r.change.key, NONE_ROLE)
@@ -694,6 +742,21 @@ class Cycle:
 
 
 _ORDER = {Action.UNASSIGN: 0, Action.CHANGE: 1, Action.ASSIGN: 2}
+
+
+def _batches(changes: Sequence[Change], size: int) -> Iterator[tuple[int, Sequence[Change]]]:
+    """(start, batch) of at most `size` changes; unassignments never share a batch with other changes, so
+    seats are freed by POSTs of their own before any assignment is sent (docs/contract.md §1.5)."""
+    start = 0
+    while start < len(changes):
+        freeing = changes[start].action is Action.UNASSIGN
+        end = start + 1
+        while (
+            end < len(changes) and end - start < size and (changes[end].action is Action.UNASSIGN) == freeing
+        ):
+            end += 1
+        yield start, changes[start:end]
+        start = end
 
 
 def _path(audit: AuditLog | None) -> Path | None:
@@ -737,6 +800,8 @@ def _status_summary(result: CycleResult) -> dict[str, Any]:
             for h in plan.held
         ],
         "blocked": [c.email for c in plan.blocked],
+        "left_alone": [{"email": e.email, "kind": e.kind, "why": e.why} for e in plan.left_alone],
+        "unmatched": list(plan.unmatched),
         "groups": [
             {
                 "source": g.source,

@@ -81,6 +81,8 @@ class LicensedUser:
     role: str
     target_id: str = ""
     display_name: str = ""
+    unique_name: str = ""
+    vsts_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +132,21 @@ class Held:
 
 
 @dataclass(frozen=True, slots=True)
+class LeftAlone:
+    """A person syncd sends nothing for this run, and why (docs/contract.md, "What the plan leaves alone").
+
+    `kind` is "ambiguous" (7pace holds the person twice), "unknown-role" (a role `[roles] order` does not
+    name) or "not-in-organization" (not a user of the organization yet, so no seat can be given)."""
+
+    key: EmailKey
+    email: str
+    role: str
+    wanted: str
+    kind: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
 class GroupStatus:
     source: str
     group: str
@@ -152,6 +169,8 @@ class Plan:
     unidentified: int = 0
     seat_limit: int | None = None
     notes: tuple[str, ...] = field(default=())
+    unmatched: tuple[str, ...] = ()  # seat-holding 7pace rows no person can be matched to (counted in seats)
+    left_alone: tuple[LeftAlone, ...] = ()
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)

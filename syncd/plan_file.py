@@ -18,7 +18,7 @@ from typing import Any
 
 from syncd.errors import PlanRefused, UsageError
 from syncd.identity import EmailKey
-from syncd.models import Action, Change, GroupStatus, Health, Held, Plan, Reason
+from syncd.models import Action, Change, GroupStatus, Health, Held, LeftAlone, Plan, Reason
 
 PLAN_FORMAT = 1
 MAX_PLAN_AGE = timedelta(hours=24)
@@ -85,6 +85,18 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         ],
         "unidentified": plan.unidentified,
         "notes": list(plan.notes),
+        "unmatched": list(plan.unmatched),
+        "left_alone": [
+            {
+                "email": e.email,
+                "key": e.key,
+                "role": e.role,
+                "wanted": e.wanted,
+                "kind": e.kind,
+                "why": e.why,
+            }
+            for e in plan.left_alone
+        ],
     }
 
 
@@ -137,6 +149,18 @@ def plan_from_dict(data: Mapping[str, Any], where: str) -> Plan:
             unidentified=int(data.get("unidentified", 0)),
             seat_limit=seats.get("limit"),
             notes=tuple(data.get("notes", ())),
+            unmatched=tuple(str(u) for u in data.get("unmatched", ())),
+            left_alone=tuple(
+                LeftAlone(
+                    EmailKey(str(e["key"])),
+                    str(e["email"]),
+                    str(e["role"]),
+                    str(e["wanted"]),
+                    str(e["kind"]),
+                    str(e["why"]),
+                )
+                for e in data.get("left_alone", ())
+            ),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise UsageError(f"{where}: not a syncd plan ({error})") from None

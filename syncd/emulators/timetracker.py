@@ -90,6 +90,17 @@ class Contract:
     retry_after: bool = True
     count_rejected: bool = False
     case_insensitive_paths: bool = True
+    # dialects (docs/contract.md): what a real server may do that the documentation leaves open
+    page_cap: int = MAX_COUNT  # rows per page at most, whatever `$count` asks ("usually of up to 500 rows")
+    count_honoured: bool = True  # False: every page has `page_cap` rows, more than `$count` asked if need be
+    skip_honoured: bool = True  # False: `$skip` is ignored, every page starts at the first row
+    percent_encoded_names: bool = True  # False: `%24count` / `%24skip` are not recognised (only a literal $)
+    email_in_rows: bool = True  # False: rows carry no `email` (the vendor's own samples show none)
+    unique_name_form: Literal["email", "domain"] = "email"  # "domain": `CONTOSO\\ann` (on-prem)
+    role_case: Literal["canonical", "lower", "upper"] = "canonical"  # the spelling rows carry
+    batch_validation: Literal["entry", "whole"] = "entry"  # "whole": one bad entry → 422, nothing applied
+    entry_order: Literal["given", "assignments-first"] = "given"  # the order entries of a batch apply in
+    users_listing: bool = True  # False: `GET users` answers 404
 
 
 class LoggedRequest(NamedTuple):
@@ -413,15 +424,24 @@ class TimetrackerEmulator:
         if kind == "GET users/roles":
             return self._get_page(request, licensed_only=not _true(request.param("includeNoneRoles")))
         if kind == "GET users":
+            if not self.contract.users_listing:
+                raise _ApiError(404, "Not found")
             return self._get_page(request, licensed_only=False, with_role=False)
         if kind == "POST users/roles":
             return self._post_roles(request)
         raise _ApiError(405, f"{request.method} is not allowed here")
 
     def _paging(self, request: Request) -> tuple[int, int]:
+        contract = self.contract
+        encoded = {"%24count", "%24skip"} & {
+            part.partition("=")[0].lower() for part in request.raw_query.split("&")
+        }
         try:
             count = int(request.param("$count") or MAX_COUNT)
             skip = int(request.param("$skip") or 0)
+            if not contract.percent_encoded_names and encoded:
+                count = MAX_COUNT if "%24count" in encoded else count
+                skip = 0 if "%24skip" in encoded else skip
         except ValueError:
             raise _ApiError(
                 400, "Requested information is incomplete or malformed: $count and $skip are integers"
@@ -429,10 +449,11 @@ class TimetrackerEmulator:
         if count < 1 or skip < 0:
             raise _ApiError(400, "Requested information is incomplete or malformed: $count ≥ 1, $skip ≥ 0")
         if count > MAX_COUNT:
-            if self.contract.count_over_max == "error":
+            if contract.count_over_max == "error":
                 raise _ApiError(400, f"The maximum value for the $count parameter is {MAX_COUNT}")
             count = MAX_COUNT
-        return count, skip
+        count = contract.page_cap if not contract.count_honoured else min(count, contract.page_cap)
+        return count, skip if contract.skip_honoured else 0
 
     def _get_page(
         self, request: Request, *, licensed_only: bool, with_role: bool = True
@@ -447,18 +468,26 @@ class TimetrackerEmulator:
                 if self._all_cache is None:
                     self._all_cache = list(self._users.values())
                 rows = self._all_cache
-            page = [self._row(u) if with_role else u.fields() for u in rows[skip : skip + count]]
+            page = [self._row(u) if with_role else self._fields(u) for u in rows[skip : skip + count]]
         return Response.json(200, {"data": page}), len(page)
 
+    def _fields(self, user: _User) -> dict[str, str]:
+        fields = user.fields()
+        if self.contract.unique_name_form == "domain":
+            fields["uniqueName"] = "CONTOSO\\" + user.email.partition("@")[0]
+        if not self.contract.email_in_rows:
+            del fields["email"]
+        return fields
+
     def _row(self, user: _User) -> dict[str, Any]:
+        spelled = {"canonical": user.role, "lower": user.role.lower(), "upper": user.role.upper()}
+        name = spelled[self.contract.role_case]
         role: object = (
-            {"id": self._role_ids[user.role], "name": user.role}
-            if self.contract.role_format == "object"
-            else user.role
+            {"id": self._role_ids[user.role], "name": name} if self.contract.role_format == "object" else name
         )
         if self.contract.row_shape == "nested":
-            return {"user": user.fields(), "role": role}
-        return {**user.fields(), "role": role}
+            return {"user": self._fields(user), "role": role}
+        return {**self._fields(user), "role": role}
 
     def _post_roles(self, request: Request) -> tuple[Response, int]:
         try:
@@ -475,6 +504,10 @@ class TimetrackerEmulator:
         if len(entries) > self.contract.max_batch:
             raise _ApiError(413, f"Request can not contains more than {self.contract.max_batch} items.")
         skip_errors = body.get("skipErrors") is True or not self.contract.atomic_without_skip_errors
+        if self.contract.batch_validation == "whole":
+            skip_errors = False
+        if self.contract.entry_order == "assignments-first":
+            entries = sorted(entries, key=self._frees_a_seat)
         with self._lock:
             if not skip_errors:
                 # all-or-nothing: validate against a trial seat count, apply only if every entry passes
@@ -502,6 +535,12 @@ class TimetrackerEmulator:
                 self._assign(record, role)
         data = {"succeeded": len(entries) - len(failed), "failed": len(failed), "failedEntries": failed}
         return Response.json(200, {"data": data}), len(entries)
+
+    def _frees_a_seat(self, entry: object) -> bool:
+        """Sort key of the "assignments-first" dialect: entries that release a seat go last."""
+        role = entry.get("role") if isinstance(entry, dict) else None
+        name = role.get("name") if isinstance(role, dict) else None
+        return isinstance(name, str) and name.casefold() == NONE_ROLE.casefold()
 
     def _check_entry(self, entry: object, seated: int) -> tuple[_User | None, str | None, str]:
         """(user, canonical role, "") or (None, None, why the entry fails). Creates users if so configured."""

@@ -34,21 +34,30 @@ Request economy (issue 8): a full read is ceil(seats / 500) GETs (one more when 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import structlog
 
 from syncd import __version__
 from syncd.config_section import Section
-from syncd.errors import TargetAuthFailed, TargetProtocolError, TargetUnreachable
+from syncd.errors import TargetAuthFailed, TargetError, TargetProtocolError, TargetUnreachable
 from syncd.http import HttpClient, HttpOptions, RateLimiter, RequestStats, read_http_options
 from syncd.identity import EmailKey, normalise_email
 from syncd.models import NONE_ROLE, Action, Change, ChangeResult, LicensedUser, Outcome, SeatInfo
 from syncd.secrets import SecretRef
+from syncd.target_read import (
+    Organization,
+    ReadHealth,
+    TargetRead,
+    TargetReadRefused,
+    UnmatchedSeat,
+    judge,
+)
 from syncd.targets.interface import Target, TargetSettings, TargetType
+from syncd.targets.paging import MAX_PAGES, PagedList
 
 log = structlog.get_logger("syncd.targets.timetracker")
 
@@ -56,7 +65,7 @@ MAX_PAGE = 500  # "The maximum value for the $count parameter is 500" (7pace RES
 MAX_BATCH = 500
 URL_FORMS = "https://<org>.timehub.7pace.com (cloud) or https://<host>:8090/api/<Collection> (on-prem)"
 _WRITE_ERRORS = frozenset({400, 409, 413, 422})  # documented refusals of the whole POST (apis.md 1.5)
-_ORDER = {Action.UNASSIGN: 0, Action.CHANGE: 1, Action.ASSIGN: 2}
+MAX_REREADS = 3  # re-reads after whole-batch refusals, per run
 _NONE_FOLDED = NONE_ROLE.casefold()
 
 
@@ -150,28 +159,19 @@ def quota_windows(per_second: int, per_minute: int) -> tuple[tuple[int, float], 
     return tuple((count, seconds) for count, seconds in windows if count > 0)
 
 
-@dataclass
-class ReadSummary:
-    """What the last full read of `users/roles` saw, for the run summary and `syncd check`."""
-
-    pages: int = 0
-    rows: int = 0
-    licensed: int = 0
-    unidentified: int = 0  # rows holding a seat with no usable e-mail address
-    duplicates: int = 0  # the same e-mail twice (shifting pages, or two accounts sharing an address)
-    roles: dict[str, int] = field(default_factory=dict)
-
-
 class TimetrackerTarget:
     """A live connection to one 7pace Timetracker organisation (or on-prem collection)."""
 
-    def __init__(self, settings: TimetrackerSettings, *, page_size: int = MAX_PAGE) -> None:
+    def __init__(
+        self, settings: TimetrackerSettings, *, page_size: int = MAX_PAGE, max_pages: int = MAX_PAGES
+    ) -> None:
         if settings.token is None or not settings.api_root:
             raise TargetProtocolError("[target] is incomplete: url and token are required")
         if not 1 <= page_size <= MAX_PAGE:
             raise ValueError(f"page_size must be 1..{MAX_PAGE}")
         self.settings = settings
         self.page_size = page_size
+        self.max_pages = max_pages
         secret = settings.token.resolve()
         windows = quota_windows(settings.requests_per_second, settings.requests_per_minute)
         self._client = HttpClient(
@@ -188,8 +188,10 @@ class TimetrackerTarget:
             ),
             user_agent=f"syncd/{__version__}",
         )
-        self.last_read: ReadSummary | None = None
+        self.last_read: TargetRead | None = None
+        self._spelling: dict[str, str] = {}  # role name case-folded → the server's spelling
         self._lost: str = ""
+        self._rereads = 0
 
     # -- Target protocol ---------------------------------------------------------------------------------
     @property
@@ -200,61 +202,78 @@ class TimetrackerTarget:
     def batch_size(self) -> int:
         return self.settings.batch_size
 
-    def licensed(self) -> Iterator[LicensedUser]:
-        """Every user holding a role other than None, each e-mail once, streamed page by page."""
-        summary = ReadSummary()
-        seen: set[EmailKey] = set()
-        skip = 0
-        while True:
-            rows = self._get_page(skip)
-            summary.pages += 1
-            summary.rows += len(rows)
-            new = 0
-            for number, row in enumerate(rows, start=skip):
-                user = self._licensed_user(row, number)
-                if user is None:
-                    continue
-                if isinstance(user, str):
-                    summary.unidentified += 1
-                    continue
-                if user.key in seen:
-                    summary.duplicates += 1
-                    continue
-                seen.add(user.key)
-                new += 1
-                summary.licensed += 1
-                summary.roles[user.role] = summary.roles.get(user.role, 0) + 1
-                yield user
-            if len(rows) < self.page_size:
-                break
-            if new == 0 and summary.duplicates >= len(rows):
-                raise TargetProtocolError(
-                    f"reading licensed users: {self._client.describe} returned the same users again for "
-                    f"$skip={skip}; it is not paging, so the list cannot be read completely"
-                )
-            skip += len(rows)
-        if summary.unidentified:
+    def read(self) -> TargetRead:
+        """Every seat-holding row of `users/roles`, paged until an empty page and judged (target_read.py):
+        a complete read, or TargetReadRefused (partial / inconsistent)."""
+        seats: list[LicensedUser] = []
+        unmatched: list[UnmatchedSeat] = []
+        pages = self._pages("users/roles", "reading licensed users", roles=True)
+        for user in pages.rows():
+            if isinstance(user, LicensedUser):
+                seats.append(user)
+            elif isinstance(user, UnmatchedSeat):
+                unmatched.append(user)
+        read = judge(
+            seats,
+            unmatched,
+            self._client.describe,
+            pages=pages.count,
+            largest_page=pages.largest,
+            notes=pages.notes(),
+        )
+        for name in read.roles:
+            self._spelling.setdefault(name.casefold(), name)
+        if read.unmatched:
             log.warning(
-                "licensed users without an e-mail address cannot be matched and are left alone",
-                count=summary.unidentified,
+                "licensed users without a usable e-mail address cannot be matched; their seats are counted "
+                "and left alone",
+                count=len(read.unmatched),
             )
-        self.last_read = summary
+        self.last_read = read
+        return read
+
+    def licensed(self) -> Iterator[LicensedUser]:
+        """The matched seat holders of one complete read (`read()` has the rest)."""
+        yield from self.read().licensed.values()
+
+    def organization(self) -> Organization | None:
+        """The organization's users (`GET users`, paged like `users/roles`), or None when this server does
+        not list them (404/405/403): then who can be assigned is not known ahead of the write."""
+        by_key: dict[EmailKey, LicensedUser] = {}
+        unlabelled = 0
+        pages = self._pages("users", "reading the organization's users", roles=False)
+        try:
+            for user in pages.rows():
+                if isinstance(user, LicensedUser):
+                    by_key.setdefault(user.key, user)
+                else:
+                    unlabelled += 1
+        except _NotListed as missing:
+            log.info("the organization's users cannot be listed", why=str(missing))
+            return None
+        return Organization(by_key, unlabelled)
 
     def apply(self, batch: Sequence[Change]) -> list[ChangeResult]:
-        """Send the changes, one POST per `batch_size` of them; one result per change, in order."""
+        """Send the changes; one result per change, in order. Unassignments go first, in POSTs of their
+        own, so freeing seats never depends on how the server orders a batch; then changes and assignments,
+        `batch_size` entries a POST."""
         if self._lost:
             raise TargetUnreachable(f"not sent: an earlier batch lost the connection ({self._lost})")
-        results: list[ChangeResult] = []
         size = self.settings.batch_size
-        for start in range(0, len(batch), size):
-            results.extend(self._post(batch[start : start + size]))
+        freeing = [i for i, c in enumerate(batch) if c.action is Action.UNASSIGN]
+        others = [i for i, c in enumerate(batch) if c.action is not Action.UNASSIGN]
+        chunks = [group[s : s + size] for group in (freeing, others) for s in range(0, len(group), size)]
+        results: dict[int, ChangeResult] = {}
+        for number, chunk in enumerate(chunks):
+            results.update(zip(chunk, self._post([batch[i] for i in chunk]), strict=True))
             if self._writes_stopped():
-                results.extend(
-                    ChangeResult(c, Outcome.FAILURE, "not sent: an earlier batch lost the connection")
-                    for c in batch[start + size :]
-                )
+                for later in chunks[number + 1 :]:
+                    for index in later:
+                        results[index] = ChangeResult(
+                            batch[index], Outcome.FAILURE, "not sent: an earlier batch lost the connection"
+                        )
                 break
-        return results
+        return [results[i] for i in range(len(batch))]
 
     def _writes_stopped(self) -> bool:
         return bool(self._lost)
@@ -263,24 +282,8 @@ class TimetrackerTarget:
         """Re-read the target (one full read, no per-person requests) and report, per change, whether it
         shows: SUCCESS when the person now holds `after` (absent counts as "None"), FAILURE otherwise.
         Role names compare case-insensitively (7pace stores its own spelling)."""
-        wanted = list(changes)
-        keys = {c.key for c in wanted}
-        actual: dict[EmailKey, str] = {}
-        for user in self.licensed():
-            if user.key in keys:
-                actual[user.key] = user.role
-        results = []
-        for change in wanted:
-            now = actual.get(change.key, NONE_ROLE)
-            if now.casefold() == change.after.casefold():
-                results.append(ChangeResult(change, Outcome.SUCCESS))
-            else:
-                results.append(
-                    ChangeResult(
-                        change, Outcome.FAILURE, f"did not take: 7pace shows {now}, not {change.after}"
-                    )
-                )
-        return results
+        actual = self.read().licensed
+        return [_shown(c, actual, f"did not take: 7pace shows {{now}}, not {c.after}") for c in changes]
 
     def seats(self) -> SeatInfo | None:
         """None: 7pace's REST API documents no endpoint for the subscription's "Users Assignable"."""
@@ -318,20 +321,37 @@ class TimetrackerTarget:
     def _url(self, endpoint: str) -> str:
         return self.settings.api_root + endpoint
 
-    def _get_page(self, skip: int) -> list[Any]:
-        step = f"reading licensed users (GET users/roles, $skip={skip})"
-        _, body = self._client.request(
-            "GET",
-            self._url("users/roles"),
-            step=step,
-            kind="GET users/roles",
-            params={
-                "api-version": self.settings.api_version,
-                "$count": self.page_size,
-                "$skip": skip,
-                "$expand": "user.displayName",
-            },
+    def _pages(self, endpoint: str, what: str, *, roles: bool) -> _Rows:
+        def fetch(skip: int) -> list[Any]:
+            return self._get_page(endpoint, what, skip, not_listed=not roles and skip == 0)
+
+        paged = PagedList(
+            fetch,
+            page_size=self.page_size,
+            max_pages=self.max_pages,
+            describe=self._client.describe,
+            what="users" if roles else "organization users",
+            identity=_row_identity,
         )
+        return _Rows(paged, self._licensed_user if roles else self._org_user)
+
+    def _get_page(self, endpoint: str, what: str, skip: int, *, not_listed: bool = False) -> list[Any]:
+        step = f"{what} (GET {endpoint}, $skip={skip})"
+        # `$` literally, not `%24`: one public client reports that 7pace does not recognise `%24count`
+        # (what `params=` would send), which would silently turn paging off (docs/contract.md §1.3)
+        query = (
+            f"api-version={quote(self.settings.api_version)}&$count={self.page_size}&$skip={skip}"
+            "&$expand=user.displayName"
+        )
+        response, body = self._client.request(
+            "GET",
+            f"{self._url(endpoint)}?{query}",
+            step=step,
+            kind=f"GET {endpoint}",
+            ok_statuses=frozenset({200, 404, 405}) if not_listed else frozenset({200}),
+        )
+        if response.status_code in (404, 405):
+            raise _NotListed(f"HTTP {response.status_code}")
         return self._rows(body, step)
 
     def _rows(self, body: object, step: str) -> list[Any]:
@@ -343,8 +363,8 @@ class TimetrackerTarget:
             )
         return data
 
-    def _licensed_user(self, row: object, number: int) -> LicensedUser | str | None:
-        """A LicensedUser; None for a "None" role; the raw identity text when there is no usable e-mail.
+    def _licensed_user(self, row: object, number: int) -> LicensedUser | UnmatchedSeat | None:
+        """A LicensedUser; None for a "None" role; an UnmatchedSeat when there is no usable e-mail.
         (Runs once per seat: kept lean, it is most of a 100,000-seat read's CPU after JSON decoding.)"""
         if not isinstance(row, dict):
             raise self._bad_row(number, "is not an object")
@@ -356,25 +376,21 @@ class TimetrackerTarget:
         if isinstance(role, dict):
             role = role.get("name")
         if not isinstance(role, str) or not (role := role.strip()):
-            raise self._bad_row(number, "has no role name, so its seat cannot be told")
+            raise TargetReadRefused(
+                ReadHealth.INCONSISTENT,
+                self._client.describe,
+                f"returned row {number} without a role name, so its seat cannot be told; check [target] "
+                "api_version (syncd reads the users/roles rows of api-version 3.x)",
+            )
         if role == NONE_ROLE or role.casefold() == _NONE_FOLDED:
             return None
-        raw = user.get("email")
-        email = raw if isinstance(raw, str) else ""
-        key = normalise_email(email)
-        if key is None:
-            unique = str(user.get("uniqueName") or "")
-            key = normalise_email(unique)
-            if key is None:
-                return unique or str(user.get("id") or "?")
-            email = unique
-        return LicensedUser(
-            key,
-            email,
-            role,
-            str(user.get("id") or ""),
-            str(user.get("displayName") or user.get("name") or ""),
-        )
+        return _person(user, role)
+
+    def _org_user(self, row: object, number: int) -> LicensedUser | UnmatchedSeat | None:
+        if not isinstance(row, dict):
+            raise self._bad_row(number, "is not an object")
+        nested = row.get("user")
+        return _person(nested if isinstance(nested, dict) else row, NONE_ROLE)
 
     def _bad_row(self, number: int, why: str) -> TargetProtocolError:
         return TargetProtocolError(
@@ -383,9 +399,15 @@ class TimetrackerTarget:
         )
 
     # -- writing -----------------------------------------------------------------------------------------
+    def _entry(self, change: Change) -> dict[str, Any]:
+        """People 7pace already has are written by the id read for them (never by an e-mail spelling that
+        may differ from 7pace's); only new people by e-mail. Roles in the server's own spelling."""
+        role = {"name": self._spelling.get(change.after.casefold(), change.after)}
+        if change.target_id:
+            return {"id": change.target_id, "role": role}
+        return {"email": change.email, "role": role}
+
     def _post(self, chunk: Sequence[Change]) -> list[ChangeResult]:
-        order = sorted(range(len(chunk)), key=lambda i: _ORDER[chunk[i].action])
-        users = [{"email": chunk[i].email, "role": {"name": chunk[i].after}} for i in order]
         step = f"setting roles (POST users/roles, {len(chunk)} entries)"
         try:
             response, body = self._client.request(
@@ -394,7 +416,7 @@ class TimetrackerTarget:
                 step=step,
                 kind="POST users/roles",
                 params={"api-version": self.settings.api_version},
-                json_body={"skipErrors": True, "users": users},
+                json_body={"skipErrors": True, "users": [self._entry(c) for c in chunk]},
                 ok_statuses=frozenset({200, 201}) | _WRITE_ERRORS,
             )
         except TargetUnreachable as error:
@@ -402,10 +424,25 @@ class TimetrackerTarget:
             return [ChangeResult(c, Outcome.UNKNOWN, f"the answer was lost: {error}") for c in chunk]
         status = response.status_code
         if status in _WRITE_ERRORS:
-            why = _error_message(body) or f"HTTP {status}"
-            hint = "; lower [target] batch_size" if status == 413 else ""
-            return [ChangeResult(c, Outcome.FAILURE, f"refused (HTTP {status}): {why}{hint}") for c in chunk]
+            why = f"refused (HTTP {status}): {_error_message(body) or f'HTTP {status}'}"
+            if status == 413:  # too large: nothing was applied
+                return [ChangeResult(c, Outcome.FAILURE, f"{why}; lower [target] batch_size") for c in chunk]
+            return self._after_refusal(chunk, why)
         return self._outcomes(chunk, body)
+
+    def _after_refusal(self, chunk: Sequence[Change], why: str) -> list[ChangeResult]:
+        """A batch refused as a whole may still have been applied in part: re-read and report what shows
+        (at most MAX_REREADS re-reads a run; beyond them, or if the re-read fails, the fate is UNKNOWN and
+        the next run settles it from its own read)."""
+        if self._rereads >= MAX_REREADS:
+            later = f"{why}; not re-read, the next run settles it"
+            return [ChangeResult(c, Outcome.UNKNOWN, later) for c in chunk]
+        self._rereads += 1
+        try:
+            actual = self.read().licensed
+        except TargetError as error:
+            return [ChangeResult(c, Outcome.UNKNOWN, f"{why}; the re-read failed: {error}") for c in chunk]
+        return [_shown(c, actual, f"{why}; 7pace still shows {{now}}") for c in chunk]
 
     def _outcomes(self, chunk: Sequence[Change], body: object) -> list[ChangeResult]:
         data = body.get("data") if isinstance(body, dict) else None
@@ -415,21 +452,25 @@ class TimetrackerTarget:
                 ChangeResult(c, Outcome.UNKNOWN, "7pace answered without a readable result; verify will tell")
                 for c in chunk
             ]
-        failures: dict[EmailKey, str] = {}
+        failures: dict[str, str] = {}
         unmatched = 0
+        sent = {_handle(c) for c in chunk} | {c.key for c in chunk}
         for entry in failed_entries or []:
-            key = _entity_email(entry)
+            found = [handle for handle in _entity_handles(entry) if handle in sent]
             message = _error_message(entry) or "failed without a reason"
-            if key is None:
+            if not found:
                 unmatched += 1
-            else:
-                failures[key] = message
+            for handle in found:
+                failures[handle] = message
         reported = data.get("failed")
-        if isinstance(reported, int) and reported > len(failures) + unmatched:
-            unmatched += reported - len(failures) - unmatched
+        if isinstance(reported, int) and reported > len(failed_entries or []):
+            unmatched += reported - len(failed_entries or [])
         results = []
         for change in chunk:
-            if change.key in failures:
+            handle = _handle(change)
+            if handle in failures:
+                results.append(ChangeResult(change, Outcome.FAILURE, failures[handle]))
+            elif change.key in failures:
                 results.append(ChangeResult(change, Outcome.FAILURE, failures[change.key]))
             elif unmatched:
                 results.append(
@@ -444,18 +485,105 @@ class TimetrackerTarget:
         return results
 
 
-def _entity_email(entry: object) -> EmailKey | None:
+class _NotListed(Exception):
+    """`GET users` is not offered by this server."""
+
+
+class _Rows:
+    """The rows of a PagedList, each turned into a LicensedUser / UnmatchedSeat (None rows dropped)."""
+
+    def __init__(
+        self, paged: PagedList, convert: Callable[[object, int], LicensedUser | UnmatchedSeat | None]
+    ) -> None:
+        self.paged = paged
+        self._convert = convert
+
+    @property
+    def count(self) -> int:
+        return self.paged.count
+
+    @property
+    def largest(self) -> int:
+        return self.paged.largest
+
+    def notes(self) -> tuple[str, ...]:
+        return self.paged.notes()
+
+    def rows(self) -> Iterator[LicensedUser | UnmatchedSeat]:
+        number = 0
+        convert = self._convert
+        for page in self.paged.pages():
+            for row in page:
+                item = convert(row, number)
+                number += 1
+                if item is not None:
+                    yield item
+
+
+def _row_identity(row: object) -> str:
+    if not isinstance(row, dict):
+        return ""
+    nested = row.get("user")
+    user = nested if isinstance(nested, dict) else row
+    return str(user.get("id") or user.get("email") or user.get("uniqueName") or "")
+
+
+def _person(user: dict[str, Any], role: str) -> LicensedUser | UnmatchedSeat:
+    """The person a row names: matched by `email`, else by `uniqueName` when it is an address (cloud
+    sign-in names are); otherwise an UnmatchedSeat labelled by what the row carries."""
+    raw = user.get("email")
+    email = raw if isinstance(raw, str) else ""
+    unique = str(user.get("uniqueName") or "")
+    key = normalise_email(email)
+    if key is None:
+        key = normalise_email(unique)
+        if key is None:
+            target_id = str(user.get("id") or "")
+            label = unique or str(user.get("displayName") or user.get("name") or "") or target_id or "?"
+            return UnmatchedSeat(label, role, target_id)
+        email = unique
+    return LicensedUser(
+        key,
+        email,
+        role,
+        str(user.get("id") or ""),
+        str(user.get("displayName") or user.get("name") or ""),
+        unique,
+        str(user.get("vstsId") or ""),
+    )
+
+
+def _shown(change: Change, actual: Mapping[EmailKey, LicensedUser], failure: str) -> ChangeResult:
+    """SUCCESS when the read shows `change.after` (absent = "None", any case), else FAILURE with
+    `failure` ("{now}" replaced by the role 7pace shows)."""
+    user = actual.get(change.key)
+    now = user.role if user else NONE_ROLE
+    if now.casefold() == change.after.casefold():
+        return ChangeResult(change, Outcome.SUCCESS)
+    return ChangeResult(change, Outcome.FAILURE, failure.replace("{now}", now))
+
+
+def _handle(change: Change) -> str:
+    return change.target_id.casefold() if change.target_id else change.key
+
+
+def _entity_handles(entry: object) -> list[str]:
+    """What a failed entry's echo names: its id (case-folded) and/or its e-mail key."""
     if not isinstance(entry, dict):
-        return None
+        return []
     entity = entry.get("entity")
     if not isinstance(entity, dict):
-        return None
+        return []
     user: dict[str, Any] = entity["user"] if isinstance(entity.get("user"), dict) else entity
+    found = []
+    if user.get("id"):
+        found.append(str(user["id"]).casefold())
     for name in ("email", "uniqueName"):
         key = normalise_email(str(user.get(name) or ""))
         if key is not None:
-            return key
-    return None
+            found.append(key)
+            break
+    return found
 
 
 def _error_message(body: object) -> str:
