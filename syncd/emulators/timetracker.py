@@ -271,6 +271,13 @@ class TimetrackerEmulator:
                     self._seated += 1
             self._changed()
 
+    def add_role(self, name: str) -> None:
+        """Offer one more role (a custom role, "Default"), as an organisation with roles of its own does."""
+        with self._lock:
+            self._roles[name.casefold()] = name
+            self._role_ids[name] = _derived_id("role:" + name)
+            self._roles_by_id[self._role_ids[name]] = name
+
     def remove_user(self, email: str) -> bool:
         """Remove a user from the organisation (they left); True when there was one."""
         with self._lock:

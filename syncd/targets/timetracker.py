@@ -407,7 +407,7 @@ class TimetrackerTarget:
             return {"id": change.target_id, "role": role}
         return {"email": change.email, "role": role}
 
-    def _post(self, chunk: Sequence[Change]) -> list[ChangeResult]:
+    def _post(self, chunk: Sequence[Change], *, resent: bool = False) -> list[ChangeResult]:
         step = f"setting roles (POST users/roles, {len(chunk)} entries)"
         try:
             response, body = self._client.request(
@@ -427,22 +427,54 @@ class TimetrackerTarget:
             why = f"refused (HTTP {status}): {_error_message(body) or f'HTTP {status}'}"
             if status == 413:  # too large: nothing was applied
                 return [ChangeResult(c, Outcome.FAILURE, f"{why}; lower [target] batch_size") for c in chunk]
-            return self._after_refusal(chunk, why)
+            return self._after_refusal(chunk, why, resent=resent)
         return self._outcomes(chunk, body)
 
-    def _after_refusal(self, chunk: Sequence[Change], why: str) -> list[ChangeResult]:
-        """A batch refused as a whole may still have been applied in part: re-read and report what shows
-        (at most MAX_REREADS re-reads a run; beyond them, or if the re-read fails, the fate is UNKNOWN and
-        the next run settles it from its own read)."""
-        if self._rereads >= MAX_REREADS:
-            later = f"{why}; not re-read, the next run settles it"
-            return [ChangeResult(c, Outcome.UNKNOWN, later) for c in chunk]
-        self._rereads += 1
-        try:
-            actual = self.read().licensed
-        except TargetError as error:
-            return [ChangeResult(c, Outcome.UNKNOWN, f"{why}; the re-read failed: {error}") for c in chunk]
-        return [_shown(c, actual, f"{why}; 7pace still shows {{now}}") for c in chunk]
+    def _after_refusal(self, chunk: Sequence[Change], why: str, *, resent: bool) -> list[ChangeResult]:
+        """A batch refused as a whole (a server that validates batches whole) may still have been applied
+        in part: re-read once and report what shows; what does not show is sent again in halves, so one bad
+        entry fails alone instead of taking its batch down every run (log2(batch) more POSTs per bad entry).
+        A single entry refused is a failure. At most MAX_REREADS re-reads a run: beyond them, or when the
+        re-read fails, the fate is UNKNOWN and the next run settles it from its own read."""
+        if len(chunk) == 1 and resent:
+            return [ChangeResult(chunk[0], Outcome.FAILURE, why)]
+        results: dict[int, ChangeResult] = {}
+        if not resent:
+            if self._rereads >= MAX_REREADS:
+                later = f"{why}; not re-read, the next run settles it"
+                return [ChangeResult(c, Outcome.UNKNOWN, later) for c in chunk]
+            self._rereads += 1
+            try:
+                actual = self.read().licensed
+            except TargetError as error:
+                return [
+                    ChangeResult(c, Outcome.UNKNOWN, f"{why}; the re-read failed: {error}") for c in chunk
+                ]
+            for index, change in enumerate(chunk):
+                shown = _shown(change, actual, why)
+                if shown.outcome is Outcome.SUCCESS or len(chunk) == 1:
+                    results[index] = shown
+        left = [i for i in range(len(chunk)) if i not in results]
+        middle = (len(left) + 1) // 2
+        for half in (left[:middle], left[middle:]):
+            if half and not self._writes_stopped():
+                results.update(zip(half, self._post([chunk[i] for i in half], resent=True), strict=True))
+        for index in left:
+            results.setdefault(
+                index,
+                ChangeResult(chunk[index], Outcome.FAILURE, "not sent: an earlier batch lost the connection"),
+            )
+        refused = [i for i in left if results[i].outcome is Outcome.FAILURE]
+        if refused and not resent and self._rereads < MAX_REREADS:
+            # what the halves' refusals left: one more read says whether 7pace applied it all the same
+            self._rereads += 1
+            try:
+                actual = self.read().licensed
+            except TargetError:
+                return [results[i] for i in range(len(chunk))]
+            for index in refused:
+                results[index] = _shown(chunk[index], actual, f"{results[index].error}; 7pace shows {{now}}")
+        return [results[i] for i in range(len(chunk))]
 
     def _outcomes(self, chunk: Sequence[Change], body: object) -> list[ChangeResult]:
         data = body.get("data") if isinstance(body, dict) else None

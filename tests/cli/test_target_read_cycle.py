@@ -101,8 +101,7 @@ def test_roles_in_another_case_compare_equal_and_unknown_roles_are_left_alone(
     world: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     world.emulator.contract = Contract(role_case="lower")
-    world.emulator._roles["default"] = "Default"
-    world.emulator._role_ids["Default"] = "role-default"
+    world.emulator.add_role("Default")
     world.emulator.add_users(
         [
             EmulatedUser("ann@example.com", "Team"),

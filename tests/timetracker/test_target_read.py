@@ -230,8 +230,28 @@ def test_a_batch_refused_whole_is_re_read_so_the_audit_says_what_happened(target
         seven.server.stop()
     assert [(r.outcome, r.error) for r in results] == [
         (Outcome.SUCCESS, ""),  # applied although the batch was refused: the re-read shows it
-        (
-            Outcome.FAILURE,
-            "refused (HTTP 422): Validation error: one entry is wrong; 7pace still shows budget",
-        ),
+        # sent again alone, refused again: this server applies it all the same, and the second read says so
+        (Outcome.SUCCESS, ""),
     ]
+    assert seven.posts == [
+        [{"id": "A", "role": {"name": "Administrator"}}, {"id": "B", "role": {"name": "team"}}],
+        [{"id": "B", "role": {"name": "team"}}],
+    ]
+
+
+def test_one_bad_entry_in_a_batch_validated_whole_fails_alone(emulator_factory, target_factory) -> None:
+    emulator = emulator_factory(users(8, "None"), contract=Contract(batch_validation="whole"), **QUOTA_OFF)
+    target = target_factory(emulator.base_url)
+    changes = [change(f"user{i:06d}@contoso.example", "Team") for i in range(8)]
+    changes.insert(5, change("ghost@contoso.example", "Team"))
+    results = target.apply(changes)
+    assert [r.change.email for r in results if r.outcome is not Outcome.SUCCESS] == ["ghost@contoso.example"]
+    assert results[5].error.startswith(
+        "refused (HTTP 422): Validation error: User with email 'ghost@contoso.example'"
+    )
+    assert len(emulator.roles_by_email()) == 8
+    # 9 refused → halves of 5 (ok) and 4 (refused) → 2 (refused) and 2 (ok) → 1 (refused) and 1 (ok)
+    assert emulator.count("POST users/roles") == 7
+    assert (
+        emulator.count("GET users/roles") == 3
+    )  # the re-read (nobody licensed: one empty page), the check (2)
