@@ -196,6 +196,7 @@ class HttpClient:
         options: HttpOptions,
         auth_header: Callable[[], str] | None,
         limiter: RateLimiter | None,
+        session_auth: requests.auth.AuthBase | None = None,
         unreachable: type[RemoteUnreachable],
         auth_failed: type[RemoteAuthFailed],
         protocol_error: type[RemoteProtocolError],
@@ -214,6 +215,8 @@ class HttpClient:
         self.session = requests.Session()
         self.session.headers["User-Agent"] = user_agent
         self.session.headers["Accept"] = "application/json"
+        if session_auth is not None:  # a handshake scheme (NTLM): requests runs it per connection
+            self.session.auth = session_auth
         if options.proxy:
             self.session.proxies = {"http": options.proxy, "https": options.proxy}
         # NOTE: requests lets REQUESTS_CA_BUNDLE override Session.verify (psf/requests#3829), so the

@@ -20,7 +20,7 @@ Two rules are about people rather than rows:
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from syncd.errors import TargetProtocolError
@@ -168,3 +168,22 @@ class Organization:
 
     by_key: Mapping[EmailKey, LicensedUser]
     unlabelled: int = 0
+
+
+def roles_against(seen: Mapping[str, int], order: Sequence[str]) -> tuple[str, bool]:
+    """The distinct role names a read returned, each against `[roles] order`, as one line; and whether any
+    needs handling (spelled another way, or unknown: such seats are left alone)."""
+    configured = {name.casefold(): name for name in order}
+    parts = []
+    handled = False
+    for name, count in sorted(seen.items()):
+        match = configured.get(name.casefold())
+        if match is None:
+            parts.append(f"{name} ×{count} (not in [roles] order: left alone)")
+        elif match != name:
+            parts.append(f"{name} ×{count} (= {match}, sent as {name})")
+        else:
+            parts.append(f"{name} ×{count}")
+            continue
+        handled = True
+    return "; ".join(parts) or "none (no seats held)", handled

@@ -39,6 +39,7 @@ Run standalone to rehearse a configuration before pointing syncd at the real ten
 from __future__ import annotations
 
 import argparse
+import base64
 import csv
 import hashlib
 import json
@@ -189,8 +190,14 @@ class TimetrackerEmulator:
         contract: Contract = Contract(),
         port: int = 0,
         ssl_context: ssl.SSLContext | None = None,
+        windows_auth: bool = False,
     ) -> None:
         self.token = token
+        # on-prem 7pace: NTLM instead of tokens. pyspnego's NTLM acceptor checks the credentials listed in
+        # the file the NTLM_USER_FILE environment variable names ("DOMAIN:user:password" lines)
+        self.windows_auth = windows_auth
+        self.windows_users: dict[tuple[str, int], str] = {}  # connection → the account it authenticated as
+        self._handshakes: dict[tuple[str, int], Any] = {}
         self.non_admin_tokens = frozenset(non_admin_tokens)
         self.assignable = assignable
         self.contract = contract
@@ -415,9 +422,11 @@ class TimetrackerEmulator:
             raise _ApiError(404, "Not found")
         auth = request.header("Authorization") or ""
         scheme, _, presented = auth.partition(" ")
-        if scheme.lower() != "bearer" or presented.strip() not in (self.token, *self.non_admin_tokens):
+        if self.windows_auth:
+            self._windows(request, scheme, presented.strip())
+        elif scheme.lower() != "bearer" or presented.strip() not in (self.token, *self.non_admin_tokens):
             raise _ApiError(401, "Unauthorized", {"WWW-Authenticate": 'Bearer realm="7pace Timetracker"'})
-        if presented.strip() in self.non_admin_tokens:
+        if not self.windows_auth and presented.strip() in self.non_admin_tokens:
             raise _ApiError(403, "Access denied. Not enough rights")
         version = request.param("api-version")
         if not version:
@@ -437,6 +446,33 @@ class TimetrackerEmulator:
         if kind == "POST users/roles":
             return self._post_roles(request)
         raise _ApiError(405, f"{request.method} is not allowed here")
+
+    def _windows(self, request: Request, scheme: str, presented: str) -> None:
+        """NTLM over HTTP, as IIS does it: a connection authenticates once (negotiate → 401 with the
+        challenge → authenticate), then its requests pass; anything else is a 401 offering NTLM."""
+        import spnego
+        from spnego.exceptions import SpnegoError
+
+        connection = request.client
+        with self._lock:
+            if connection in self.windows_users:
+                return
+            if scheme.lower() not in ("ntlm", "negotiate") or not presented:
+                self._handshakes.pop(connection, None)
+                raise _ApiError(401, "Unauthorized", {"WWW-Authenticate": "NTLM"})
+            context = self._handshakes.get(connection)
+            if context is None:
+                context = self._handshakes[connection] = spnego.server(protocol="ntlm")
+            try:
+                answer = context.step(base64.b64decode(presented))
+            except (SpnegoError, ValueError):
+                self._handshakes.pop(connection, None)
+                raise _ApiError(401, "Unauthorized", {"WWW-Authenticate": "NTLM"}) from None
+            if not context.complete:
+                challenge = base64.b64encode(answer or b"").decode()
+                raise _ApiError(401, "Unauthorized", {"WWW-Authenticate": f"{scheme} {challenge}"})
+            del self._handshakes[connection]
+            self.windows_users[connection] = str(context.client_principal)
 
     def _paging(self, request: Request) -> tuple[int, int]:
         contract = self.contract

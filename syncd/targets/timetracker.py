@@ -34,11 +34,13 @@ Request economy (issue 8): a full read is ceil(seats / 500) GETs (one more when 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import requests
 import structlog
 
 from syncd import __version__
@@ -65,6 +67,7 @@ MAX_PAGE = 500  # "The maximum value for the $count parameter is 500" (7pace RES
 MAX_BATCH = 500
 URL_FORMS = "https://<org>.timehub.7pace.com (cloud) or https://<host>:8090/api/<Collection> (on-prem)"
 _WRITE_ERRORS = frozenset({400, 409, 413, 422})  # documented refusals of the whole POST (apis.md 1.5)
+DOCUMENTED_VERSIONS = ("3.0-preview", "3.0", "3.1", "3.2", "3.2-beta")  # docs/contract.md §1.1
 MAX_REREADS = 3  # re-reads after whole-batch refusals, per run
 _NONE_FOLDED = NONE_ROLE.casefold()
 
@@ -82,6 +85,16 @@ class TimetrackerSettings:
     requests_per_minute: int = 100
     http: HttpOptions = field(default_factory=HttpOptions)
     type: str = "timetracker"
+    auth: str = "token"  # "token" (Bearer) | "windows" (Negotiate/NTLM, on-prem)
+    user: str = ""  # windows: DOMAIN\\user; empty = the running account's own credentials (Windows only)
+    password: SecretRef | None = None  # windows with an explicit user
+
+    @property
+    def auth_label(self) -> str:
+        if self.auth == "token":
+            return "Bearer API token"
+        who = self.user or "the running Windows account"
+        return f"Windows authentication (NTLM) as {who}"
 
 
 def api_root(url: str) -> str | None:
@@ -123,9 +136,26 @@ def parse_settings(section: Section) -> TimetrackerSettings:
         found = api_root(url)
         if found is None:
             section.error("url", f"{url!r} is not a 7pace Timetracker URL; use {URL_FORMS}")
-        elif not section.refuse_plain_http("url", url, allowed=allow_http, sends="the API token"):
+        elif not section.refuse_plain_http(
+            "url", url, allowed=allow_http, sends="the API token" if section.has("token") else "credentials"
+        ):
             root = found
-    token = section.secret("token")
+    # on-prem (Azure DevOps Server) 7pace takes Windows authentication, not tokens (docs/contract.md §1.2):
+    # the default follows the URL form, unless a token is configured (a proxy that accepts it)
+    onprem = bool(root) and not root.endswith("/api/rest/")
+    default_auth = "windows" if onprem and not section.has("token") else "token"
+    auth = section.str("auth", default_auth, choices=("token", "windows"))
+    token = section.secret("token", required=auth == "token")
+    user = section.str("user", None, expected="a Windows account such as 'CONTOSO\\svc-syncd'")
+    password = section.secret("password", required=auth == "windows" and bool(user))
+    if auth == "windows" and not user and sys.platform != "win32":
+        section.error(
+            "auth",
+            '"windows" without user uses the running account\'s credentials, which only Windows has; '
+            "elsewhere set user = 'DOMAIN\\name' and password = { env | file | keyring | credential }",
+        )
+    if auth == "token" and user:
+        section.error("user", 'is read only with auth = "windows"')
     api_version = section.str("api_version", "3.2", expected="an api-version such as '3.2'")
     if api_version and not _looks_like_version(api_version):
         section.error("api_version", f"{api_version!r} is not an api-version such as '3.2' or '3.0-preview'")
@@ -143,7 +173,34 @@ def parse_settings(section: Section) -> TimetrackerSettings:
         requests_per_second=per_second,
         requests_per_minute=per_minute,
         http=http,
+        auth=auth or "token",
+        user=user,
+        password=password,
     )
+
+
+def _credentials(
+    settings: TimetrackerSettings,
+) -> tuple[Callable[[], str] | None, requests.auth.AuthBase | None, str]:
+    """(Authorization header, requests auth handler, what to check when refused) for the configured auth."""
+    if settings.auth == "windows":
+        # requests-ntlm over pyspnego: with no user it uses the running account's cached credentials
+        # (SSPI: a gMSA or service account, no password in any file); otherwise the user and secret given
+        from requests_ntlm import HttpNtlmAuth
+
+        password = settings.password.resolve().reveal() if settings.password is not None else None
+        handler = HttpNtlmAuth(settings.user or None, password)
+        where = (
+            f"[target] user = {settings.user!r} and its password" if settings.user else "the running account"
+        )
+        return None, handler, f"check {where}: it must be a Windows account 7pace Timetracker accepts"
+    assert settings.token is not None
+    secret = settings.token.resolve()
+    hint = (
+        f"check {settings.token.where}: it must name a valid, unexpired Timetracker API token "
+        "(Timetracker Settings > Reporting & API) of a Timetracker Administrator"
+    )
+    return lambda: f"Bearer {secret.reveal()}", None, hint
 
 
 def _looks_like_version(text: str) -> bool:
@@ -165,27 +222,25 @@ class TimetrackerTarget:
     def __init__(
         self, settings: TimetrackerSettings, *, page_size: int = MAX_PAGE, max_pages: int = MAX_PAGES
     ) -> None:
-        if settings.token is None or not settings.api_root:
+        if not settings.api_root or (settings.auth == "token" and settings.token is None):
             raise TargetProtocolError("[target] is incomplete: url and token are required")
         if not 1 <= page_size <= MAX_PAGE:
             raise ValueError(f"page_size must be 1..{MAX_PAGE}")
         self.settings = settings
         self.page_size = page_size
         self.max_pages = max_pages
-        secret = settings.token.resolve()
         windows = quota_windows(settings.requests_per_second, settings.requests_per_minute)
+        header, session_auth, hint = _credentials(settings)
         self._client = HttpClient(
             describe=f"7pace Timetracker at {settings.url}",
             options=settings.http,
-            auth_header=lambda: f"Bearer {secret.reveal()}",
+            auth_header=header,
+            session_auth=session_auth,
             limiter=RateLimiter(windows, adaptive=True) if windows else None,
             unreachable=TargetUnreachable,
             auth_failed=TargetAuthFailed,
             protocol_error=TargetProtocolError,
-            auth_hint=(
-                f"check {settings.token.where}: it must name a valid, unexpired Timetracker API token "
-                "(Timetracker Settings > Reporting & API) of a Timetracker Administrator"
-            ),
+            auth_hint=hint,
             user_agent=f"syncd/{__version__}",
         )
         self.last_read: TargetRead | None = None
@@ -316,6 +371,31 @@ class TimetrackerTarget:
 
     def close(self) -> None:
         self._client.close()
+
+    # -- probing (syncd check --probe) --------------------------------------------------------------------
+    def sample(
+        self, count: int, skip: int, *, encoded: bool = False, api_version: str | None = None
+    ) -> tuple[int, list[Any]]:
+        """One page of `users/roles` as asked: (HTTP status, rows). `encoded` sends `%24count`/`%24skip`
+        (what a generic client sends) instead of a literal `$`. A 400 (api-version refused) is returned."""
+        version = quote(api_version or self.settings.api_version)
+        dollar = "%24" if encoded else "$"
+        query = f"api-version={version}&{dollar}count={count}&{dollar}skip={skip}"
+        response, body = self._client.request(
+            "GET",
+            f"{self._url('users/roles')}?{query}",
+            step=f"probing (GET users/roles, {dollar}count={count}, {dollar}skip={skip})",
+            kind="GET users/roles",
+            ok_statuses=frozenset({200, 400}),
+        )
+        if response.status_code != 200:
+            return response.status_code, []
+        return 200, self._rows(body, "probing")
+
+    def raw_rows(self) -> Iterator[Any]:
+        """Every row of `users/roles` as the server sent it (complete paging, with its guards)."""
+        for page in self._pages("users/roles", "reading licensed users", roles=True).paged.pages():
+            yield from page
 
     # -- reading -----------------------------------------------------------------------------------------
     def _url(self, endpoint: str) -> str:

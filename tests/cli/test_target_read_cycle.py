@@ -3,6 +3,7 @@ short, breaks off, holds a person twice, spells roles its own way, or holds role
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -121,3 +122,27 @@ def test_roles_in_another_case_compare_equal_and_unknown_roles_are_left_alone(
         "bob@example.com": "Administrator",
         "cy@example.com": "Default",
     }
+
+
+def test_check_probe_prints_the_contract_report_and_check_lists_the_roles(
+    world: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.emulator.contract = Contract(page_cap=100, role_case="lower")
+    world.emulator.add_users(EmulatedUser(email, "Administrator") for email in ADMINS)
+    world.members({"Users": ADMINS, "Admins": []})
+    config = str(world.write_config())
+    capsys.readouterr()
+    assert main(["check", "-c", config, "--probe"]) == 0
+    out = capsys.readouterr().out
+    assert "Contract probe of " in out
+    assert "FALLBACK target read" in out and "pages by 100 rows" in out
+    assert "administrator ×250 (= Administrator, sent as administrator)" in out
+    assert main(["check", "-c", config, "--probe", "--format", "json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert {f["item"] for f in body["findings"]} >= {"api-version", "$skip honoured", "identity fields"}
+    assert main(["check", "-c", config]) == 0
+    assert "roles the server returns: administrator ×250 (= Administrator" in capsys.readouterr().out
+    world.emulator.contract = Contract(page_cap=100, skip_honoured=False)
+    assert main(["check", "-c", config, "--probe"]) == 5
+    assert "REFUSES  $skip honoured" in capsys.readouterr().out
+    assert world.emulator.count("POST users/roles") == 0
