@@ -249,7 +249,7 @@ class HttpClient:
             error = state.outcome.exception() if state.outcome else None
             if isinstance(error, _Retryable) and error.retry_after is not None:
                 return error.retry_after
-            # exponential backoff with a 1 s floor: 1, 2, 4, 8 … capped at 60 s (apis.md 1.6)
+            # exponential backoff with a 1 s floor: 1, 2, 4, 8 … capped at 60 s (docs/contract.md §1)
             return float(min(60, 2 ** (state.attempt_number - 1)))
 
         def before_sleep(state: RetryCallState) -> None:
@@ -340,8 +340,8 @@ class HttpClient:
             )
         content_type = response.headers.get("Content-Type", "")
         if 200 <= status < 300 and "html" in content_type:
-            # Azure DevOps answers an expired or wrong PAT with 203 + a sign-in page (apis.md 2.7); checked
-            # before `ok_statuses`, which never lists 203
+            # Azure DevOps answers an expired or wrong PAT with 203 + a sign-in page (docs/contract.md
+            # §2); checked before `ok_statuses`, which never lists 203
             raise self._auth_failed(
                 f"{step}: {self.describe} answered with an HTML page instead of JSON (HTTP {status}), "
                 f"which is what a sign-in redirect looks like; {self._auth_hint}"

@@ -9,7 +9,7 @@ from datetime import datetime
 from syncd.identity import EmailKey
 
 NONE_ROLE = "None"
-"""The 7pace role that holds no seat; assigning it is how a seat is released (apis.md 1.10 d)."""
+"""The 7pace role that holds no seat; assigning it is how a seat is released (docs/contract.md §1)."""
 
 
 class Health(enum.Enum):

@@ -1,6 +1,6 @@
 """An emulator of the 7pace Timetracker REST API (the parts syncd uses): a real HTTP(S) server on 127.0.0.1.
 
-Endpoints (apis.md §1, from 7pace's "REST CRUD API Version 3" and its swagger models):
+Endpoints (docs/contract.md §1, from 7pace's "REST CRUD API Version 3" and its swagger models):
 - `GET  {base}/users`        all users of the organisation, paged by `$count` (≤ 500) / `$skip`
 - `GET  {base}/users/roles`  licensed users with their role, `includeNoneRoles`, `$count` / `$skip`
 - `POST {base}/users/roles`  `{"skipErrors": bool,
@@ -13,8 +13,9 @@ is wrapped in `{"data": …}`. Every request needs `Authorization: Bearer <token
 default, sliding windows) answers 429 "Quota exceeded" with `Retry-After`. A seat cap ("Users
 Assignable") fails assignments beyond it.
 
-Choices where the vendor documentation is silent (apis.md marks them [U]); each is a field of `Contract`,
-so a test can flip it and check that the client does not depend on it:
+Choices where the vendor documentation is silent (docs/contract.md marks them [U]); each is a field of
+`Contract`, so a test can flip it and check that the client does not depend on it (the dialect switches
+page_cap … users_listing are the matrix of tests/hardening/test_dialect_matrix.py):
 - rows of `users/roles` are flat user objects with `role: {"id", "name"}` (`row_shape="nested"` puts the
   user under "user"; `role_format="name"` sends the role as a bare string);
 - `$count` defaults to 500; above 500 is a 400 (`count_over_max="clamp"` clamps instead);

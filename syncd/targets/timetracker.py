@@ -1,35 +1,29 @@
-"""7pace Timetracker as the licence target, over its REST CRUD API v3 (apis.md §1).
+"""7pace Timetracker as the licence target, over its REST CRUD API v3 (docs/contract.md §1).
 
-Reads `GET users/roles` page by page (`$count` = 500, `$skip` until a short page; rows whose role is "None"
-hold no seat and are skipped) and writes `POST users/roles` one batch per call with `skipErrors: true`,
-reading each entry's fate from `failedEntries` (an assignment never opened a seat: unassign = role "None").
+Reading (§1.3): `GET users/roles` page by page until an **empty** page (a short page is not the end),
+with the `$skip`/`$count` guards and page bound of syncd/targets/paging.py, `$` sent literally. The rows
+are judged by syncd/target_read.py: a complete read, or TargetReadRefused (partial / inconsistent: no
+writes this run, exit 5). Rows are read flat or nested, the role as an object or a bare name; the person is
+`email`, else `uniqueName` when it is an address; a seat-holding row with neither is an unmatched seat
+(counted, listed, never guessed). `GET users` (§1.4) lists who can be given a seat, read by the cycle only
+when someone may need one.
 
-Contract choices where 7pace's documentation is silent ([U] in apis.md), made so they do not matter:
-- Rows are read flat (`{"email", "id", …, "role": {"name"}}`) or nested (`{"user": {…}, "role": …}`), the
-  role as an object or a bare name. A row with no role at all stops the read (TargetProtocolError): a seat
-  we cannot see must never look like "no seat".
-- The e-mail is `email`, else `uniqueName` when it is an address (cloud sign-in names are). Rows with
-  neither hold a seat syncd cannot match to anyone: they are counted (`last_read.unidentified`), never
-  guessed.
-- People are sent by `email` (one identifier per entry, as the API demands); a failed entry is matched
-  back by the e-mail its `entity` echoes. Failures that cannot be matched leave every unmatched change of
-  that batch UNKNOWN (not SUCCESS): `verify()` or the next run settles them.
-- Within one POST, unassignments go first, then role changes, then assignments, so a seat freed in the
-  batch can be used by it when the subscription is full.
-- A POST whose answer is lost (connection reset, timeouts and 5xx until retries ran out) is UNKNOWN for
-  its whole batch; retries are safe because setting a role is idempotent. After such a loss the target
-  sends no more writes in this run (`apply` raises TargetUnreachable, nothing sent).
-- `seats()` returns None: the REST API documents no subscription endpoint; "Users Assignable" only shows
-  as failed entries when the cap is reached.
-- Quota: 7pace documents 10 requests/s and 100/min (429 "Quota exceeded"). The client-side limiter keeps
-  under both with a small margin for clock jitter and learns a lower quota from a 429 (adaptive
-  RateLimiter); `requests_per_second`/`requests_per_minute` = 0 turns that window off (emulator runs).
-- Authentication is the Bearer API token. On-prem (Azure DevOps Server) installations authenticate with
-  NTLM (apis.md 1.3), which syncd does not speak: the on-prem URL form works behind a proxy that accepts
-  the token.
+Writing (§1.5): `POST users/roles` with `skipErrors: true`; unassignments in POSTs of their own, first;
+people 7pace has are written by the `id` read for them, new people by e-mail; role names in the server's
+own spelling. Each entry's fate is read from `failedEntries` (matched back by the echoed id or e-mail;
+unmatched failures leave the batch UNKNOWN). A batch refused whole (400/409/422) is re-read and what did
+not show is sent again in halves. A POST whose answer is lost is UNKNOWN for its batch and stops further
+writes this run (setting a role is idempotent, so the next run settles it).
 
-Request economy (issue 8): a full read is ceil(seats / 500) GETs (one more when seats is a multiple of
-500: only a short page ends the list), a write is one POST per batch, `verify()` is one full read.
+Authentication (§1.2): the Bearer API token (cloud), or Windows authentication (NTLM through requests-ntlm
+and pyspnego) for on-prem servers, with a user and secret or, on Windows, the running account.
+
+Quota (§1.6): 10 requests/s and 100/min documented; the client-side limiter keeps under both with a small
+margin and learns a lower quota from a 429 (adaptive RateLimiter); 0 turns a window off (emulator runs).
+`seats()` returns None: no subscription endpoint is documented.
+
+Request economy (issue 8): a full read is floor(seats / page) + 1 GETs (the empty page ends it), a write is
+one POST per batch (one more where unassignments end), `verify()` is one full read.
 """
 
 from __future__ import annotations
@@ -66,7 +60,7 @@ log = structlog.get_logger("syncd.targets.timetracker")
 MAX_PAGE = 500  # "The maximum value for the $count parameter is 500" (7pace REST CRUD API v3)
 MAX_BATCH = 500
 URL_FORMS = "https://<org>.timehub.7pace.com (cloud) or https://<host>:8090/api/<Collection> (on-prem)"
-_WRITE_ERRORS = frozenset({400, 409, 413, 422})  # documented refusals of the whole POST (apis.md 1.5)
+_WRITE_ERRORS = frozenset({400, 409, 413, 422})  # documented refusals of the whole POST (docs/contract.md §1)
 DOCUMENTED_VERSIONS = ("3.0-preview", "3.0", "3.1", "3.2", "3.2-beta")  # docs/contract.md §1.1
 MAX_REREADS = 3  # re-reads after whole-batch refusals, per run
 _NONE_FOLDED = NONE_ROLE.casefold()
@@ -101,7 +95,7 @@ def api_root(url: str) -> str | None:
     """The REST root for a configured URL, or None when the URL has neither documented form.
 
     Cloud `https://{org}.timehub.7pace.com` → `…/api/rest/`; on-prem `https://host:8090/api/{Collection}` →
-    `…/api/{Collection}/rest/` (apis.md 1.2). Either may already end in `/rest`, and may sit below a
+    `…/api/{Collection}/rest/` (docs/contract.md §1). Either may already end in `/rest`, and may sit below a
     reverse proxy's path prefix.
     """
     parts = urlsplit(url)
@@ -699,7 +693,7 @@ def _entity_handles(entry: object) -> list[str]:
 
 
 def _error_message(body: object) -> str:
-    """7pace errors are {"error": {"message" | "errorDescription"}} (apis.md 1.5); keep it one short line."""
+    """7pace errors are {"error": {"message" | "errorDescription"}} (docs/contract.md §1.1): one line."""
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
         text = str(error.get("message") or error.get("errorDescription") or "")
