@@ -201,12 +201,14 @@ def judge_health(
     return judged, good
 
 
-def read_target(target: Target, config: Config | None = None) -> TargetRead:
+def read_target(
+    target: Target, config: Config | None = None, wanted: frozenset[EmailKey] = frozenset()
+) -> TargetRead:
     """One complete, judged read of the target (TargetReadRefused otherwise: no writes, exit 5), with each
     role in the configured spelling when the server spells it another way (the target keeps its own
-    spelling for writes)."""
+    spelling for writes). With `wanted`, the read also learns which of them the organization has."""
     progress = Progress(f"reading {target.name}", "seats")
-    read = target.read()
+    read = target.read(wanted or None)
     progress.advance(read.seats)
     progress.finish()
     if config is None:
@@ -225,12 +227,18 @@ def read_licensed(target: Target) -> dict[EmailKey, LicensedUser]:
     return dict(read_target(target).licensed)
 
 
-def _organization(target: Target, desired: Mapping[EmailKey, Any], seen: TargetRead) -> Organization | None:
-    """The organization's users, read only when someone may need a new seat (an hourly run that assigns
-    nobody sends no extra request)."""
-    if not any(key not in seen.licensed for key in desired):
+def _organization(
+    target: Target, desired: Mapping[EmailKey, Any], seen: TargetRead, wanted: frozenset[EmailKey]
+) -> Organization | None:
+    """Who of the people who may need a new seat the organization has: from the target read when it could
+    tell, else `GET users`, read only when someone needs a seat (an hourly run that assigns nobody sends no
+    extra request)."""
+    candidates = {key for key in desired if key not in seen.licensed and key not in seen.ambiguous_keys}
+    if not candidates:
         return None
-    organization = target.organization()
+    if seen.organization is not None and candidates <= wanted:
+        return seen.organization
+    organization = target.organization(candidates)
     if organization is None:
         log.info(
             "who can be assigned is not known ahead of the write: the organization's users are not listed"
@@ -432,8 +440,16 @@ class Cycle:
     ) -> CycleResult:
         config = self.config
         readout = read_sources(config, stack)
+        reads, good = judge_health(
+            readout.reads, state.group_baselines(), config.policy.max_group_shrink_percent, now
+        )
+        desired = desired_roles(config.rules, reads, config.rank)
+        owned = state.owned()
+        # people who may need a seat (selected, no seat syncd knows of): the target read then also says
+        # which of them are users of the organization, in the same pages (docs/contract.md §1.4)
+        wanted = frozenset(key for key in desired if key not in owned)
         target: Target = stack.enter_context(self._open_target(config))
-        seen = read_target(target, config)
+        seen = read_target(target, config, wanted)
         licensed = seen.licensed
         log.info(
             "target read",
@@ -445,14 +461,11 @@ class Cycle:
         if request.write:
             settled = settle_interrupted(state, audit, licensed, now)
             if settled:
-                seen = read_target(target, config)
+                seen = read_target(target, config, wanted)
                 licensed = seen.licensed
+                owned = state.owned()
 
-        reads, good = judge_health(
-            readout.reads, state.group_baselines(), config.policy.max_group_shrink_percent, now
-        )
-        desired = desired_roles(config.rules, reads, config.rank)
-        organization = _organization(target, desired, seen)
+        organization = _organization(target, desired, seen, wanted)
         seat_info = target.seats()
         groups = tuple(
             GroupStatus(s, g, r.health, len(r.members), r.detail) for (s, g), r in sorted(reads.items())
@@ -461,7 +474,7 @@ class Cycle:
             PlanInputs(
                 desired=desired,
                 licensed=licensed,
-                owned=state.owned(),
+                owned=owned,
                 absent_since=state.absent_since(),
                 waiting_since=state.waiting_since(),
                 unhealthy=_unhealthy(config, reads),
@@ -482,10 +495,13 @@ class Cycle:
                 organization=organization,
             )
         )
+        # seats nobody can be matched to, and people 7pace holds twice, are part of the world a plan saw
+        held_elsewhere = {f"unmatched:{n}:{line}": "" for n, line in enumerate(seen.unmatched_lines())}
+        held_elsewhere |= {f"ambiguous:{a.key}": str(len(a.rows)) for a in seen.ambiguous}
+        roles_seen: dict[str, str] = {k: u.role for k, u in licensed.items()}
+        roles_seen.update(held_elsewhere)
         fingerprint = plan_file.fingerprint(
-            config.digest,
-            {k: s.role for k, s in desired.items()},
-            {k: u.role for k, u in licensed.items()},
+            config.digest, {k: s.role for k, s in desired.items()}, roles_seen
         )
         plan = recon.plan
         # Observations are facts about the world, remembered whatever the command (a dry run advances the

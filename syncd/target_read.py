@@ -64,6 +64,17 @@ class AmbiguousPerson:
 
 
 @dataclass(frozen=True)
+class Organization:
+    """The organization's users (`GET users`): who can be given a seat, and by which 7pace id.
+
+    `unlabelled` counts users with no usable e-mail: while it is above 0, absence from `by_key` proves
+    nothing (that person may be one of them)."""
+
+    by_key: Mapping[EmailKey, LicensedUser]
+    unlabelled: int = 0
+
+
+@dataclass(frozen=True)
 class TargetRead:
     """A complete read of the seats the target holds."""
 
@@ -74,11 +85,16 @@ class TargetRead:
     largest_page: int = 0
     roles: Mapping[str, int] = field(default_factory=dict)  # role name as the server spells it → rows
     notes: tuple[str, ...] = ()  # dialect observations ("the server ignores $count …")
+    organization: Organization | None = None  # who can be assigned, when the read asked for it
 
     @property
     def seats(self) -> int:
         """Seats held: matched people, unmatched rows, and every row of an ambiguous person."""
         return len(self.licensed) + len(self.unmatched) + sum(len(a.rows) for a in self.ambiguous)
+
+    @property
+    def ambiguous_keys(self) -> frozenset[EmailKey]:
+        return frozenset(a.key for a in self.ambiguous)
 
     def unmatched_lines(self) -> tuple[str, ...]:
         return tuple(f"{u.label} ({u.role})" for u in self.unmatched)
@@ -157,17 +173,6 @@ def _same_id_twice(earlier: LicensedUser, later: LicensedUser, describe: str) ->
         f"returned user id {later.target_id} ({later.email}) twice (rows repeated: the list shifted while it "
         "was read, or the server does not page)",
     )
-
-
-@dataclass(frozen=True)
-class Organization:
-    """The organization's users (`GET users`): who can be given a seat, and by which 7pace id.
-
-    `unlabelled` counts users with no usable e-mail: while it is above 0, absence from `by_key` proves
-    nothing (that person may be one of them)."""
-
-    by_key: Mapping[EmailKey, LicensedUser]
-    unlabelled: int = 0
 
 
 def roles_against(seen: Mapping[str, int], order: Sequence[str]) -> tuple[str, bool]:

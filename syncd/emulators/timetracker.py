@@ -103,6 +103,7 @@ class Contract:
     batch_validation: Literal["entry", "whole"] = "entry"  # "whole": one bad entry → 422, nothing applied
     entry_order: Literal["given", "assignments-first"] = "given"  # the order entries of a batch apply in
     users_listing: bool = True  # False: `GET users` answers 404
+    include_none_roles: bool = True  # False: `includeNoneRoles=true` is ignored (licensed rows only)
 
 
 class LoggedRequest(NamedTuple):
@@ -439,7 +440,8 @@ class TimetrackerEmulator:
             headers = {"Retry-After": str(max(1, math.ceil(wait)))} if self.contract.retry_after else {}
             raise _ApiError(429, "Quota exceeded. (10 per second, 100 per minute)", headers)
         if kind == "GET users/roles":
-            return self._get_page(request, licensed_only=not _true(request.param("includeNoneRoles")))
+            with_none = _true(request.param("includeNoneRoles")) and self.contract.include_none_roles
+            return self._get_page(request, licensed_only=not with_none)
         if kind == "GET users":
             if not self.contract.users_listing:
                 raise _ApiError(404, "Not found")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from syncd.config_section import Section
+from syncd.identity import EmailKey
 from syncd.models import Change, ChangeResult, LicensedUser, SeatInfo
 from syncd.target_read import Organization, TargetRead
 
@@ -30,11 +31,11 @@ class Target(Protocol):
     @property
     def batch_size(self) -> int: ...
 
-    def read(self) -> TargetRead: ...
+    def read(self, wanted: Collection[EmailKey] | None = None) -> TargetRead: ...
 
     def licensed(self) -> Iterable[LicensedUser]: ...
 
-    def organization(self) -> Organization | None: ...
+    def organization(self, wanted: Collection[EmailKey] | None = None) -> Organization | None: ...
 
     def apply(self, batch: Sequence[Change]) -> Sequence[ChangeResult]: ...
 

@@ -29,8 +29,8 @@ one POST per batch (one more where unassignments end), `verify()` is one full re
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -251,25 +251,47 @@ class TimetrackerTarget:
     def batch_size(self) -> int:
         return self.settings.batch_size
 
-    def read(self) -> TargetRead:
+    def read(self, wanted: Collection[EmailKey] | None = None) -> TargetRead:
         """Every seat-holding row of `users/roles`, paged until an empty page and judged (target_read.py):
-        a complete read, or TargetReadRefused (partial / inconsistent)."""
+        a complete read, or TargetReadRefused (partial / inconsistent).
+
+        With `wanted` (people who may need a seat), the same read asks `includeNoneRoles=true` and also
+        returns the organization users among them (`TargetRead.organization`): one read instead of this one
+        plus `GET users`, never more pages than the two together. A server that answers no "None" row at
+        all leaves `organization` None (it may ignore the parameter): the caller then asks `GET users`."""
         seats: list[LicensedUser] = []
         unmatched: list[UnmatchedSeat] = []
-        pages = self._pages("users/roles", "reading licensed users", roles=True)
-        for user in pages.rows():
-            if isinstance(user, LicensedUser):
-                seats.append(user)
-            elif isinstance(user, UnmatchedSeat):
-                unmatched.append(user)
+        members: dict[EmailKey, LicensedUser] = {}
+        unlabelled = none_rows = number = 0
+        paged = self._pages("users/roles", "reading licensed users", include_none=wanted is not None)
+        convert = self._licensed_user
+        for page in paged.pages():
+            for row in page:
+                item = convert(row, number)
+                number += 1
+                if isinstance(item, LicensedUser):
+                    seats.append(item)
+                elif item is not None:
+                    unmatched.append(item)
+                elif wanted is not None:
+                    none_rows += 1
+                    fields = _fields(row)
+                    if _may_be(fields, wanted):
+                        found = _person(fields, NONE_ROLE)
+                        if isinstance(found, UnmatchedSeat):
+                            unlabelled += 1
+                        elif found.key in wanted:
+                            members.setdefault(found.key, found)
         read = judge(
             seats,
             unmatched,
             self._client.describe,
-            pages=pages.count,
-            largest_page=pages.largest,
-            notes=pages.notes(),
+            pages=paged.count,
+            largest_page=paged.largest,
+            notes=paged.notes(),
         )
+        if none_rows:
+            read = replace(read, organization=Organization(members, unlabelled))
         for name in read.roles:
             self._spelling.setdefault(name.casefold(), name)
         if read.unmatched:
@@ -285,18 +307,24 @@ class TimetrackerTarget:
         """The matched seat holders of one complete read (`read()` has the rest)."""
         yield from self.read().licensed.values()
 
-    def organization(self) -> Organization | None:
+    def organization(self, wanted: Collection[EmailKey] | None = None) -> Organization | None:
         """The organization's users (`GET users`, paged like `users/roles`), or None when this server does
-        not list them (404/405/403): then who can be assigned is not known ahead of the write."""
+        not list them (404/405): then who can be assigned is not known ahead of the write. With `wanted`,
+        only those people are kept (a cheap look at each row first: 100,000 rows cost JSON decoding, not
+        100,000 LicensedUsers); `unlabelled` still counts every row without an address."""
         by_key: dict[EmailKey, LicensedUser] = {}
         unlabelled = 0
-        pages = self._pages("users", "reading the organization's users", roles=False)
         try:
-            for user in pages.rows():
-                if isinstance(user, LicensedUser):
-                    by_key.setdefault(user.key, user)
-                else:
-                    unlabelled += 1
+            for page in self._pages("users", "reading the organization's users").pages():
+                for row in page:
+                    fields = _fields(row)
+                    if wanted is not None and not _may_be(fields, wanted):
+                        continue
+                    found = _person(fields, NONE_ROLE)
+                    if isinstance(found, UnmatchedSeat):
+                        unlabelled += 1
+                    elif wanted is None or found.key in wanted:
+                        by_key.setdefault(found.key, found)
         except _NotListed as missing:
             log.info("the organization's users cannot be listed", why=str(missing))
             return None
@@ -388,34 +416,39 @@ class TimetrackerTarget:
 
     def raw_rows(self) -> Iterator[Any]:
         """Every row of `users/roles` as the server sent it (complete paging, with its guards)."""
-        for page in self._pages("users/roles", "reading licensed users", roles=True).paged.pages():
+        for page in self._pages("users/roles", "reading licensed users").pages():
             yield from page
 
     # -- reading -----------------------------------------------------------------------------------------
     def _url(self, endpoint: str) -> str:
         return self.settings.api_root + endpoint
 
-    def _pages(self, endpoint: str, what: str, *, roles: bool) -> _Rows:
-        def fetch(skip: int) -> list[Any]:
-            return self._get_page(endpoint, what, skip, not_listed=not roles and skip == 0)
+    def _pages(self, endpoint: str, what: str, *, include_none: bool = False) -> PagedList:
+        listing = endpoint == "users"
 
-        paged = PagedList(
+        def fetch(skip: int) -> list[Any]:
+            return self._get_page(
+                endpoint, what, skip, not_listed=listing and skip == 0, include_none=include_none
+            )
+
+        return PagedList(
             fetch,
             page_size=self.page_size,
             max_pages=self.max_pages,
             describe=self._client.describe,
-            what="users" if roles else "organization users",
+            what="organization users" if listing else "users",
             identity=_row_identity,
         )
-        return _Rows(paged, self._licensed_user if roles else self._org_user)
 
-    def _get_page(self, endpoint: str, what: str, skip: int, *, not_listed: bool = False) -> list[Any]:
+    def _get_page(
+        self, endpoint: str, what: str, skip: int, *, not_listed: bool = False, include_none: bool = False
+    ) -> list[Any]:
         step = f"{what} (GET {endpoint}, $skip={skip})"
         # `$` literally, not `%24`: one public client reports that 7pace does not recognise `%24count`
         # (what `params=` would send), which would silently turn paging off (docs/contract.md §1.3)
         query = (
             f"api-version={quote(self.settings.api_version)}&$count={self.page_size}&$skip={skip}"
-            "&$expand=user.displayName"
+            "&$expand=user.displayName" + ("&includeNoneRoles=true" if include_none else "")
         )
         response, body = self._client.request(
             "GET",
@@ -459,12 +492,6 @@ class TimetrackerTarget:
         if role == NONE_ROLE or role.casefold() == _NONE_FOLDED:
             return None
         return _person(user, role)
-
-    def _org_user(self, row: object, number: int) -> LicensedUser | UnmatchedSeat | None:
-        if not isinstance(row, dict):
-            raise self._bad_row(number, "is not an object")
-        nested = row.get("user")
-        return _person(nested if isinstance(nested, dict) else row, NONE_ROLE)
 
     def _bad_row(self, number: int, why: str) -> TargetProtocolError:
         return TargetProtocolError(
@@ -595,35 +622,12 @@ class _NotListed(Exception):
     """`GET users` is not offered by this server."""
 
 
-class _Rows:
-    """The rows of a PagedList, each turned into a LicensedUser / UnmatchedSeat (None rows dropped)."""
-
-    def __init__(
-        self, paged: PagedList, convert: Callable[[object, int], LicensedUser | UnmatchedSeat | None]
-    ) -> None:
-        self.paged = paged
-        self._convert = convert
-
-    @property
-    def count(self) -> int:
-        return self.paged.count
-
-    @property
-    def largest(self) -> int:
-        return self.paged.largest
-
-    def notes(self) -> tuple[str, ...]:
-        return self.paged.notes()
-
-    def rows(self) -> Iterator[LicensedUser | UnmatchedSeat]:
-        number = 0
-        convert = self._convert
-        for page in self.paged.pages():
-            for row in page:
-                item = convert(row, number)
-                number += 1
-                if item is not None:
-                    yield item
+def _fields(row: object) -> dict[str, Any]:
+    """A row's user fields: flat, or nested under "user"."""
+    if not isinstance(row, dict):
+        raise TargetProtocolError(f"a row of 7pace's user list is not an object: {str(row)[:80]!r}")
+    nested = row.get("user")
+    return nested if isinstance(nested, dict) else row
 
 
 def _row_identity(row: object) -> str:
@@ -657,6 +661,17 @@ def _person(user: dict[str, Any], role: str) -> LicensedUser | UnmatchedSeat:
         unique,
         str(user.get("vstsId") or ""),
     )
+
+
+def _may_be(user: dict[str, Any], wanted: Collection[EmailKey]) -> bool:
+    """False only when the row surely names an address outside `wanted` (ASCII, so case-folding is the
+    whole normalisation); rows without an address are kept so they are counted as unlabelled."""
+    for name in ("email", "uniqueName"):
+        raw = user.get(name)
+        if isinstance(raw, str) and "@" in raw:
+            quick = raw.strip().casefold()
+            return quick in wanted or not quick.isascii()
+    return True
 
 
 def _shown(change: Change, actual: Mapping[EmailKey, LicensedUser], failure: str) -> ChangeResult:

@@ -142,7 +142,7 @@ def test_people_outside_the_organization_are_left_alone_not_failed_every_hour(
 def test_partial_failure_exit_4_with_failure_events(world: Any, capsys: pytest.CaptureFixture[str]) -> None:
     # a 7pace that cannot list its organization's users (today's behaviour): the two people it does not
     # know are sent, and come back as failedEntries for exactly them
-    world.emulator.contract = Contract(users_listing=False)
+    world.emulator.contract = Contract(users_listing=False, include_none_roles=False)
     world.members({"Users": [*users(1, 2), "ghost1@example.com", "ghost2@example.com"], "Admins": []})
     config = str(world.write_config())
     assert main(["run", "-c", config]) == 4

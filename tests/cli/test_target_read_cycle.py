@@ -146,3 +146,23 @@ def test_check_probe_prints_the_contract_report_and_check_lists_the_roles(
     assert main(["check", "-c", config, "--probe"]) == 5
     assert "REFUSES  $skip honoured" in capsys.readouterr().out
     assert world.emulator.count("POST users/roles") == 0
+
+
+def test_a_person_7pace_has_is_written_by_its_id_never_in_the_exports_spelling(
+    world: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import unicodedata
+
+    nfc = unicodedata.normalize("NFC", "josé@example.com")
+    nfd = unicodedata.normalize("NFD", nfc)
+    world.emulator.add_users(
+        [EmulatedUser(nfc, "None", id="id-jose"), EmulatedUser("ann@example.com", "Team", id="id-ann")]
+    )
+    world.members({"Users": [nfd, "ANN@example.com"], "Admins": ["ann@example.com"]})
+    config = str(world.write_config())
+    assert main(["plan", "-c", config, "--format", "json"]) == 0
+    planned = {c["target_id"]: c["email"] for c in json.loads(capsys.readouterr().out)["changes"]}
+    assert planned == {"id-jose": nfc, "id-ann": "ann@example.com"}  # 7pace's ids and spellings
+    assert main(["run", "-c", config]) == 0
+    assert world.roles()[nfc] == "Team" and world.roles()["ann@example.com"] == "Administrator"
+    assert nfd not in json.dumps(world.audit(), ensure_ascii=False)

@@ -45,6 +45,7 @@ def verdicts(report) -> dict[str, str]:
         ),
         (Contract(role_case="lower"), {"role names": "fallback"}),
         (Contract(users_listing=False), {"organization users (GET users)": "fallback"}),
+        (Contract(include_none_roles=False), {}),
     ],
     ids=[
         "documented",
@@ -55,6 +56,7 @@ def verdicts(report) -> dict[str, str]:
         "domain-names",
         "lower-roles",
         "no-get-users",
+        "no-include-none",
     ],
 )
 def test_each_dialect_is_reported_with_its_verdict(
