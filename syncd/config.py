@@ -10,14 +10,14 @@ import hashlib
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from syncd.config_section import Section
 from syncd.errors import ConfigError
-from syncd.identity import EmailKey, normalise_email
+from syncd.identity import DomainAliases, EmailKey, normalise_email
 from syncd.models import NONE_ROLE
 from syncd.sources import SOURCE_MODULES, source_type
 from syncd.sources.interface import SourceSettings
@@ -67,6 +67,17 @@ class Policy:
     adopt: bool = True
 
 
+MATCH_KINDS = ("mail", "upn", "proxy_addresses")
+
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    """`[identity]` (issue 16): which domains are one, and which identifier is written for a new seat."""
+
+    domain_aliases: DomainAliases = field(default_factory=DomainAliases)
+    match: tuple[str, ...] = ()  # empty: the source's e-mail (its identity attributes, in order)
+
+
 @dataclass(frozen=True, slots=True)
 class Schedule:
     every: timedelta | None = timedelta(hours=1)
@@ -90,6 +101,7 @@ class Config:
     metrics_file: Path | None
     dry_run: bool
     pricing: PricingSettings | None
+    identity: IdentitySettings = field(default_factory=IdentitySettings)
 
     def source(self, name: str) -> SourceSettings:
         for settings in self.sources:
@@ -165,6 +177,7 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "") -> Config:
     metrics_file = root.path("metrics_file", must_exist=False)
     dry_run = root.bool("dry_run", False)
     pricing = _parse_pricing(root)
+    identity = _parse_identity(root.section("identity"))
     root.finish()
 
     if problems:
@@ -184,7 +197,26 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "") -> Config:
         metrics_file=metrics_file,
         dry_run=dry_run,
         pricing=pricing,
+        identity=identity,
     )
+
+
+def _parse_identity(section: Section) -> IdentitySettings:
+    aliases: dict[str, str] = {}
+    table = section.section("domain_aliases")
+    for alias in table.written_keys():
+        canonical = table.str(alias, expected="a domain name (the canonical domain this alias stands for)")
+        if canonical and (" " in canonical.strip() or "@" in canonical):
+            table.error(alias, f'{canonical!r} is not a domain name (write e.g. "contoso.com")')
+        elif canonical:
+            aliases[alias] = canonical
+    table.finish()
+    match = section.str_list("match")
+    for i, kind in enumerate(match):
+        if kind not in MATCH_KINDS:
+            section.error(f"match[{i}]", f"{kind!r} is not one of: {', '.join(MATCH_KINDS)}")
+    section.finish()
+    return IdentitySettings(DomainAliases(aliases), tuple(k for k in match if k in MATCH_KINDS))
 
 
 def _parse_target(section: Section) -> TargetSettings | None:

@@ -12,7 +12,7 @@ import hashlib
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -32,7 +32,8 @@ from syncd.errors import (
     SourceError,
     SyncdError,
 )
-from syncd.identity import EmailKey
+from syncd.identity import EmailKey, normalise_identifier
+from syncd.matching import match_people
 from syncd.models import (
     NONE_ROLE,
     Action,
@@ -225,7 +226,41 @@ def _unhealthy(config: Config, reads: Mapping[tuple[str, str], GroupRead]) -> li
 
 def _owned_after(change: Change, now: datetime) -> Owned:
     reason = change.reason
-    return Owned(change.after, rule_identity(reason.source, reason.group, change.after), now)
+    rule = rule_identity(reason.source, reason.group, change.after)
+    return Owned(change.after, rule, now, change.target_id, "", change.person_id)
+
+
+class SeatLookup:
+    """The target's rows by 7pace id and by identifier key: a change is found by the id it was planned
+    with, else by the identifier it was written as, else by its person's key (issue 16: the person's key
+    is not always the row's)."""
+
+    def __init__(self, rows: Iterable[LicensedUser]) -> None:
+        self._by_key: dict[str, LicensedUser] = {}
+        self._by_id: dict[str, LicensedUser] = {}
+        for row in rows:
+            self._by_key.setdefault(row.key, row)
+            if row.target_id:
+                self._by_id.setdefault(row.target_id, row)
+
+    def role(self, change: Change) -> str:
+        row = self._by_id.get(change.target_id) if change.target_id else None
+        if row is None:
+            written = normalise_identifier(change.email)
+            row = self._by_key.get(written) if written is not None else None
+        if row is None:
+            row = self._by_key.get(change.key)
+        return row.role if row is not None else NONE_ROLE
+
+
+def moved_keys(
+    observed: dict[EmailKey, datetime], moves: Mapping[EmailKey, EmailKey]
+) -> dict[EmailKey, datetime]:
+    """Observations (absent/waiting since) under today's keys after renames."""
+    for old, new in moves.items():
+        if old in observed:
+            observed[new] = observed.pop(old)
+    return observed
 
 
 def settle_interrupted(
@@ -237,13 +272,13 @@ def settle_interrupted(
     success; one that does not is audited as unknown and will simply be planned again.
     """
     settled = 0
+    seats = SeatLookup(licensed.values())
     for intent in state.pending_intents():
         owned: dict[EmailKey, Owned] = {}
         released: list[EmailKey] = []
         for item in intent.changes:
             change = plan_file.change_from_dict(item, f"interrupted run {intent.run_id}")
-            user = licensed.get(change.key)
-            actual = user.role if user else NONE_ROLE
+            actual = seats.role(change)
             if actual == change.after:
                 outcome, error = Outcome.SUCCESS, ""
                 if change.after == NONE_ROLE:
@@ -421,13 +456,14 @@ class Cycle:
         groups = tuple(
             GroupStatus(s, g, r.health, len(r.members), r.detail) for (s, g), r in sorted(reads.items())
         )
+        matched = match_people(desired, licensed, state.owned(), config.identity)
         recon: Reconciliation = reconcile(
             PlanInputs(
-                desired=desired,
-                licensed=licensed,
-                owned=state.owned(),
-                absent_since=state.absent_since(),
-                waiting_since=state.waiting_since(),
+                desired=matched.desired,
+                licensed=matched.licensed,
+                owned=matched.owned,
+                absent_since=moved_keys(state.absent_since(), matched.rekey),
+                waiting_since=moved_keys(state.waiting_since(), matched.rekey),
                 unhealthy=_unhealthy(config, reads),
                 policy=config.policy,
                 rank=config.rank,
@@ -435,6 +471,10 @@ class Cycle:
                 target_seat_limit=seat_info.assignable if seat_info else None,
                 groups=groups,
                 unidentified=sum(len(r.unidentified) for r in reads.values()),
+                renamed=matched.renamed,
+                ambiguous=matched.ambiguous,
+                ambiguous_seats=matched.ambiguous_seats,
+                identifiers=matched.identifiers,
             )
         )
         fingerprint = plan_file.fingerprint(
@@ -446,9 +486,12 @@ class Cycle:
         # Observations are facts about the world, remembered whatever the command (a dry run advances the
         # grace clock too, so turning writes on later does not restart every grace period).
         state.record_group_reads(good)
+        state.rekey(matched.rekey, matched.renamed, now)  # before the observations, which use today's keys
         state.replace_observations(recon.absent_since, recon.waiting_since)
+        if matched.refresh:
+            state.record_owned(matched.refresh)
         if recon.adopt:
-            state.record_owned(recon.adopt)
+            state.record_owned({k: matched.with_ids(k, o) for k, o in recon.adopt.items()})
         if recon.disown:
             state.forget_owned(recon.disown)
 
@@ -672,10 +715,10 @@ class Cycle:
         """Re-read the target: the POST is not assumed atomic, so report what did not take."""
         if not any(r.outcome is Outcome.SUCCESS for r in results):
             return results
-        actual = {u.key: u.role for u in target.licensed()}
+        actual = SeatLookup(target.licensed())
         verified: list[ChangeResult] = []
         for r in results:
-            now_role = actual.get(r.change.key, NONE_ROLE)
+            now_role = actual.role(r.change)
             if r.outcome is Outcome.SUCCESS and now_role.casefold() != r.change.after.casefold():
                 verified.append(
                     ChangeResult(r.change, Outcome.FAILURE, f"accepted, but the target now shows {now_role}")

@@ -36,7 +36,13 @@ class Outcome(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Person:
-    """One member as a source sees them. `key` is the identity; `via` is the nested path, outermost first."""
+    """One member as a source sees them. `key` is the identity; `via` is the nested path, outermost first.
+
+    `source_id` is the source's immutable id (objectGUID, Entra object id, Azure DevOps descriptor, the file's
+    `id` column): it survives renames. `upn` is the user principal name as written; `aliases` are the keys
+    (`identity.normalise_identifier`) of every other name the person has: UPN, proxy and other addresses,
+    principal names, origin ids. One shared empty tuple when there are none, so 100,000 people stay cheap.
+    """
 
     key: EmailKey
     email: str
@@ -44,6 +50,8 @@ class Person:
     source_id: str = ""
     enabled: bool = True
     via: tuple[str, ...] = ()
+    upn: str = ""
+    aliases: tuple[EmailKey, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +89,8 @@ class LicensedUser:
     role: str
     target_id: str = ""
     display_name: str = ""
+    unique_name: str = ""
+    vsts_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +120,8 @@ class Change:
     after: str
     reason: Reason
     target_id: str = ""
+    identifiers: tuple[str, ...] = ()  # "kind:value" of each identifier that matched or is written (issue 16)
+    person_id: str = ""  # the source's immutable id of the person, recorded in the ownership ledger
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +139,28 @@ class Held:
     why: str
     due: datetime | None = None
     cause: str = ""  # "grace", or the health of the group that holds it ("missing", "suspicious", …)
+
+
+@dataclass(frozen=True, slots=True)
+class Renamed:
+    """A person whose key changed since syncd recorded their seat (same immutable id or same 7pace user):
+    their seat and its ownership follow them; nothing is assigned or removed for it."""
+
+    key: EmailKey
+    before: EmailKey
+    display_name: str
+    how: str  # what proved it is the same person: "immutable id …" or "7pace user …"
+    target_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Ambiguous:
+    """People and 7pace rows that match each other in more than one way: never acted upon, seats counted."""
+
+    people: tuple[str, ...]  # "key (display name)"
+    rows: tuple[str, ...]  # "identifier (7pace id)"
+    seats: int  # rows among them that hold a seat
+    why: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +186,8 @@ class Plan:
     unidentified: int = 0
     seat_limit: int | None = None
     notes: tuple[str, ...] = field(default=())
+    renamed: tuple[Renamed, ...] = ()
+    ambiguous: tuple[Ambiguous, ...] = ()
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)

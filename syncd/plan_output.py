@@ -64,6 +64,13 @@ def render_table(plan: Plan, cost_lines: Sequence[str] = (), *, title: str = "")
             f"Blocked by the seat limit of {plan.seat_limit} ({len(plan.blocked)}), retried every run:"
         )
         out.extend(_rows(plan.blocked, "x"))
+    if plan.renamed:
+        out.append(f"Renamed, seat and ownership kept ({len(plan.renamed)}):")
+        width = max(len(r.before) for r in plan.renamed)
+        out.extend(f"  > {r.before:<{width}} → {r.key}  ({r.how})" for r in plan.renamed)
+    if plan.ambiguous:
+        out.append(f"Ambiguous, left alone, seats counted as held ({len(plan.ambiguous)}):")
+        out.extend(f"  ? {' and '.join(a.people)} ↔ {' and '.join(a.rows)}: {a.why}" for a in plan.ambiguous)
     limit = f" (limit {plan.seat_limit})" if plan.seat_limit is not None else ""
     delta = plan.seats_after - plan.seats_before
     if cost_lines:

@@ -16,7 +16,7 @@ plain data. The rules, in the order they are applied to each person:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from syncd.config import Policy
@@ -24,6 +24,7 @@ from syncd.identity import EmailKey
 from syncd.models import (
     NONE_ROLE,
     Action,
+    Ambiguous,
     Change,
     GroupStatus,
     Health,
@@ -31,17 +32,25 @@ from syncd.models import (
     LicensedUser,
     Plan,
     Reason,
+    Renamed,
 )
 from syncd.rules import Selection
 
 
 @dataclass(frozen=True, slots=True)
 class Owned:
-    """A ledger entry: syncd assigned (or adopted) this seat under `rule` (a Rule.identity)."""
+    """A ledger entry: syncd assigned (or adopted) this seat under `rule` (a Rule.identity).
+
+    The ids (issue 16) make ownership survive renames: the 7pace user id (and vstsId) of the seat and the
+    source's immutable id of the person. Empty until known (a new seat has no id before it is read back).
+    """
 
     role: str
     rule: str
     since: datetime
+    target_id: str = ""
+    vsts_id: str = ""
+    person_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +76,11 @@ class PlanInputs:
     target_seat_limit: int | None = None
     groups: tuple[GroupStatus, ...] = ()
     unidentified: int = 0
+    # issue 16: what matching found (matching.py); ambiguous rows hold seats nobody may touch
+    renamed: tuple[Renamed, ...] = ()
+    ambiguous: tuple[Ambiguous, ...] = ()
+    ambiguous_seats: int = 0
+    identifiers: Callable[[EmailKey], tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +99,7 @@ _ACTION_ORDER = {Action.UNASSIGN: 0, Action.CHANGE: 1, Action.ASSIGN: 2}
 
 def reconcile(inputs: PlanInputs) -> Reconciliation:
     policy, rank, now = inputs.policy, inputs.rank, inputs.now
+    describe = inputs.identifiers
     changes: list[Change] = []
     assigns: list[tuple[Change, Selection]] = []
     held: list[Held] = []
@@ -103,13 +118,19 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
 
         if current == wanted:
             if selection and (owned is None or owned.rule != selection.rule.identity):
-                if owned is not None or policy.adopt:
-                    adopt[key] = Owned(wanted, selection.rule.identity, owned.since if owned else now)
+                if owned is not None:
+                    adopt[key] = replace(owned, role=wanted, rule=selection.rule.identity)
+                elif policy.adopt:
+                    adopt[key] = Owned(wanted, selection.rule.identity, now)
             elif selection is None and owned is not None:
                 disown.add(key)  # holds no seat and no rule wants one: nothing left to own
             continue
-        email = selection.email if selection else (user.email if user else key)
+        # an existing seat is written as the 7pace row knows it; a new one as the person's chosen identifier
+        email = user.email if user else (selection.email if selection else key)
         target_id = user.target_id if user else ""
+        identifiers = describe(key) if describe is not None else ()
+        person = selection.person if selection else None
+        person_id = person.source_id if person is not None else ""
         if rank(wanted) > rank(current):
             change = Change(
                 key,
@@ -119,6 +140,8 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
                 wanted,
                 _selected_reason(selection) if selection else Reason("selected"),
                 target_id,
+                identifiers,
+                person_id,
             )
             if change.action is Action.ASSIGN and selection is not None:
                 assigns.append((change, selection))
@@ -129,7 +152,7 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
         # a removal (wanted None) or a downgrade
         action = Action.UNASSIGN if wanted == NONE_ROLE else Action.CHANGE
         reason = _lowering_reason(selection, owned, current)
-        change = Change(key, email, action, current, wanted, reason, target_id)
+        change = Change(key, email, action, current, wanted, reason, target_id, identifiers, person_id)
         if key in policy.protected:
             protected.append(change)
             continue
@@ -151,7 +174,7 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
     # ledger entries for seats released outside syncd: nothing left to own (and nothing to remove later)
     disown.update(k for k in inputs.owned if k not in inputs.licensed and k not in inputs.desired)
 
-    seats_before = sum(1 for u in inputs.licensed.values() if u.role != NONE_ROLE)
+    seats_before = sum(1 for u in inputs.licensed.values() if u.role != NONE_ROLE) + inputs.ambiguous_seats
     removals = sum(1 for c in changes if c.action is Action.UNASSIGN)
     limit = _effective_limit(policy.seat_limit, inputs.target_seat_limit)
     free = None if limit is None else max(0, limit - (seats_before - removals))
@@ -185,6 +208,11 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
         )
     if blocked:
         notes.append(f"{len(blocked)} assignment(s) blocked by the seat limit of {limit}; retried every run")
+    if inputs.ambiguous:
+        notes.append(
+            f"{len(inputs.ambiguous)} ambiguous match(es) left alone ({inputs.ambiguous_seats} seat(s) "
+            "counted as held): fix the identifiers or [identity] domain_aliases"
+        )
 
     plan = Plan(
         changes=tuple(changes),
@@ -197,6 +225,8 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
         unidentified=inputs.unidentified,
         seat_limit=limit,
         notes=tuple(notes),
+        renamed=inputs.renamed,
+        ambiguous=inputs.ambiguous,
     )
     return Reconciliation(plan, absent, waiting, adopt, frozenset(disown))
 

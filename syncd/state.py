@@ -21,9 +21,10 @@ from typing import Any, cast
 
 from syncd.errors import StateError
 from syncd.identity import EmailKey
+from syncd.models import Renamed
 from syncd.reconcile import Owned
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATE_FILE = "syncd.sqlite3"
 
 # Each entry upgrades the schema by one version; never edit a shipped entry, append a new one.
@@ -41,6 +42,18 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE runs (
         run_id TEXT PRIMARY KEY, command TEXT NOT NULL, started TEXT NOT NULL, finished TEXT,
         exit_code INTEGER, summary TEXT);
+    """,
+    # 2 (issue 16): ownership by stable ids, and the history of renames. Additive: every existing entry is
+    # carried over with empty ids, which the next run fills in from the rows and people it matches.
+    """
+    ALTER TABLE owned ADD COLUMN target_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE owned ADD COLUMN vsts_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE owned ADD COLUMN person_id TEXT NOT NULL DEFAULT '';
+    CREATE TABLE renames (
+        before TEXT NOT NULL, after TEXT NOT NULL, person_id TEXT NOT NULL, target_id TEXT NOT NULL,
+        how TEXT NOT NULL, at TEXT NOT NULL);
+    CREATE INDEX renames_before ON renames (before);
+    CREATE INDEX renames_after ON renames (after);
     """,
 )
 
@@ -67,6 +80,17 @@ class RunRecord:
     finished: datetime | None
     exit_code: int | None
     summary: dict[str, Any]
+
+
+_RECORD_OWNED = (
+    "INSERT OR REPLACE INTO owned (key, role, rule, since, target_id, vsts_id, person_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _owned_rows(entries: Mapping[EmailKey, Owned]) -> Iterator[tuple[str, ...]]:
+    for k, o in entries.items():
+        yield (k, o.role, o.rule, _iso(o.since), o.target_id, o.vsts_id, o.person_id)
 
 
 def _iso(moment: datetime) -> str:
@@ -128,24 +152,55 @@ class State:
 
     # -- ownership ledger ----------------------------------------------------------------------------
     def owned(self) -> dict[EmailKey, Owned]:
-        rows = self._db.execute("SELECT key, role, rule, since FROM owned")
+        rows = self._db.execute("SELECT key, role, rule, since, target_id, vsts_id, person_id FROM owned")
         # 100,000 entries share a handful of (role, rule, since) triples (one per run that adopted or
-        # assigned them), so one immutable Owned serves each triple: a quarter of the state load's CPU
+        # assigned them), so one immutable Owned serves each triple: a quarter of the state load's CPU.
+        # Entries with ids (issue 16) are their own, but still parse each `since` once.
         shared: dict[tuple[str, str, str], Owned] = {}
         ledger: dict[str, Owned] = {}
-        for key, role, rule, since in rows:
+        for key, role, rule, since, target_id, vsts_id, person_id in rows:
             entry = shared.get((role, rule, since))
             if entry is None:
                 entry = shared[(role, rule, since)] = Owned(role, rule, _dt(since))
+            if target_id or vsts_id or person_id:
+                entry = Owned(role, rule, entry.since, target_id, vsts_id, person_id)
             ledger[key] = entry
         return cast(dict[EmailKey, Owned], ledger)  # keys were normalised when they were recorded
 
     def record_owned(self, entries: Mapping[EmailKey, Owned]) -> None:
         with self.transaction() as db:
+            db.executemany(_RECORD_OWNED, _owned_rows(entries))
+
+    def rekey(self, moves: Mapping[EmailKey, EmailKey], renamed: Iterable[Renamed], now: datetime) -> None:
+        """Move ledger entries and observations to today's keys (renames), and remember each rename."""
+        if not moves:
+            return
+        pairs = [(new, old) for old, new in moves.items()]
+        with self.transaction() as db:
+            for table in ("owned", "absent", "waiting"):
+                db.executemany(f"UPDATE OR REPLACE {table} SET key = ? WHERE key = ?", pairs)
             db.executemany(
-                "INSERT OR REPLACE INTO owned (key, role, rule, since) VALUES (?, ?, ?, ?)",
-                ((k, o.role, o.rule, _iso(o.since)) for k, o in entries.items()),
+                "INSERT INTO renames (before, after, person_id, target_id, how, at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                ((r.before, r.key, "", r.target_id, r.how, _iso(now)) for r in renamed),
             )
+
+    def renames_of(self, keys: Iterable[str]) -> list[tuple[str, str, str, datetime]]:
+        """(before, after, how, when) of every rename reachable from `keys`, either way, oldest first."""
+        pending, seen = list(keys), set[str]()
+        found: dict[tuple[str, str, str], tuple[str, str, str, datetime]] = {}
+        while pending:
+            key = pending.pop()
+            if key in seen:
+                continue
+            seen.add(key)
+            rows = self._db.execute(
+                "SELECT before, after, how, at FROM renames WHERE before = ? OR after = ?", (key, key)
+            )
+            for before, after, how, at in rows:
+                found[(before, after, at)] = (before, after, how, _dt(at))
+                pending.extend((before, after))
+        return sorted(found.values(), key=lambda r: r[3])
 
     def forget_owned(self, keys: Iterable[EmailKey]) -> None:
         with self.transaction() as db:
@@ -196,10 +251,7 @@ class State:
     ) -> None:
         """Record a batch's outcomes and drop its intent, atomically."""
         with self.transaction() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO owned (key, role, rule, since) VALUES (?, ?, ?, ?)",
-                ((k, o.role, o.rule, _iso(o.since)) for k, o in owned.items()),
-            )
+            db.executemany(_RECORD_OWNED, _owned_rows(owned))
             db.executemany("DELETE FROM owned WHERE key = ?", ((k,) for k in released))
             db.execute("DELETE FROM intents WHERE run_id = ? AND batch = ?", (run_id, batch))
 

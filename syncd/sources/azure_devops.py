@@ -433,6 +433,8 @@ class AzureDevOpsServicesSource(AzureDevOpsBase):
                             enabled=not subject.get("isDeletedInOrigin", False),
                             via=via,
                             detail="no e-mail address in mailAddress or principalName",
+                            upn=str(subject.get("principalName") or ""),
+                            identifiers=(str(subject.get("originId") or ""), member),
                         )
                     elif kind == "group":
                         if member in visited:

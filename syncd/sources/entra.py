@@ -45,7 +45,7 @@ from syncd.sources.members import MAX_PAGES, MemberCollector, missing, read_with
 
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com"
 GRAPH_VERSION = "v1.0"
-USER_FIELDS = "id,mail,userPrincipalName,accountEnabled,displayName"
+USER_FIELDS = "id,mail,userPrincipalName,accountEnabled,displayName,otherMails,proxyAddresses"
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _USER = "#microsoft.graph.user"
 _GROUP = "#microsoft.graph.group"
@@ -180,7 +180,10 @@ class EntraSource:
                     enabled=item.get("accountEnabled") is not False,
                     via=(),
                     detail="no e-mail address in mail or userPrincipalName",
-                )
+                    upn=str(item.get("userPrincipalName") or ""),
+                    identifiers=(*_strings(item.get("otherMails")), *_strings(item.get("proxyAddresses")),
+                                 str(item.get("id") or "")),
+                )  # fmt: skip
             elif kind != _GROUP:
                 collector.skipped += 1
 
@@ -238,3 +241,8 @@ class EntraSource:
         response, body = self.http.request("GET", url, step=step, kind=kind, params=params, ok_statuses=ok)
         self._reached = True
         return response.status_code, body
+
+
+def _strings(value: object) -> list[str]:
+    """A Graph string collection (otherMails, proxyAddresses); anything else is no identifiers."""
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []

@@ -57,7 +57,7 @@ from ldap3.utils.conv import escape_filter_chars
 
 from syncd.models import GroupRead, Health, Person, Unidentified
 from syncd.sources.ldap_connection import RESULT_NO_SUCH_OBJECT, Directory, Entry, LdapFailure
-from syncd.sources.ldap_person import PERSON_ATTRIBUTES, is_disabled, to_person
+from syncd.sources.ldap_person import IDENTIFIER_ATTRIBUTES, PERSON_ATTRIBUTES, is_disabled, to_person
 from syncd.sources.ldap_settings import LdapSettings, looks_like_dn
 
 log = structlog.get_logger("syncd.sources.ldap")
@@ -181,6 +181,7 @@ class MembershipReader:
             "memberOf",
             "primaryGroupID",
             *settings.identity_attributes,
+            *IDENTIFIER_ATTRIBUTES,
         ]
         self._member_attributes = tuple(dict.fromkeys(a.casefold() for a in attributes))
 

@@ -45,7 +45,7 @@ from syncd import __version__
 from syncd.config_section import Section
 from syncd.errors import TargetAuthFailed, TargetProtocolError, TargetUnreachable
 from syncd.http import HttpClient, HttpOptions, RateLimiter, RequestStats, read_http_options
-from syncd.identity import EmailKey, normalise_email
+from syncd.identity import EmailKey, normalise_email, normalise_identifier
 from syncd.models import NONE_ROLE, Action, Change, ChangeResult, LicensedUser, Outcome, SeatInfo
 from syncd.secrets import SecretRef
 from syncd.targets.interface import Target, TargetSettings, TargetType
@@ -362,9 +362,11 @@ class TimetrackerTarget:
         raw = user.get("email")
         email = raw if isinstance(raw, str) else ""
         key = normalise_email(email)
+        unique = str(user.get("uniqueName") or "")
         if key is None:
-            unique = str(user.get("uniqueName") or "")
-            key = normalise_email(unique)
+            # issue 16: a row known only by its unique name (a sign-in name, or on-prem DOMAIN\user) is
+            # still a seat syncd can match to a person by that name
+            key = normalise_identifier(unique)
             if key is None:
                 return unique or str(user.get("id") or "?")
             email = unique
@@ -374,6 +376,8 @@ class TimetrackerTarget:
             role,
             str(user.get("id") or ""),
             str(user.get("displayName") or user.get("name") or ""),
+            unique,
+            str(user.get("vstsId") or ""),
         )
 
     def _bad_row(self, number: int, why: str) -> TargetProtocolError:
@@ -385,7 +389,7 @@ class TimetrackerTarget:
     # -- writing -----------------------------------------------------------------------------------------
     def _post(self, chunk: Sequence[Change]) -> list[ChangeResult]:
         order = sorted(range(len(chunk)), key=lambda i: _ORDER[chunk[i].action])
-        users = [{"email": chunk[i].email, "role": {"name": chunk[i].after}} for i in order]
+        users = [{**_who(chunk[i]), "role": {"name": chunk[i].after}} for i in order]
         step = f"setting roles (POST users/roles, {len(chunk)} entries)"
         try:
             response, body = self._client.request(
@@ -442,6 +446,13 @@ class TimetrackerTarget:
             else:
                 results.append(ChangeResult(change, Outcome.SUCCESS))
         return results
+
+
+def _who(change: Change) -> dict[str, str]:
+    """By e-mail; a seat whose row has no address (a DOMAIN\\user unique name) by its 7pace id."""
+    if change.target_id and normalise_email(change.email) is None:
+        return {"id": change.target_id}
+    return {"email": change.email}
 
 
 def _entity_email(entry: object) -> EmailKey | None:

@@ -110,12 +110,16 @@ def test_rows_without_a_role_stop_the_read(target_factory) -> None:
     )
 
 
-def test_rows_without_an_email_are_counted_not_guessed_and_uniquename_serves(target_factory) -> None:
+def test_rows_without_an_email_are_keyed_by_unique_name_and_rows_without_any_name_are_counted(
+    target_factory,
+) -> None:
+    # issue 16: an on-prem DOMAIN\\user unique name is an identifier syncd can match to a person
     rows = [
-        {"email": "", "uniqueName": "CORP\\ann", "role": {"name": "Team"}},
+        {"email": "", "uniqueName": "CORP\\ann", "id": "7", "vstsId": "V7", "role": {"name": "Team"}},
         {"email": None, "uniqueName": "bob@contoso.example", "role": {"name": "Team"}},
         {"email": "CAROL@contoso.example", "role": {"name": "Budget"}},
         {"email": "carol@contoso.example", "role": {"name": "Team"}},
+        {"email": "", "uniqueName": "", "role": {"name": "Team"}},
     ]
     server = serve(rows)
     try:
@@ -123,9 +127,10 @@ def test_rows_without_an_email_are_counted_not_guessed_and_uniquename_serves(tar
         licensed = list(target.licensed())
     finally:
         server.stop()
-    assert [(u.key, u.email, u.role) for u in licensed] == [
-        ("bob@contoso.example", "bob@contoso.example", "Team"),
-        ("carol@contoso.example", "CAROL@contoso.example", "Budget"),
+    assert [(u.key, u.email, u.role, u.unique_name, u.vsts_id) for u in licensed] == [
+        ("corp\\ann", "CORP\\ann", "Team", "CORP\\ann", "V7"),
+        ("bob@contoso.example", "bob@contoso.example", "Team", "bob@contoso.example", ""),
+        ("carol@contoso.example", "CAROL@contoso.example", "Budget", "", ""),
     ]
     assert target.last_read is not None
     assert (target.last_read.unidentified, target.last_read.duplicates) == (1, 1)

@@ -1,0 +1,67 @@
+"""The ownership ledger by stable ids: schema 1 → 2 carries every entry over; renames move keys and are kept."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from syncd.identity import EmailKey
+from syncd.models import Renamed
+from syncd.reconcile import Owned
+from syncd.state import STATE_FILE, State
+
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+SCHEMA_1 = """
+CREATE TABLE owned (key TEXT PRIMARY KEY, role TEXT NOT NULL, rule TEXT NOT NULL, since TEXT NOT NULL);
+CREATE TABLE absent (key TEXT PRIMARY KEY, since TEXT NOT NULL);
+CREATE TABLE waiting (key TEXT PRIMARY KEY, since TEXT NOT NULL);
+CREATE TABLE group_reads (
+    source TEXT NOT NULL, grp TEXT NOT NULL, size INTEGER NOT NULL, digest TEXT NOT NULL,
+    read_at TEXT NOT NULL, PRIMARY KEY (source, grp));
+CREATE TABLE intents (
+    run_id TEXT NOT NULL, batch INTEGER NOT NULL, changes TEXT NOT NULL, written_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, batch));
+CREATE TABLE runs (
+    run_id TEXT PRIMARY KEY, command TEXT NOT NULL, started TEXT NOT NULL, finished TEXT,
+    exit_code INTEGER, summary TEXT);
+"""
+
+
+def test_a_schema_1_ledger_is_carried_over_with_empty_ids(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / STATE_FILE)
+    db.executescript(SCHEMA_1)
+    db.executemany(
+        "INSERT INTO owned VALUES (?, ?, ?, ?)",
+        [
+            ("ann@contoso.com", "Team", "hr:Users→Team", NOW.isoformat()),
+            ("bob@contoso.com", "Team", "r", "2026-01-01T00:00:00+00:00"),
+        ],
+    )
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    with State(tmp_path) as state:
+        ledger = state.owned()
+        assert ledger[EmailKey("ann@contoso.com")] == Owned("Team", "hr:Users→Team", NOW)
+        assert len(ledger) == 2
+        state.record_owned({EmailKey("ann@contoso.com"): Owned("Team", "r", NOW, "7", "v7", "guid-ann")})
+    with State(tmp_path) as state:
+        assert state.owned()[EmailKey("ann@contoso.com")] == Owned("Team", "r", NOW, "7", "v7", "guid-ann")
+    assert sqlite3.connect(tmp_path / STATE_FILE).execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_rekey_moves_the_entry_and_its_observations_and_remembers_the_rename(tmp_path: Path) -> None:
+    old, new, newest = (
+        EmailKey("ann.smith@contoso.com"),
+        EmailKey("ann.jones@contoso.com"),
+        EmailKey("ann@jones.example"),
+    )
+    with State(tmp_path) as state:
+        state.record_owned({old: Owned("Team", "r", NOW, "7", "", "guid-ann")})
+        state.replace_observations({old: NOW}, {})
+        state.rekey({old: new}, [Renamed(new, old, "Ann", "same immutable id guid-ann", "7")], NOW)
+        assert list(state.owned()) == [new] and list(state.absent_since()) == [new]
+        state.rekey({new: newest}, [Renamed(newest, new, "Ann", "same 7pace user 7", "7")], NOW)
+        history = state.renames_of([old])
+    assert [(b, a) for b, a, _, _ in history] == [(old, new), (new, newest)]
