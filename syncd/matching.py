@@ -72,8 +72,9 @@ class Matching:
             if selection.email.casefold() != selection.key:
                 found.append(f"written:{selection.email}")
         if row is not None:
-            found.append(f"7pace:{row.email or row.unique_name}")
-            if row.unique_name and row.unique_name != row.email:
+            if row.email and row.email != row.unique_name:
+                found.append(f"7pace.email:{row.email}")
+            if row.unique_name:
                 found.append(f"7pace.uniqueName:{row.unique_name}")
             if row.target_id:
                 found.append(f"7pace.id:{row.target_id}")

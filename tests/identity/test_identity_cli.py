@@ -1,0 +1,163 @@
+"""Issue 16 through the CLI against the 7pace emulator: rows keyed by uniqueName only, DOMAIN\\user names,
+a row matching two people, renames between runs (one person and 500)."""
+
+from __future__ import annotations
+
+import pytest
+
+from syncd.cli import main
+from syncd.emulators.timetracker import Contract, EmulatedUser
+from syncd.state import State
+
+from .conftest import IdentityWorld, Member
+
+NO_EMAIL = Contract(rows_without_email=True)
+REMOVE = 'grace = "0s"\nunmanaged = "remove"\nmax_removal_percent = 100\nmax_removals = 1000'
+
+
+def test_rows_keyed_by_unique_name_only_match_the_upn(
+    ids: IdentityWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    upn = "alee@contoso.onmicrosoft.com"
+    emulator = ids.seventh_pace(
+        [EmulatedUser(upn, "Team", unique_name=upn), EmulatedUser("ann.lee@contoso.com")], NO_EMAIL
+    )
+    ids.members([Member("Users", "ann.lee@contoso.com", id="guid-ann")])  # without her UPN
+    config = ids.config(policy=REMOVE)
+    before = ids.plan(config, capsys)
+    assert sorted((c["action"], c["email"]) for c in before["changes"]) == [
+        ("seat-assign", "ann.lee@contoso.com"),  # the churn of today: a second seat for the same person …
+        ("seat-unassign", upn),  # … and the real one removed
+    ]
+    ids.members([Member("Users", "ann.lee@contoso.com", upn=upn, id="guid-ann")])
+    after = ids.plan(config, capsys)
+    assert after["changes"] == [] and after["seats"] == {"before": 1, "after": 1, "limit": None}
+    assert main(["run", "-c", config]) == 0
+    assert emulator.roles_by_email() == {upn: "Team"}
+    with State(ids.root / "state") as state:  # adopted, with both stable ids
+        (entry,) = state.owned().values()
+    assert (entry.person_id, entry.target_id) == ("guid-ann", emulator_id(emulator, upn))
+
+
+def emulator_id(emulator: object, email: str) -> str:
+    users = emulator._users  # type: ignore[attr-defined]  # the emulator's own record, for its derived id
+    return str(users[email].id)
+
+
+def test_on_prem_domain_user_names_match_through_the_netbios_alias_and_are_written_by_id(
+    ids: IdentityWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    elsewhere = "bob.lee@mail.elsewhere.example"  # 7pace's e-mail for him is in no directory attribute
+    emulator = ids.seventh_pace(
+        [EmulatedUser(elsewhere, "Administrator", unique_name="CORP\\blee")], NO_EMAIL
+    )
+    ids.members([Member("Users", "bob@contoso.com", upn="blee@corp.contoso.com", id="guid-bob")])
+    config = ids.config('[identity.domain_aliases]\nCORP = "corp.contoso.com"', policy=REMOVE)
+    plan = ids.plan(config, capsys)
+    (change,) = plan["changes"]
+    assert (change["action"], change["key"], change["email"], change["after"]) == (
+        "role-change",
+        "bob@contoso.com",
+        "CORP\\blee",
+        "Team",
+    )
+    assert "7pace.uniqueName:CORP\\blee" in change["identifiers"]
+    assert (
+        "matched:blee@corp.contoso.com = 7pace CORP\\blee (id " + change["target_id"] + ")"
+        in change["identifiers"]
+    )
+    assert main(["run", "-c", config]) == 0
+    assert emulator.roles_by_email() == {elsewhere: "Team"}
+    assert ids.plan(config, capsys)["changes"] == []
+
+
+def test_a_row_matching_two_people_is_never_acted_upon(
+    ids: IdentityWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emulator = ids.seventh_pace(
+        [EmulatedUser("shared@contoso.com", "Team"), EmulatedUser("carl@contoso.com", "Team")]
+    )
+    ids.members(
+        [
+            Member("Users", "ann@contoso.com", upn="shared@contoso.com", display_name="Ann Lee"),
+            Member("Users", "shared@contoso.com", display_name="Shared Mailbox"),
+        ]
+    )
+    config = ids.config(policy=REMOVE)
+    plan = ids.plan(config, capsys)
+    assert plan["ambiguous"] == [
+        {
+            "people": ["ann@contoso.com (Ann Lee)", "shared@contoso.com (Shared Mailbox)"],
+            "rows": [f"shared@contoso.com (id {emulator_id(emulator, 'shared@contoso.com')})"],
+            "seats": 1,
+            "why": "one 7pace user matches several people",
+        }
+    ]
+    assert [(c["action"], c["email"]) for c in plan["changes"]] == [("seat-unassign", "carl@contoso.com")]
+    assert plan["seats"]["before"] == 2 and plan["seats"]["after"] == 1  # the ambiguous seat is counted
+    capsys.readouterr()
+    assert main(["plan", "-c", config]) == 0
+    table = capsys.readouterr().out
+    assert "Ambiguous, left alone, seats counted as held (1):" in table
+    assert "ann@contoso.com (Ann Lee) and shared@contoso.com (Shared Mailbox) ↔ shared@contoso.com" in table
+    assert main(["run", "-c", config]) == 0
+    assert emulator.roles_by_email() == {"shared@contoso.com": "Team"}
+
+
+def test_a_rename_between_two_runs_keeps_one_seat_and_its_ownership(
+    ids: IdentityWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emulator = ids.seventh_pace(
+        [EmulatedUser("ann.smith@contoso.com"), EmulatedUser("ann.jones@contoso.com"), EmulatedUser(ZED)]
+    )
+    ids.members(
+        [Member("Users", "ann.smith@contoso.com", id="guid-ann", display_name="Ann"), Member("Users", ZED)]
+    )
+    config = ids.config(policy=REMOVE)
+    assert main(["run", "-c", config]) == 0
+    assert emulator.roles_by_email() == {"ann.smith@contoso.com": "Team", ZED: "Team"}
+    # married: mail changed, the immutable id did not
+    ids.members(
+        [Member("Users", "ann.jones@contoso.com", id="guid-ann", display_name="Ann"), Member("Users", ZED)]
+    )
+    plan = ids.plan(config, capsys)
+    assert plan["changes"] == []
+    assert plan["renamed"] == [
+        {
+            "key": "ann.jones@contoso.com",
+            "before": "ann.smith@contoso.com",
+            "display_name": "Ann",
+            "how": "same immutable id guid-ann",
+            "target_id": emulator_id(emulator, "ann.smith@contoso.com"),
+        }
+    ]
+    assert main(["run", "-c", config]) == 0
+    assert emulator.roles_by_email() == {"ann.smith@contoso.com": "Team", ZED: "Team"}  # no churn
+    with State(ids.root / "state") as state:
+        assert sorted(state.owned()) == ["ann.jones@contoso.com", ZED]
+    # she leaves the group: the seat syncd still owns is released, under the name 7pace shows
+    ids.members([Member("Users", ZED)])
+    assert main(["run", "-c", config]) == 0
+    assert emulator.roles_by_email() == {ZED: "Team"}
+
+
+ZED = "zed@contoso.com"
+
+
+def test_500_renames_between_two_runs_are_500_renamed_0_assignments_0_removals(
+    ids: IdentityWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = [f"p{i:04d}@old.example" for i in range(500)]
+    new = [f"p{i:04d}@new.example" for i in range(500)]
+    emulator = ids.seventh_pace([EmulatedUser(e) for e in old + new])
+    ids.members([Member("Users", e, id=f"id-{i}") for i, e in enumerate(old)])
+    config = ids.config(policy=REMOVE)
+    assert main(["run", "-c", config]) == 0
+    assert emulator.seated == 500
+    ids.members([Member("Users", e, id=f"id-{i}") for i, e in enumerate(new)])  # a domain migration
+    plan = ids.plan(config, capsys)
+    assert plan["counts"]["renamed"] == 500
+    assert (plan["counts"]["seat-assign"], plan["counts"]["seat-unassign"]) == (0, 0)
+    assert plan["changes"] == []
+    assert main(["run", "-c", config]) == 0
+    assert emulator.seated == 500 and set(emulator.roles_by_email()) == set(old)
