@@ -243,13 +243,17 @@ class SeatLookup:
             if row.target_id:
                 self._by_id.setdefault(row.target_id, row)
 
-    def role(self, change: Change) -> str:
+    def row(self, change: Change) -> LicensedUser | None:
         row = self._by_id.get(change.target_id) if change.target_id else None
         if row is None:
             written = normalise_identifier(change.email)
             row = self._by_key.get(written) if written is not None else None
         if row is None:
             row = self._by_key.get(change.key)
+        return row
+
+    def role(self, change: Change) -> str:
+        row = self.row(change)
         return row.role if row is not None else NONE_ROLE
 
 
@@ -517,7 +521,7 @@ class Cycle:
             return replace(base, exit_code=exit_code, problems=tuple(problems), audit_path=_path(audit))
 
         results, not_applied = self._apply(request, target, plan, state, audit, run_id)
-        results = self._verify(target, results)
+        results = self._verify(target, results, state)
         failed = [r for r in results if r.outcome is not Outcome.SUCCESS]
         problems += [
             f"{r.change.email}: {r.change.action.value} {r.outcome.value}: {r.error}" for r in failed
@@ -711,20 +715,26 @@ class Cycle:
         progress.finish()
         return results, 0
 
-    def _verify(self, target: Target, results: list[ChangeResult]) -> list[ChangeResult]:
-        """Re-read the target: the POST is not assumed atomic, so report what did not take."""
+    def _verify(self, target: Target, results: list[ChangeResult], state: State) -> list[ChangeResult]:
+        """Re-read the target: the POST is not assumed atomic, so report what did not take. New seats'
+        7pace ids go into the ledger now, so a rename before the next run cannot orphan them (issue 16)."""
         if not any(r.outcome is Outcome.SUCCESS for r in results):
             return results
         actual = SeatLookup(target.licensed())
         verified: list[ChangeResult] = []
+        seat_ids: dict[EmailKey, tuple[str, str]] = {}
         for r in results:
-            now_role = actual.role(r.change)
+            row = actual.row(r.change)
+            now_role = row.role if row is not None else NONE_ROLE
+            if row is not None and row.target_id and r.change.action is Action.ASSIGN:
+                seat_ids[r.change.key] = (row.target_id, row.vsts_id)
             if r.outcome is Outcome.SUCCESS and now_role.casefold() != r.change.after.casefold():
                 verified.append(
                     ChangeResult(r.change, Outcome.FAILURE, f"accepted, but the target now shows {now_role}")
                 )
             else:
                 verified.append(r)
+        state.record_seat_ids(seat_ids)
         return verified
 
     def _cost(self, plan: Plan, now: datetime) -> tuple[Mapping[str, Any] | None, tuple[str, ...]]:

@@ -171,6 +171,15 @@ class State:
         with self.transaction() as db:
             db.executemany(_RECORD_OWNED, _owned_rows(entries))
 
+    def record_seat_ids(self, seats: Mapping[EmailKey, tuple[str, str]]) -> None:
+        """The 7pace id and vstsId of seats just assigned (their ledger entries were written before)."""
+        if seats:
+            with self.transaction() as db:
+                db.executemany(
+                    "UPDATE owned SET target_id = ?, vsts_id = ? WHERE key = ?",
+                    ((t, v, k) for k, (t, v) in seats.items()),
+                )
+
     def rekey(self, moves: Mapping[EmailKey, EmailKey], renamed: Iterable[Renamed], now: datetime) -> None:
         """Move ledger entries and observations to today's keys (renames), and remember each rename."""
         if not moves:
