@@ -136,6 +136,14 @@ class AuditLog:
         }
         if change.target_id:
             fields["user.target.id"] = change.target_id
+        # issue 16: the person behind the row (their key and immutable id) and every identifier used, so
+        # `syncd audit --user` finds them by any name, across renames
+        if change.key != change.email:
+            fields["syncd.person.key"] = change.key
+        if change.person_id:
+            fields["syncd.person.id"] = change.person_id
+        if change.identifiers:
+            fields["syncd.identifiers"] = list(change.identifiers)
         if reason.source:
             fields["syncd.source"] = reason.source
         if reason.group:

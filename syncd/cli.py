@@ -18,7 +18,6 @@ from syncd.config_section import parse_duration
 from syncd.cycle import Cycle, CycleRequest, CycleResult, utc_now
 from syncd.diagnostics import add_log_file, configure, prune_log_files
 from syncd.errors import ConfigError, ExitCode, SyncdError, UsageError
-from syncd.identity import normalise_email
 from syncd.models import Outcome
 from syncd.plan_output import FORMATS, render_csv, render_json, render_table
 
@@ -109,10 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--offline", action="store_true", help="only validate the file; contact nothing")
     status = commands.add_parser("status", parents=[common], help="last runs, held groups, pending removals")
     status.add_argument("--format", choices=("table", "json"), default="table")
+    status.add_argument("--user", help="one person, by any identifier: address, UPN, old address, 7pace id")
+    status.add_argument(
+        "--live", action="store_true", help="with --user: read sources and 7pace to match now"
+    )
     audit = commands.add_parser(
         "audit", parents=[common], help="search the audit trail (who, what, when, why)"
     )
-    audit.add_argument("--user", help="one person's e-mail")
+    audit.add_argument("--user", help="one person, by any identifier (address, UPN, old address, 7pace id)")
     audit.add_argument(
         "--action", action="append", default=[], help="seat-assign, role-change, seat-unassign, …"
     )
@@ -264,6 +267,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     from syncd.status import render_status
 
     config = _load(args)
+    if args.user:
+        from syncd.person_status import render_person
+
+        _print(render_person(config, args.user, args.format, live=args.live))
+        return int(ExitCode.OK)
     _print(render_status(config, args.format, utc_now()))
     return int(ExitCode.OK)
 
@@ -272,13 +280,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from syncd import audit_query
 
     config = _load(args)
-    user = None
+    user, also = None, frozenset[str]()
     if args.user:
-        user = normalise_email(args.user)
-        if user is None:
-            raise UsageError(f"--user {args.user!r} is not an e-mail address")
+        from syncd.person_status import resolve
+
+        known = resolve(config, args.user)  # any identifier, and the person's names before renames
+        user, also = args.user, known.names
     wanted = audit_query.AuditFilter(
         user=user,
+        also=also,
         actions=frozenset(args.action),
         outcome=args.outcome,
         run_id=args.run_id,

@@ -3,6 +3,8 @@ a row matching two people, renames between runs (one person and 500)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from syncd.cli import main
@@ -161,3 +163,60 @@ def test_500_renames_between_two_runs_are_500_renamed_0_assignments_0_removals(
     assert plan["changes"] == []
     assert main(["run", "-c", config]) == 0
     assert emulator.seated == 500 and set(emulator.roles_by_email()) == set(old)
+
+
+def test_status_and_audit_find_a_person_by_any_identifier_across_renames(
+    ids: IdentityWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emulator = ids.seventh_pace(
+        [
+            EmulatedUser("ann.smith@contoso.com", unique_name="asmith@contoso.onmicrosoft.com"),
+            EmulatedUser(ZED),
+        ]
+    )
+    ids.members(
+        [Member("Users", "ann.smith@contoso.com", id="guid-ann", display_name="Ann"), Member("Users", ZED)]
+    )
+    config = ids.config(policy=REMOVE)
+    assert main(["run", "-c", config]) == 0
+    seat = emulator_id(emulator, "ann.smith@contoso.com")
+    ids.members(
+        [
+            Member(
+                "Users",
+                "ann.jones@contoso.com",
+                upn="ajones@contoso.onmicrosoft.com",
+                id="guid-ann",
+                display_name="Ann",
+            ),
+            Member("Users", ZED),
+        ]
+    )
+    assert main(["run", "-c", config]) == 0
+    for name in ("ann.smith@contoso.com", "ANN.JONES@contoso.com", seat, "guid-ann"):
+        capsys.readouterr()
+        assert main(["status", "-c", config, "--user", name, "--format", "json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert data["current"] == "ann.jones@contoso.com", name
+        assert data["ledger"]["target_id"] == seat and data["ledger"]["person_id"] == "guid-ann"
+        assert data["ledger"]["rule"] == "hr:Users→Team"
+        assert [(r["before"], r["after"], r["how"]) for r in data["renames"]] == [
+            ("ann.smith@contoso.com", "ann.jones@contoso.com", "same immutable id guid-ann")
+        ]
+        assert [(c["action"], c["email"]) for c in data["changes"]] == [
+            ("seat-assign", "ann.smith@contoso.com")
+        ]
+    capsys.readouterr()
+    assert main(["status", "-c", config, "--user", "ajones@contoso.onmicrosoft.com", "--live"]) == 0
+    text = capsys.readouterr().out
+    assert "now: selected for Team by rules[0] (Users); 7pace row ann.smith@contoso.com (id " + seat in text
+    assert "matched:ledger: seat ann.smith@contoso.com (id " + seat + ") recorded for them" in text
+    assert "    upn:ajones@contoso.onmicrosoft.com" in text
+    # the audit trail, asked with today's address, shows the assignment made under the old one
+    capsys.readouterr()
+    assert main(["audit", "-c", config, "--user", "ann.jones@contoso.com", "--format", "jsonl"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [
+        (e["event.action"], e["user.target.email"]) for e in events if e["event.action"] == "seat-assign"
+    ] == [("seat-assign", "ann.smith@contoso.com")]
+    assert main(["audit", "-c", config, "--user", "two words"]) == 2
