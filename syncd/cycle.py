@@ -250,6 +250,12 @@ class SeatLookup:
             row = self._by_key.get(written) if written is not None else None
         if row is None:
             row = self._by_key.get(change.key)
+        # a new seat written by e-mail to a 7pace that lists only unique names: any of the person's names
+        for item in change.identifiers if row is None else ():
+            name = normalise_identifier(item.partition(":")[2])
+            row = self._by_key.get(name) if name is not None else None
+            if row is not None:
+                break
         return row
 
     def role(self, change: Change) -> str:

@@ -220,3 +220,17 @@ def test_status_and_audit_find_a_person_by_any_identifier_across_renames(
         (e["event.action"], e["user.target.email"]) for e in events if e["event.action"] == "seat-assign"
     ] == [("seat-assign", "ann.smith@contoso.com")]
     assert main(["audit", "-c", config, "--user", "two words"]) == 2
+
+
+def test_a_new_seat_written_by_e_mail_is_verified_through_the_unique_name_7pace_lists(
+    ids: IdentityWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    upn = "alee@contoso.onmicrosoft.com"
+    emulator = ids.seventh_pace([EmulatedUser("ann.lee@contoso.com", unique_name=upn)], NO_EMAIL)
+    ids.members([Member("Users", "ann.lee@contoso.com", upn=upn, id="guid-ann")])
+    config = ids.config(policy=REMOVE)
+    assert main(["run", "-c", config]) == 0  # not "accepted, but the target now shows None"
+    assert emulator.roles_by_email() == {"ann.lee@contoso.com": "Team"}
+    with State(ids.root / "state") as state:
+        assert state.owned()["ann.lee@contoso.com"].target_id == emulator_id(emulator, "ann.lee@contoso.com")
+    assert ids.plan(config, capsys)["changes"] == []
