@@ -45,14 +45,26 @@ def resolve(config: Config, name: str) -> Known:
         raise UsageError(f"--user {name!r} is not an identifier (an address, a UPN, DOMAIN\\user or an id)")
     if not (config.state_dir / STATE_FILE).exists():
         return Known(name, frozenset({key}), "", None, ())
+    # a name the ledger does not hold (a UPN, a proxy address) may be in the identifiers of an audited change
+    seeds = {key} | _audited_keys(config, key)
     with State(config.state_dir) as state:
         ledger = state.owned()
-        seeds = {key}
         seeds.update(k for k, o in ledger.items() if key in (_folded(o.target_id), _folded(o.person_id)))
         renames = tuple(state.renames_of(seeds))
     keys = seeds | {k for before, after, _, _ in renames for k in (before, after)}
     current = next((k for k in _newest_first(keys, renames) if k in ledger), "")
     return Known(name, frozenset(keys), current, ledger.get(EmailKey(current)) if current else None, renames)
+
+
+def _audited_keys(config: Config, key: str) -> set[str]:
+    found: set[str] = set()
+    for event in audit_query.events(config.audit_dir, audit_query.AuditFilter(user=key, changes_only=True)):
+        for field in ("syncd.person.key", "user.target.email"):
+            folded = normalise_identifier(str(event.get(field, "")))
+            if folded is not None:
+                found.add(folded)
+                break
+    return found
 
 
 def _folded(text: str) -> str:
