@@ -502,8 +502,8 @@ class Cycle:
             state.record_owned(matched.refresh)
         if recon.adopt:
             state.record_owned({k: matched.with_ids(k, o) for k, o in recon.adopt.items()})
-        if recon.disown:
-            state.forget_owned(recon.disown)
+        if recon.disown or matched.dropped:
+            state.forget_owned(recon.disown | matched.dropped)
 
         if request.reviewed is not None:
             plan = self._reviewed(request, plan, fingerprint, state, good_reads=reads, now=now)

@@ -1,5 +1,6 @@
-"""Identity keys. A person is the same person across sources and the target when their normalised e-mail
-addresses are equal (7pace identifies a named user "typically by his email address", apis.md 1.10)."""
+"""Identity keys. A person is keyed by their normalised e-mail address (7pace identifies a named user
+"typically by his email address", apis.md 1.10); since issue 16 every other identifier they have (UPN, proxy
+addresses, `DOMAIN\\user`, ids) is normalised the same way, and `matching` compares all of them."""
 
 from __future__ import annotations
 

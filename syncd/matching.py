@@ -40,6 +40,7 @@ class Matching:
     rekey: dict[EmailKey, EmailKey] = field(default_factory=dict)  # ledger/observation keys: old → new
     refresh: dict[EmailKey, Owned] = field(default_factory=dict)  # ledger entries with new ids to record
     how: dict[EmailKey, str] = field(default_factory=dict)  # person → how their row matched, when not by key
+    dropped: frozenset[EmailKey] = frozenset()  # ledger entries superseded by one under today's key
 
     def with_ids(self, key: EmailKey, owned: Owned) -> Owned:
         """A ledger entry about to be recorded, with the row's and the person's ids when it has none."""
@@ -48,8 +49,7 @@ class Matching:
         row = self.licensed.get(key)
         selection = self.desired.get(key)
         person = selection.person if selection is not None else None
-        return replace(
-            owned,
+        return owned._replace(
             target_id=owned.target_id or (row.target_id if row is not None else ""),
             vsts_id=owned.vsts_id or (row.vsts_id if row is not None else ""),
             person_id=owned.person_id or (person.source_id if person is not None else ""),
@@ -90,12 +90,15 @@ def match_people(
     ledger: Mapping[EmailKey, Owned],
     settings: IdentitySettings,
 ) -> Matching:
-    canon: Callable[[str], str] = settings.domain_aliases.canonical
+    # Most people hold the row keyed by their own key: those "trivial" links are implicit (a key in both
+    # `desired` and `licensed`); only the other links are recorded, so 100,000 people cost a few lookups each.
+    aliases = settings.domain_aliases
+    canon: Callable[[str], str] | None = aliases.canonical if aliases else None
 
-    # -- the rows' identifiers ---------------------------------------------------------------------------
+    # -- the rows' identifiers other than their key ------------------------------------------------------
     row_of: dict[str, EmailKey] = {}  # identifier → the one row carrying it
     shared: dict[str, list[EmailKey]] = {}  # identifiers two rows carry
-    by_target_id: dict[str, EmailKey] = {}
+    by_vsts: dict[str, EmailKey] = {}
 
     def index(identifier: str, row_key: EmailKey) -> None:
         known = row_of.setdefault(identifier, row_key)
@@ -103,124 +106,142 @@ def match_people(
             shared.setdefault(identifier, [known]).append(row_key)
 
     for row_key, row in licensed.items():
-        index(canon(row_key), row_key)
+        if canon is not None and (folded := canon(row_key)) != row_key:
+            index(folded, row_key)
         if row.unique_name and row.unique_name != row.email:
             unique = normalise_identifier(row.unique_name)
-            if unique is not None:
-                index(canon(unique), row_key)
+            if unique is not None and unique != row_key:
+                index(canon(unique) if canon is not None else unique, row_key)
         if row.vsts_id:
-            vsts = normalise_identifier(row.vsts_id)
-            if vsts is not None:
-                index(vsts, row_key)
-        if row.target_id:
-            by_target_id[row.target_id] = row_key
+            by_vsts[_folded_id(row.vsts_id)] = row_key
 
-    # -- links: person → rows (identifiers first, then the ledger) ---------------------------------------
-    rows_of: dict[EmailKey, EmailKey | set[EmailKey]] = {}
+    # -- links other than person key = row key -----------------------------------------------------------
+    extra_rows: dict[EmailKey, set[EmailKey]] = {}  # person → rows
+    extra_claims: dict[EmailKey, set[EmailKey]] = {}  # row → people
     how: dict[EmailKey, str] = {}
-    claimed: dict[EmailKey, EmailKey | set[EmailKey]] = {}  # row → person(s)
 
     def link(person: EmailKey, row_key: EmailKey, why: str) -> None:
-        _add(rows_of, person, row_key)
-        _add(claimed, row_key, person)
-        if why:
-            how.setdefault(person, why)
+        if row_key == person:
+            return
+        extra_rows.setdefault(person, set()).add(row_key)
+        extra_claims.setdefault(row_key, set()).add(person)
+        how.setdefault(person, f"{why} = 7pace {_shown(licensed[row_key])}")
 
-    by_person_id: dict[str, EmailKey] = {}
-    for key, selection in desired.items():
-        person = selection.person
-        own = canon(key)
-        found = row_of.get(own)
-        if found is not None:
-            link(key, found, "" if found == key else f"e-mail {key} = 7pace {_shown(licensed[found])}")
-        if own in shared:
-            for other in shared[own]:
-                link(key, other, f"e-mail {key} = 7pace {_shown(licensed[other])}")
-        if person is None:
-            continue
-        if person.source_id:
-            by_person_id[person.source_id] = key
-        for alias in person.aliases:
-            identifier = canon(alias)
-            found = row_of.get(identifier)
+    def look_up(person: EmailKey, identifier: EmailKey) -> None:
+        if identifier != person and identifier in licensed:
+            link(person, identifier, identifier)
+        folded = EmailKey(canon(identifier)) if canon is not None else identifier
+        if folded != identifier and folded in licensed:
+            link(person, folded, identifier)
+        if row_of:
+            found = row_of.get(folded)
             if found is not None:
-                link(key, found, f"{alias} = 7pace {_shown(licensed[found])}")
-            for other in shared.get(identifier, ()):
-                link(key, other, f"{alias} = 7pace {_shown(licensed[other])}")
+                link(person, found, identifier)
+            for other in shared.get(folded, ()):
+                link(person, other, identifier)
 
-    # the ledger: which row (by 7pace id, else by the key it was recorded under) belongs to which person (by
-    # immutable id, else by key)
-    entry_row: dict[EmailKey, EmailKey] = {}
-    entry_person: dict[EmailKey, EmailKey] = {}
+    for key, selection in desired.items():
+        if row_of or canon is not None:
+            look_up(key, key)
+        person = selection.person
+        if person is not None:
+            for alias in person.aliases:
+                look_up(key, alias)
+                found = by_vsts.get(alias) if by_vsts else None
+                if found is not None:
+                    link(key, found, alias)
+
+    # -- the ledger: the row recorded for the seat (by 7pace id) and its person (by immutable id) ------------
+    ids_of_rows: dict[str, EmailKey] | None = None
+    ids_of_people: dict[str, EmailKey] | None = None
+    entry_links: dict[EmailKey, tuple[EmailKey | None, EmailKey | None]] = {}  # only when not both the key
     for entry_key, owned in ledger.items():
-        seat = by_target_id.get(owned.target_id) if owned.target_id else None
-        if seat is None and entry_key in licensed:
-            seat = entry_key
-        holder = by_person_id.get(owned.person_id) if owned.person_id else None
-        if holder is None and entry_key in desired:
-            holder = entry_key
-        if seat is not None:
-            entry_row[entry_key] = seat
-        if holder is not None:
-            entry_person[entry_key] = holder
-            if seat is not None and not _has(rows_of, holder, seat):
-                link(holder, seat, f"ledger: seat {_shown(licensed[seat])} recorded for them")
+        held = licensed.get(entry_key)
+        seat: EmailKey | None = entry_key
+        if held is None or (owned.target_id and held.target_id and held.target_id != owned.target_id):
+            seat = None
+            if owned.target_id:
+                if ids_of_rows is None:
+                    ids_of_rows = {r.target_id: k for k, r in licensed.items() if r.target_id}
+                seat = ids_of_rows.get(owned.target_id)
+        wanted = desired.get(entry_key)
+        holder: EmailKey | None = entry_key
+        if wanted is None or (owned.person_id and _person_id(wanted) not in ("", owned.person_id)):
+            holder = None
+            if owned.person_id:
+                if ids_of_people is None:
+                    ids_of_people = {pid: k for k, s in desired.items() if (pid := _person_id(s))}
+                holder = ids_of_people.get(owned.person_id)
+        if seat != entry_key or holder != entry_key:
+            entry_links[entry_key] = (seat, holder)
+            if seat is not None and holder is not None:
+                link(holder, seat, f"ledger: seat {_shown(licensed[seat])} recorded for them;")
 
-    # -- ambiguity: close over people with two rows and rows with two people -------------------------------
-    bad_people = {p for p, rows in rows_of.items() if isinstance(rows, set)}
-    bad_rows = {r for r, people in claimed.items() if isinstance(people, set)}
+    # -- ambiguity: a person with two rows, a row with two people -------------------------------------------
+    bad_people = {p for p, rows in extra_rows.items() if len(rows) > 1 or p in licensed}
+    bad_rows = {r for r, people in extra_claims.items() if len(people) > 1 or r in desired}
     ambiguous: list[Ambiguous] = []
     if bad_people or bad_rows:
+
+        def rows_of(person: EmailKey) -> set[EmailKey]:
+            return extra_rows.get(person, set()) | ({person} if person in licensed else set())
+
+        def claimed(row_key: EmailKey) -> set[EmailKey]:
+            return extra_claims.get(row_key, set()) | ({row_key} if row_key in desired else set())
+
         ambiguous = _components(bad_people, bad_rows, rows_of, claimed, desired, licensed)
 
     # -- the re-keyed inputs -----------------------------------------------------------------------------
-    pair: dict[EmailKey, EmailKey] = {  # row → its one person
-        row_key: people
-        for row_key, people in claimed.items()
-        if row_key not in bad_rows and not isinstance(people, set) and people not in bad_people
+    moved = {
+        row_key: next(iter(people))
+        for row_key, people in extra_claims.items()
+        if row_key not in bad_rows and len(people) == 1 and next(iter(people)) not in bad_people
     }
-    paired = set(pair.values())
-    licensed_out: dict[EmailKey, LicensedUser] = {}
-    for row_key, row in licensed.items():
-        if row_key in bad_rows:
-            continue
-        licensed_out.setdefault(pair.get(row_key, row_key), row)
+    licensed_out: dict[EmailKey, LicensedUser]
+    if moved or bad_rows:
+        licensed_out = {k: r for k, r in licensed.items() if k not in bad_rows and k not in moved}
+        licensed_out.update((person, licensed[row_key]) for row_key, person in moved.items())
+    else:
+        licensed_out = dict(licensed)
     desired_out = _written(desired, bad_people, settings)
 
-    owned_out: dict[EmailKey, Owned] = {}
+    owned_out = dict(ledger)
     rekey: dict[EmailKey, EmailKey] = {}
     refresh: dict[EmailKey, Owned] = {}
     renamed: list[Renamed] = []
+    dropped: set[EmailKey] = set()
     for entry_key, owned in ledger.items():
-        seat = entry_row.get(entry_key)
-        holder = entry_person.get(entry_key)
+        seat, holder = entry_links.get(entry_key, (entry_key, entry_key))
         if (seat is not None and seat in bad_rows) or (holder is not None and holder in bad_people):
-            owned_out.setdefault(entry_key, owned)
             continue
-        if seat is not None and seat in pair:
-            new = pair[seat]
+        if seat is not None and seat in moved:
+            new = moved[seat]
         elif holder is not None:
             new = holder
         else:
             new = seat if seat is not None else entry_key
-        if new in owned_out and new != entry_key:
-            continue  # an older entry for the same seat: the one under today's key wins
-        owned_out[new] = owned
-        matched_row = licensed_out.get(new) if new in paired else None
-        chosen = desired.get(new)
         if new != entry_key:
+            del owned_out[entry_key]
+            if new in ledger or new in rekey.values():
+                dropped.add(entry_key)  # an older entry for the same seat: the one under today's key wins
+                continue
+            owned_out[new] = owned
             rekey[entry_key] = new
-            if chosen is not None:
-                renamed.append(_renamed(new, entry_key, owned, chosen, matched_row))
-        ids = (
-            matched_row.target_id if matched_row is not None else owned.target_id,
-            matched_row.vsts_id if matched_row is not None else owned.vsts_id,
-            chosen.person.source_id
-            if chosen is not None and chosen.person is not None and chosen.person.source_id
-            else owned.person_id,
-        )
-        if ids != (owned.target_id, owned.vsts_id, owned.person_id):
-            fresh = replace(owned, target_id=ids[0], vsts_id=ids[1], person_id=ids[2])
+        chosen = desired.get(new)
+        matched_row = licensed_out.get(new) if chosen is not None else None
+        if new != entry_key and chosen is not None:
+            renamed.append(_renamed(new, entry_key, owned, chosen, matched_row))
+        person_id = _person_id(chosen) if chosen is not None else ""
+        if matched_row is not None and (
+            matched_row.target_id != owned.target_id
+            or matched_row.vsts_id != owned.vsts_id
+            or (person_id and person_id != owned.person_id)
+        ):
+            fresh = owned._replace(
+                target_id=matched_row.target_id,
+                vsts_id=matched_row.vsts_id,
+                person_id=person_id or owned.person_id,
+            )
             owned_out[new] = refresh[new] = fresh
 
     return Matching(
@@ -233,36 +254,26 @@ def match_people(
         rekey=rekey,
         refresh=refresh,
         how=how,
+        dropped=frozenset(dropped),
     )
 
 
-def _add(links: dict[EmailKey, EmailKey | set[EmailKey]], key: EmailKey, value: EmailKey) -> None:
-    """One value per key, a set once there are two (most people have exactly one row)."""
-    known = links.get(key)
-    if known is None:
-        links[key] = value
-    elif isinstance(known, set):
-        known.add(value)
-    elif known != value:
-        links[key] = {known, value}
+def _person_id(selection: Selection) -> str:
+    person = selection.person
+    return person.source_id if person is not None else ""
 
 
-def _has(links: Mapping[EmailKey, EmailKey | set[EmailKey]], key: EmailKey, value: EmailKey) -> bool:
-    known = links.get(key)
-    return known == value or (isinstance(known, set) and value in known)
-
-
-def _each(value: EmailKey | set[EmailKey] | None) -> Iterable[EmailKey]:
-    if value is None:
-        return ()
-    return value if isinstance(value, set) else (value,)
+def _folded_id(text: str) -> str:
+    """A GUID-like id as `normalise_identifier` folds it (case, braces), without its cost per row."""
+    folded = text.strip().casefold()
+    return folded[1:-1] if folded.startswith("{") and folded.endswith("}") else folded
 
 
 def _components(
     bad_people: set[EmailKey],
     bad_rows: set[EmailKey],
-    rows_of: Mapping[EmailKey, EmailKey | set[EmailKey]],
-    claimed: Mapping[EmailKey, EmailKey | set[EmailKey]],
+    rows_of: Callable[[EmailKey], set[EmailKey]],
+    claimed: Callable[[EmailKey], set[EmailKey]],
     desired: Mapping[EmailKey, Selection],
     licensed: Mapping[EmailKey, LicensedUser],
 ) -> list[Ambiguous]:
@@ -280,20 +291,17 @@ def _components(
         while pending:
             kind, key = pending.pop()
             if kind == "p":
-                if key in people:
-                    continue
-                people.add(key)
-                pending.extend(("r", r) for r in _each(rows_of.get(key)))
-            else:
-                if key in rows:
-                    continue
+                if key not in people:
+                    people.add(key)
+                    pending.extend(("r", r) for r in rows_of(key))
+            elif key not in rows:
                 rows.add(key)
-                pending.extend(("p", p) for p in _each(claimed.get(key)))
+                pending.extend(("p", p) for p in claimed(key))
         seen_people |= people
         seen_rows |= rows
         why = (
             "one 7pace user matches several people"
-            if any(isinstance(claimed.get(r), set) for r in rows)
+            if any(len(claimed(r)) > 1 for r in rows)
             else "one person matches several 7pace users"
         )
         found.append(
@@ -324,7 +332,10 @@ def _renamed(
         how = f"same 7pace user {owned.target_id}"
     else:
         how = "the seat recorded for them"
-    return Renamed(key, before, selection.display_name, how, row.target_id if row is not None else "")
+    person_id = person.source_id if person is not None else owned.person_id
+    return Renamed(
+        key, before, selection.display_name, how, row.target_id if row is not None else "", person_id
+    )
 
 
 def _written(

@@ -151,6 +151,7 @@ class Renamed:
     display_name: str
     how: str  # what proved it is the same person: "immutable id …" or "7pace user …"
     target_id: str = ""
+    person_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

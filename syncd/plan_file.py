@@ -95,6 +95,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
                 "display_name": r.display_name,
                 "how": r.how,
                 "target_id": r.target_id,
+                "person_id": r.person_id,
             }
             for r in plan.renamed
         ],
@@ -163,6 +164,7 @@ def plan_from_dict(data: Mapping[str, Any], where: str) -> Plan:
                     str(r.get("display_name", "")),
                     str(r.get("how", "")),
                     str(r.get("target_id", "")),
+                    str(r.get("person_id", "")),
                 )
                 for r in data.get("renamed", [])
             ),

@@ -16,8 +16,9 @@ plain data. The rules, in the order they are applied to each person:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from syncd.config import Policy
 from syncd.identity import EmailKey
@@ -37,12 +38,13 @@ from syncd.models import (
 from syncd.rules import Selection
 
 
-@dataclass(frozen=True, slots=True)
-class Owned:
+class Owned(NamedTuple):
     """A ledger entry: syncd assigned (or adopted) this seat under `rule` (a Rule.identity).
 
     The ids (issue 16) make ownership survive renames: the 7pace user id (and vstsId) of the seat and the
     source's immutable id of the person. Empty until known (a new seat has no id before it is read back).
+    A NamedTuple, immutable like the dataclasses: 100,000 of them are built per state load, each with its
+    own ids, and a tuple is built several times faster than a frozen dataclass.
     """
 
     role: str
@@ -119,7 +121,7 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
         if current == wanted:
             if selection and (owned is None or owned.rule != selection.rule.identity):
                 if owned is not None:
-                    adopt[key] = replace(owned, role=wanted, rule=selection.rule.identity)
+                    adopt[key] = owned._replace(role=wanted, rule=selection.rule.identity)
                 elif policy.adopt:
                     adopt[key] = Owned(wanted, selection.rule.identity, now)
             elif selection is None and owned is not None:

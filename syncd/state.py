@@ -191,7 +191,7 @@ class State:
             db.executemany(
                 "INSERT INTO renames (before, after, person_id, target_id, how, at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                ((r.before, r.key, "", r.target_id, r.how, _iso(now)) for r in renamed),
+                ((r.before, r.key, r.person_id, r.target_id, r.how, _iso(now)) for r in renamed),
             )
 
     def renames_of(self, keys: Iterable[str]) -> list[tuple[str, str, str, datetime]]:

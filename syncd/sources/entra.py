@@ -181,7 +181,7 @@ class EntraSource:
                     via=(),
                     detail="no e-mail address in mail or userPrincipalName",
                     upn=str(item.get("userPrincipalName") or ""),
-                    identifiers=(*_strings(item.get("otherMails")), *_strings(item.get("proxyAddresses")),
+                    identifiers=(*_strings(item.get("otherMails")), *_smtp(item.get("proxyAddresses")),
                                  str(item.get("id") or "")),
                 )  # fmt: skip
             elif kind != _GROUP:
@@ -246,3 +246,9 @@ class EntraSource:
 def _strings(value: object) -> list[str]:
     """A Graph string collection (otherMails, proxyAddresses); anything else is no identifiers."""
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _smtp(value: object) -> list[str]:
+    """The e-mail proxy addresses ("SMTP:" primary, "smtp:" secondary); X500, SIP and the like are not names
+    7pace knows anyone by."""
+    return [v for v in _strings(value) if v[:5].casefold() == "smtp:"]

@@ -131,6 +131,7 @@ def test_a_rename_between_two_runs_keeps_one_seat_and_its_ownership(
             "display_name": "Ann",
             "how": "same immutable id guid-ann",
             "target_id": emulator_id(emulator, "ann.smith@contoso.com"),
+            "person_id": "guid-ann",
         }
     ]
     assert main(["run", "-c", config]) == 0

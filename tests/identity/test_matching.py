@@ -191,3 +191,15 @@ def test_identifier_normalisation() -> None:
     assert aliases.canonical("ann@contoso.onmicrosoft.com") == "ann@contoso.com"
     assert aliases.canonical("corp\\alee") == "alee@corp.contoso.com"
     assert aliases.canonical("ann@elsewhere.com") == "ann@elsewhere.com"
+
+
+def test_an_older_ledger_entry_for_the_same_person_is_dropped_not_moved_onto_the_newer_one() -> None:
+    before = {
+        EmailKey("ann.smith@contoso.com"): owned("", "guid-ann"),  # recorded before the rename
+        EmailKey("ann.jones@contoso.com"): owned("7", "guid-ann"),
+    }
+    ann = person("ann.jones@contoso.com", guid="guid-ann")
+    matched, plan = run([ann], [row("ann.jones@contoso.com", target_id="7")], before)
+    assert plan.changes == () and plan.renamed == ()
+    assert matched.rekey == {} and matched.dropped == {"ann.smith@contoso.com"}
+    assert matched.owned[ann.key].target_id == "7"
