@@ -31,9 +31,12 @@ from syncd.rules import Selection
 class Matching:
     """The plan's inputs re-keyed by person, and what the ledger must learn."""
 
-    desired: dict[EmailKey, Selection]  # ambiguous people left out; `email` = what a new seat is written as
-    licensed: dict[EmailKey, LicensedUser]  # a matched row under its person's key; others under their own
-    owned: dict[EmailKey, Owned]  # the ledger under today's keys
+    desired: Mapping[
+        EmailKey, Selection
+    ]  # ambiguous people left out; `email` = what a new seat is written as
+    licensed: Mapping[EmailKey, LicensedUser]  # a matched row under its person's key; others under their own
+    owned: Mapping[EmailKey, Owned]  # the ledger under today's keys
+    # (each is the input itself when nothing changed: no copies of 100,000 entries)
     renamed: tuple[Renamed, ...] = ()
     ambiguous: tuple[Ambiguous, ...] = ()
     ambiguous_seats: int = 0
@@ -99,6 +102,14 @@ def match_people(
     row_of: dict[str, EmailKey] = {}  # identifier → the one row carrying it
     shared: dict[str, list[EmailKey]] = {}  # identifiers two rows carry
     by_vsts: dict[str, EmailKey] = {}
+    # vstsIds are indexed only when some person has an alias that could be one (not an address, not a
+    # DOMAIN\user name): most sources know no vstsId, and 100,000 of them cost 15 MB
+    ids_wanted = any(
+        "@" not in alias and "\\" not in alias
+        for selection in desired.values()
+        if selection.person is not None
+        for alias in selection.person.aliases
+    )
 
     def index(identifier: str, row_key: EmailKey) -> None:
         known = row_of.setdefault(identifier, row_key)
@@ -112,7 +123,7 @@ def match_people(
             unique = normalise_identifier(row.unique_name)
             if unique is not None and unique != row_key:
                 index(canon(unique) if canon is not None else unique, row_key)
-        if row.vsts_id:
+        if row.vsts_id and ids_wanted:
             by_vsts[_folded_id(row.vsts_id)] = row_key
 
     # -- links other than person key = row key -----------------------------------------------------------
@@ -140,13 +151,17 @@ def match_people(
             for other in shared.get(folded, ()):
                 link(person, other, identifier)
 
+    indirect = bool(row_of) or canon is not None  # else only another row's own key can match an alias
     for key, selection in desired.items():
-        if row_of or canon is not None:
+        if indirect:
             look_up(key, key)
         person = selection.person
         if person is not None:
             for alias in person.aliases:
-                look_up(key, alias)
+                if indirect:
+                    look_up(key, alias)
+                elif alias in licensed:
+                    link(key, alias, alias)
                 found = by_vsts.get(alias) if by_vsts else None
                 if found is not None:
                     link(key, found, alias)
@@ -155,6 +170,9 @@ def match_people(
     ids_of_rows: dict[str, EmailKey] | None = None
     ids_of_people: dict[str, EmailKey] | None = None
     entry_links: dict[EmailKey, tuple[EmailKey | None, EmailKey | None]] = {}  # only when not both the key
+    stale: list[
+        tuple[EmailKey, Owned, LicensedUser, str]
+    ] = []  # entries held by their own key, ids to record
     for entry_key, owned in ledger.items():
         held = licensed.get(entry_key)
         seat: EmailKey | None = entry_key
@@ -165,8 +183,10 @@ def match_people(
                     ids_of_rows = {r.target_id: k for k, r in licensed.items() if r.target_id}
                 seat = ids_of_rows.get(owned.target_id)
         wanted = desired.get(entry_key)
+        person = wanted.person if wanted is not None else None
+        person_id = person.source_id if person is not None else ""
         holder: EmailKey | None = entry_key
-        if wanted is None or (owned.person_id and _person_id(wanted) not in ("", owned.person_id)):
+        if wanted is None or (owned.person_id and person_id and person_id != owned.person_id):
             holder = None
             if owned.person_id:
                 if ids_of_people is None:
@@ -176,6 +196,10 @@ def match_people(
             entry_links[entry_key] = (seat, holder)
             if seat is not None and holder is not None:
                 link(holder, seat, f"ledger: seat {_shown(licensed[seat])} recorded for them;")
+        elif held is not None and (
+            held.target_id != owned.target_id or (person_id and person_id != owned.person_id)
+        ):
+            stale.append((entry_key, owned, held, person_id))  # (vstsId is recorded, never compared)
 
     # -- ambiguity: a person with two rows, a row with two people -------------------------------------------
     bad_people = {p for p, rows in extra_rows.items() if len(rows) > 1 or p in licensed}
@@ -197,21 +221,25 @@ def match_people(
         for row_key, people in extra_claims.items()
         if row_key not in bad_rows and len(people) == 1 and next(iter(people)) not in bad_people
     }
-    licensed_out: dict[EmailKey, LicensedUser]
+    licensed_out: Mapping[EmailKey, LicensedUser] = licensed  # no copy of 100,000 rows when nothing moves
     if moved or bad_rows:
-        licensed_out = {k: r for k, r in licensed.items() if k not in bad_rows and k not in moved}
-        licensed_out.update((person, licensed[row_key]) for row_key, person in moved.items())
-    else:
-        licensed_out = dict(licensed)
+        rekeyed = {k: r for k, r in licensed.items() if k not in bad_rows and k not in moved}
+        rekeyed.update((person, licensed[row_key]) for row_key, person in moved.items())
+        licensed_out = rekeyed
     desired_out = _written(desired, bad_people, settings)
 
-    owned_out = dict(ledger)
+    owned_out = _CopyOnWrite(ledger)
     rekey: dict[EmailKey, EmailKey] = {}
     refresh: dict[EmailKey, Owned] = {}
     renamed: list[Renamed] = []
     dropped: set[EmailKey] = set()
-    for entry_key, owned in ledger.items():
-        seat, holder = entry_links.get(entry_key, (entry_key, entry_key))
+    for entry_key, owned, held, person_id in stale:  # the seat and the person under the entry's own key
+        if entry_key not in bad_rows and entry_key not in bad_people:
+            fresh = _with_ids(owned, held, person_id)
+            owned_out.put(entry_key, fresh)
+            refresh[entry_key] = fresh
+    for entry_key, (seat, holder) in entry_links.items():  # renames, seats gone, people gone
+        owned = ledger[entry_key]
         if (seat is not None and seat in bad_rows) or (holder is not None and holder in bad_people):
             continue
         if seat is not None and seat in moved:
@@ -221,11 +249,11 @@ def match_people(
         else:
             new = seat if seat is not None else entry_key
         if new != entry_key:
-            del owned_out[entry_key]
+            owned_out.pop(entry_key)
             if new in ledger or new in rekey.values():
                 dropped.add(entry_key)  # an older entry for the same seat: the one under today's key wins
                 continue
-            owned_out[new] = owned
+            owned_out.put(new, owned)
             rekey[entry_key] = new
         chosen = desired.get(new)
         matched_row = licensed_out.get(new) if chosen is not None else None
@@ -233,21 +261,16 @@ def match_people(
             renamed.append(_renamed(new, entry_key, owned, chosen, matched_row))
         person_id = _person_id(chosen) if chosen is not None else ""
         if matched_row is not None and (
-            matched_row.target_id != owned.target_id
-            or matched_row.vsts_id != owned.vsts_id
-            or (person_id and person_id != owned.person_id)
+            matched_row.target_id != owned.target_id or (person_id and person_id != owned.person_id)
         ):
-            fresh = owned._replace(
-                target_id=matched_row.target_id,
-                vsts_id=matched_row.vsts_id,
-                person_id=person_id or owned.person_id,
-            )
-            owned_out[new] = refresh[new] = fresh
+            fresh = _with_ids(owned, matched_row, person_id)
+            owned_out.put(new, fresh)
+            refresh[new] = fresh
 
     return Matching(
         desired=desired_out,
         licensed=licensed_out,
-        owned=owned_out,
+        owned=owned_out.mapping,
         renamed=tuple(sorted(renamed, key=lambda r: r.key)),
         ambiguous=tuple(ambiguous),
         ambiguous_seats=len(bad_rows),
@@ -255,6 +278,33 @@ def match_people(
         refresh=refresh,
         how=how,
         dropped=frozenset(dropped),
+    )
+
+
+class _CopyOnWrite:
+    """The ledger as given until the first change, then a copy (a steady-state run changes nothing)."""
+
+    def __init__(self, original: Mapping[EmailKey, Owned]) -> None:
+        self.mapping = original
+        self._copied = False
+
+    def _own(self) -> dict[EmailKey, Owned]:
+        if not self._copied:
+            self.mapping = dict(self.mapping)
+            self._copied = True
+        assert isinstance(self.mapping, dict)
+        return self.mapping
+
+    def pop(self, key: EmailKey) -> None:
+        self._own().pop(key, None)
+
+    def put(self, key: EmailKey, owned: Owned) -> None:
+        self._own()[key] = owned
+
+
+def _with_ids(owned: Owned, row: LicensedUser, person_id: str) -> Owned:
+    return owned._replace(
+        target_id=row.target_id, vsts_id=row.vsts_id, person_id=person_id or owned.person_id
     )
 
 
@@ -340,12 +390,12 @@ def _renamed(
 
 def _written(
     desired: Mapping[EmailKey, Selection], ambiguous: set[EmailKey], settings: IdentitySettings
-) -> dict[EmailKey, Selection]:
+) -> Mapping[EmailKey, Selection]:
     """Ambiguous people out; with `[identity] match`, each person's e-mail becomes the identifier a new seat
     is written as (the first of the listed kinds the person has)."""
     order = settings.match
     if not order and not ambiguous:
-        return dict(desired)
+        return desired
     result: dict[EmailKey, Selection] = {}
     for key, selection in desired.items():
         if key in ambiguous:

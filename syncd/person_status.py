@@ -48,7 +48,7 @@ def resolve(config: Config, name: str) -> Known:
     # a name the ledger does not hold (a UPN, a proxy address) may be in the identifiers of an audited change
     seeds = {key} | _audited_keys(config, key)
     with State(config.state_dir) as state:
-        ledger = state.owned()
+        ledger = state.owned(with_vsts_id=True)
         seeds.update(k for k, o in ledger.items() if key in (_folded(o.target_id), _folded(o.person_id)))
         renames = tuple(state.renames_of(seeds))
     keys = seeds | {k for before, after, _, _ in renames for k in (before, after)}

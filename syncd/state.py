@@ -151,8 +151,11 @@ class State:
                 db.execute(f"PRAGMA user_version = {target + 1}")
 
     # -- ownership ledger ----------------------------------------------------------------------------
-    def owned(self) -> dict[EmailKey, Owned]:
-        rows = self._db.execute("SELECT key, role, rule, since, target_id, vsts_id, person_id FROM owned")
+    def owned(self, *, with_vsts_id: bool = False) -> dict[EmailKey, Owned]:
+        """The ledger. vstsIds are recorded but loaded only on request (`status --user`): matching never
+        needs them, and 100,000 of them cost 8 MB per run."""
+        vsts = "vsts_id" if with_vsts_id else "''"
+        rows = self._db.execute(f"SELECT key, role, rule, since, target_id, {vsts}, person_id FROM owned")
         # 100,000 entries share a handful of (role, rule, since) triples (one per run that adopted or
         # assigned them), so one immutable Owned serves each triple: a quarter of the state load's CPU.
         # Entries with ids (issue 16) are their own, but still parse each `since` once.

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 from syncd.config_section import Section
 from syncd.errors import InputError, SourceUnreachable
-from syncd.identity import normalise_email, normalise_identifier
+from syncd.identity import EmailKey, normalise_email, normalise_identifier
 from syncd.models import GroupRead, Health, Person, Unidentified
 from syncd.sources.interface import Source, SourceLookup, SourceSettings, SourceType
 
@@ -116,6 +116,8 @@ class FileSource:
                 if not row.email:
                     continue  # a declaration row: the group exists
                 key = normalise_email(row.email)
+                if key == row.email:  # already normalised: one string object for key and e-mail
+                    key = EmailKey(row.email)
                 if key is None:
                     entry.unidentified.append(
                         Unidentified(row.where, row.display_name, f"{row.email!r} is not an e-mail")
@@ -125,6 +127,8 @@ class FileSource:
                 # duplicate rows merge; a person listed both enabled and disabled counts as enabled
                 if previous is None or (row.enabled and not previous.enabled):
                     upn_key = normalise_identifier(row.upn) if row.upn else None
+                    if upn_key == row.upn:  # already normalised: one string object, not two
+                        upn_key = EmailKey(row.upn)
                     aliases = (upn_key,) if upn_key is not None and upn_key != key else ()
                     entry.members[key] = Person(
                         key, row.email, row.display_name, row.id, row.enabled, (), row.upn, aliases

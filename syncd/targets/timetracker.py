@@ -376,7 +376,7 @@ class TimetrackerTarget:
             role,
             str(user.get("id") or ""),
             str(user.get("displayName") or user.get("name") or ""),
-            unique,
+            email if unique == email else unique,  # one string object when they agree (100,000 rows)
             str(user.get("vstsId") or ""),
         )
 

@@ -47,7 +47,10 @@ def test_a_schema_1_ledger_is_carried_over_with_empty_ids(tmp_path: Path) -> Non
         assert len(ledger) == 2
         state.record_owned({EmailKey("ann@contoso.com"): Owned("Team", "r", NOW, "7", "v7", "guid-ann")})
     with State(tmp_path) as state:
-        assert state.owned()[EmailKey("ann@contoso.com")] == Owned("Team", "r", NOW, "7", "v7", "guid-ann")
+        assert state.owned(with_vsts_id=True)[EmailKey("ann@contoso.com")] == Owned(
+            "Team", "r", NOW, "7", "v7", "guid-ann"
+        )
+        assert state.owned()[EmailKey("ann@contoso.com")] == Owned("Team", "r", NOW, "7", "", "guid-ann")
     assert sqlite3.connect(tmp_path / STATE_FILE).execute("PRAGMA user_version").fetchone()[0] == 2
 
 
