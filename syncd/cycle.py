@@ -33,7 +33,7 @@ from syncd.errors import (
     SyncdError,
 )
 from syncd.identity import EmailKey, normalise_identifier
-from syncd.matching import match_people
+from syncd.matching import Matching, match_people
 from syncd.models import (
     NONE_ROLE,
     Action,
@@ -48,7 +48,7 @@ from syncd.models import (
 )
 from syncd.progress import Progress
 from syncd.reconcile import Owned, PlanInputs, Reconciliation, UnhealthyGroup, reconcile
-from syncd.rules import desired_roles
+from syncd.rules import Selection, desired_roles
 from syncd.runlock import RunLock
 from syncd.sources import source_type
 from syncd.sources.interface import Source
@@ -263,6 +263,22 @@ class SeatLookup:
         return row.role if row is not None else NONE_ROLE
 
 
+def _matched(
+    state: State,
+    desired: Mapping[EmailKey, Selection],
+    licensed: Mapping[EmailKey, LicensedUser],
+    config: Config,
+) -> Matching:
+    """People matched to rows (issue 16). The ledger's ids are loaded only for entries whose key does not
+    settle it (a rename, a seat or person gone) or whose 7pace id is not known yet."""
+    ledger = state.owned()
+    settled = ledger.keys() & licensed.keys() & desired.keys()
+    need = (ledger.keys() - settled) | state.keys_without_seat_ids()
+    if need:
+        ledger.update(state.owned_with_ids(need))
+    return match_people(desired, licensed, ledger, config.identity, ids_known=need)
+
+
 def moved_keys(
     observed: dict[EmailKey, datetime], moves: Mapping[EmailKey, EmailKey]
 ) -> dict[EmailKey, datetime]:
@@ -466,7 +482,7 @@ class Cycle:
         groups = tuple(
             GroupStatus(s, g, r.health, len(r.members), r.detail) for (s, g), r in sorted(reads.items())
         )
-        matched = match_people(desired, licensed, state.owned(), config.identity)
+        matched = _matched(state, desired, licensed, config)
         recon: Reconciliation = reconcile(
             PlanInputs(
                 desired=matched.desired,

@@ -17,7 +17,7 @@ Everything here is dictionaries keyed by identifier: O(people × identifiers + r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from syncd.config import IdentitySettings
@@ -92,7 +92,11 @@ def match_people(
     licensed: Mapping[EmailKey, LicensedUser],
     ledger: Mapping[EmailKey, Owned],
     settings: IdentitySettings,
+    ids_known: Collection[EmailKey] | None = None,
 ) -> Matching:
+    """`ids_known`: the ledger entries that carry their ids (None: all). The others were loaded without them
+    because their key is both a row's and a selected person's, which settles the match (the state loads ids
+    only where it does not)."""
     # Most people hold the row keyed by their own key: those "trivial" links are implicit (a key in both
     # `desired` and `licensed`); only the other links are recorded, so 100,000 people cost a few lookups each.
     aliases = settings.domain_aliases
@@ -173,7 +177,11 @@ def match_people(
     stale: list[
         tuple[EmailKey, Owned, LicensedUser, str]
     ] = []  # entries held by their own key, ids to record
-    for entry_key, owned in ledger.items():
+    # entries outside `ids_known` are held by their own key on both sides: nothing to learn from them
+    for entry_key in ledger if ids_known is None else ids_known:
+        owned = ledger.get(entry_key)
+        if owned is None:
+            continue
         held = licensed.get(entry_key)
         seat: EmailKey | None = entry_key
         if held is None or (owned.target_id and held.target_id and held.target_id != owned.target_id):

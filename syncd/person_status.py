@@ -48,7 +48,7 @@ def resolve(config: Config, name: str) -> Known:
     # a name the ledger does not hold (a UPN, a proxy address) may be in the identifiers of an audited change
     seeds = {key} | _audited_keys(config, key)
     with State(config.state_dir) as state:
-        ledger = state.owned(with_vsts_id=True)
+        ledger = state.owned_with_ids()
         seeds.update(k for k, o in ledger.items() if key in (_folded(o.target_id), _folded(o.person_id)))
         renames = tuple(state.renames_of(seeds))
     keys = seeds | {k for before, after, _, _ in renames for k in (before, after)}
@@ -137,7 +137,7 @@ def _live(config: Config, known: Known) -> dict[str, Any]:
         ledger: dict[EmailKey, Owned] = {}
         if (config.state_dir / STATE_FILE).exists():
             with State(config.state_dir) as state:
-                ledger = state.owned()
+                ledger = state.owned_with_ids()
     matched = match_people(desired, licensed, ledger, config.identity)
     names = known.names
     person = next((k for k in matched.desired if k in names), None)

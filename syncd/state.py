@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -82,6 +82,7 @@ class RunRecord:
     summary: dict[str, Any]
 
 
+_IN_LIMIT = 500  # keys per "IN (…)" query (SQLite allows 32,766 variables; smaller keeps statements short)
 _RECORD_OWNED = (
     "INSERT OR REPLACE INTO owned (key, role, rule, since, target_id, vsts_id, person_id) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -151,24 +152,42 @@ class State:
                 db.execute(f"PRAGMA user_version = {target + 1}")
 
     # -- ownership ledger ----------------------------------------------------------------------------
-    def owned(self, *, with_vsts_id: bool = False) -> dict[EmailKey, Owned]:
-        """The ledger. vstsIds are recorded but loaded only on request (`status --user`): matching never
-        needs them, and 100,000 of them cost 8 MB per run."""
-        vsts = "vsts_id" if with_vsts_id else "''"
-        rows = self._db.execute(f"SELECT key, role, rule, since, target_id, {vsts}, person_id FROM owned")
+    def owned(self) -> dict[EmailKey, Owned]:
+        """The ledger without its ids (issue 16): those are loaded by `owned_with_ids` only for the entries
+        whose key does not settle who holds the seat (a rename, a seat gone), which is what keeps a 100,000-
+        entry load as cheap as before the ids existed."""
+        rows = self._db.execute("SELECT key, role, rule, since FROM owned")
         # 100,000 entries share a handful of (role, rule, since) triples (one per run that adopted or
-        # assigned them), so one immutable Owned serves each triple: a quarter of the state load's CPU.
-        # Entries with ids (issue 16) are their own, but still parse each `since` once.
+        # assigned them), so one immutable Owned serves each triple: a quarter of the state load's CPU
         shared: dict[tuple[str, str, str], Owned] = {}
         ledger: dict[str, Owned] = {}
-        for key, role, rule, since, target_id, vsts_id, person_id in rows:
+        for key, role, rule, since in rows:
             entry = shared.get((role, rule, since))
             if entry is None:
                 entry = shared[(role, rule, since)] = Owned(role, rule, _dt(since))
-            if target_id or vsts_id or person_id:
-                entry = Owned(role, rule, entry.since, target_id, vsts_id, person_id)
             ledger[key] = entry
         return cast(dict[EmailKey, Owned], ledger)  # keys were normalised when they were recorded
+
+    def owned_with_ids(self, keys: Collection[str] | None = None) -> dict[EmailKey, Owned]:
+        """Ledger entries with their 7pace id, vstsId and person id: of `keys`, or all of them (None)."""
+        query = "SELECT key, role, rule, since, target_id, vsts_id, person_id FROM owned"
+        if keys is None or len(keys) > _IN_LIMIT * 20:
+            rows: Iterable[tuple[str, ...]] = self._db.execute(query).fetchall()
+            if keys is not None:
+                wanted = set(keys)
+                rows = [r for r in rows if r[0] in wanted]
+        else:
+            listed = list(keys)
+            rows = []
+            for start in range(0, len(listed), _IN_LIMIT):
+                chunk = listed[start : start + _IN_LIMIT]
+                marks = ",".join("?" * len(chunk))
+                rows += self._db.execute(f"{query} WHERE key IN ({marks})", chunk).fetchall()
+        return {EmailKey(k): Owned(r, u, _dt(s), t, v, p) for k, r, u, s, t, v, p in rows}
+
+    def keys_without_seat_ids(self) -> set[EmailKey]:
+        """Entries whose 7pace id is not known yet (a schema-1 ledger; a seat assigned but never read)."""
+        return {EmailKey(k) for (k,) in self._db.execute("SELECT key FROM owned WHERE target_id = ''")}
 
     def record_owned(self, entries: Mapping[EmailKey, Owned]) -> None:
         with self.transaction() as db:

@@ -37,7 +37,7 @@ def test_rows_keyed_by_unique_name_only_match_the_upn(
     assert main(["run", "-c", config]) == 0
     assert emulator.roles_by_email() == {upn: "Team"}
     with State(ids.root / "state") as state:  # adopted, with both stable ids
-        (entry,) = state.owned().values()
+        (entry,) = state.owned_with_ids().values()
     assert (entry.person_id, entry.target_id) == ("guid-ann", emulator_id(emulator, upn))
 
 
@@ -233,5 +233,7 @@ def test_a_new_seat_written_by_e_mail_is_verified_through_the_unique_name_7pace_
     assert main(["run", "-c", config]) == 0  # not "accepted, but the target now shows None"
     assert emulator.roles_by_email() == {"ann.lee@contoso.com": "Team"}
     with State(ids.root / "state") as state:
-        assert state.owned()["ann.lee@contoso.com"].target_id == emulator_id(emulator, "ann.lee@contoso.com")
+        assert state.owned_with_ids()["ann.lee@contoso.com"].target_id == emulator_id(
+            emulator, "ann.lee@contoso.com"
+        )
     assert ids.plan(config, capsys)["changes"] == []

@@ -47,10 +47,11 @@ def test_a_schema_1_ledger_is_carried_over_with_empty_ids(tmp_path: Path) -> Non
         assert len(ledger) == 2
         state.record_owned({EmailKey("ann@contoso.com"): Owned("Team", "r", NOW, "7", "v7", "guid-ann")})
     with State(tmp_path) as state:
-        assert state.owned(with_vsts_id=True)[EmailKey("ann@contoso.com")] == Owned(
-            "Team", "r", NOW, "7", "v7", "guid-ann"
-        )
-        assert state.owned()[EmailKey("ann@contoso.com")] == Owned("Team", "r", NOW, "7", "", "guid-ann")
+        full = Owned("Team", "r", NOW, "7", "v7", "guid-ann")
+        assert state.owned_with_ids()[EmailKey("ann@contoso.com")] == full
+        assert state.owned_with_ids(["ann@contoso.com"]) == {"ann@contoso.com": full}
+        assert state.owned()[EmailKey("ann@contoso.com")] == Owned("Team", "r", NOW)  # ids loaded on demand
+        assert state.keys_without_seat_ids() == {"bob@contoso.com"}
     assert sqlite3.connect(tmp_path / STATE_FILE).execute("PRAGMA user_version").fetchone()[0] == 2
 
 
@@ -64,7 +65,7 @@ def test_rekey_moves_the_entry_and_its_observations_and_remembers_the_rename(tmp
         state.record_owned({old: Owned("Team", "r", NOW, "7", "", "guid-ann")})
         state.replace_observations({old: NOW}, {})
         state.rekey({old: new}, [Renamed(new, old, "Ann", "same immutable id guid-ann", "7")], NOW)
-        assert list(state.owned()) == [new] and list(state.absent_since()) == [new]
+        assert list(state.owned_with_ids()) == [new] and list(state.absent_since()) == [new]
         state.rekey({new: newest}, [Renamed(newest, new, "Ann", "same 7pace user 7", "7")], NOW)
         history = state.renames_of([old])
     assert [(b, a) for b, a, _, _ in history] == [(old, new), (new, newest)]

@@ -103,7 +103,7 @@ def check(emulator: TimetrackerEmulator, people: list[Someone], root: Path) -> N
             assert seat_id == person.seat_id, f"{person.id}: seat {person.seat_id} replaced by {seat_id}"
         person.seat_id = seat_id
     with State(root / "state") as state:
-        ledger = state.owned()
+        ledger = state.owned_with_ids()
     owned_ids = {o.target_id for o in ledger.values() if o.target_id}
     for email in emulator.roles_by_email():
         record = emulator._users[email]

@@ -125,7 +125,7 @@ def test_every_name_matches_and_a_rename_keeps_its_seat(
     }
     assert plan(config, capsys)["changes"] == []
     with State(tmp_path / "state") as state:
-        guid = state.owned()["eve.smith@example.com"].person_id
+        guid = state.owned_with_ids()["eve.smith@example.com"].person_id
     assert len(guid) == 36  # the objectGUID
 
     dataset.rename_identity_user(second_dc.host, *ADMIN)  # Eve Smith → Eve Jones, same objectGUID
@@ -138,7 +138,7 @@ def test_every_name_matches_and_a_rename_keeps_its_seat(
     assert emulator.roles_by_email()["eve.smith@example.com"] == "Team"
     assert "eve.jones@example.com" not in emulator.roles_by_email()
     with State(tmp_path / "state") as state:
-        assert state.owned()["eve.jones@example.com"].person_id == guid  # ownership kept
+        assert state.owned_with_ids()["eve.jones@example.com"].person_id == guid  # ownership kept
 
     capsys.readouterr()
     assert main(["status", "-c", config, "--user", "esmith@test.example.com", "--format", "json"]) == 0
