@@ -31,12 +31,13 @@ from syncd.rules import Selection
 class Matching:
     """The plan's inputs re-keyed by person, and what the ledger must learn."""
 
-    desired: Mapping[
-        EmailKey, Selection
-    ]  # ambiguous people left out; `email` = what a new seat is written as
-    licensed: Mapping[EmailKey, LicensedUser]  # a matched row under its person's key; others under their own
-    owned: Mapping[EmailKey, Owned]  # the ledger under today's keys
-    # (each is the input itself when nothing changed: no copies of 100,000 entries)
+    # ambiguous people left out; `email` is what a new seat is written as
+    desired: Mapping[EmailKey, Selection]
+    # a matched row under its person's key, the others under their own
+    licensed: Mapping[EmailKey, LicensedUser]
+    # the ledger under today's keys
+    owned: Mapping[EmailKey, Owned]
+    # (each of the three is its input itself when nothing changed: no copies of 100,000 entries)
     renamed: tuple[Renamed, ...] = ()
     ambiguous: tuple[Ambiguous, ...] = ()
     ambiguous_seats: int = 0
@@ -174,9 +175,8 @@ def match_people(
     ids_of_rows: dict[str, EmailKey] | None = None
     ids_of_people: dict[str, EmailKey] | None = None
     entry_links: dict[EmailKey, tuple[EmailKey | None, EmailKey | None]] = {}  # only when not both the key
-    stale: list[
-        tuple[EmailKey, Owned, LicensedUser, str]
-    ] = []  # entries held by their own key, ids to record
+    # entries held by their own key whose ids are to be recorded
+    stale: list[tuple[EmailKey, Owned, LicensedUser, str]] = []
     # entries outside `ids_known` are held by their own key on both sides: nothing to learn from them
     for entry_key in ledger if ids_known is None else ids_known:
         owned = ledger.get(entry_key)
