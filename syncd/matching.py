@@ -246,27 +246,36 @@ def match_people(
             fresh = _with_ids(owned, held, person_id)
             owned_out.put(entry_key, fresh)
             refresh[entry_key] = fresh
-    for entry_key, (seat, holder) in entry_links.items():  # renames, seats gone, people gone
-        owned = ledger[entry_key]
+    destinations: dict[EmailKey, EmailKey] = {}  # renames, seats gone, people gone: where each entry goes
+    for entry_key, (seat, holder) in entry_links.items():
         if (seat is not None and seat in bad_rows) or (holder is not None and holder in bad_people):
             continue
         if seat is not None and seat in moved:
-            new = moved[seat]
+            destinations[entry_key] = moved[seat]
         elif holder is not None:
-            new = holder
+            destinations[entry_key] = holder
         else:
-            new = seat if seat is not None else entry_key
-        if new != entry_key:
-            owned_out.pop(entry_key)
-            if new in ledger or new in rekey.values():
-                dropped.add(entry_key)  # an older entry for the same seat: the one under today's key wins
-                continue
-            owned_out.put(new, owned)
-            rekey[entry_key] = new
+            destinations[entry_key] = seat if seat is not None else entry_key
+    leaving = {k for k, new in destinations.items() if new != k}  # (two people may swap addresses)
+    taken: set[EmailKey] = set()
+    for entry_key, new in destinations.items():
+        if new != entry_key and ((new in ledger and new not in leaving) or new in taken):
+            dropped.add(entry_key)  # an older entry for the same seat: the one under today's key wins
+        else:
+            taken.add(new)
+    for entry_key in leaving:
+        owned_out.pop(entry_key)
+    for entry_key, new in destinations.items():
+        if entry_key in dropped:
+            continue
+        owned = ledger[entry_key]
         chosen = desired.get(new)
         matched_row = licensed_out.get(new) if chosen is not None else None
-        if new != entry_key and chosen is not None:
-            renamed.append(_renamed(new, entry_key, owned, chosen, matched_row))
+        if new != entry_key:
+            owned_out.put(new, owned)
+            rekey[entry_key] = new
+            if chosen is not None:
+                renamed.append(_renamed(new, entry_key, owned, chosen, matched_row))
         person_id = _person_id(chosen) if chosen is not None else ""
         if matched_row is not None and (
             matched_row.target_id != owned.target_id or (person_id and person_id != owned.person_id)

@@ -206,9 +206,12 @@ class State:
         """Move ledger entries and observations to today's keys (renames), and remember each rename."""
         if not moves:
             return
-        pairs = [(new, old) for old, new in moves.items()]
+        # two steps, through a key no address can have, so that two people swapping addresses swap entries
+        parked = [("\x00" + old, old) for old in moves]
+        pairs = [(new, "\x00" + old) for old, new in moves.items()]
         with self.transaction() as db:
             for table in ("owned", "absent", "waiting"):
+                db.executemany(f"UPDATE {table} SET key = ? WHERE key = ?", parked)
                 db.executemany(f"UPDATE OR REPLACE {table} SET key = ? WHERE key = ?", pairs)
             db.executemany(
                 "INSERT INTO renames (before, after, person_id, target_id, how, at) "

@@ -69,3 +69,14 @@ def test_rekey_moves_the_entry_and_its_observations_and_remembers_the_rename(tmp
         state.rekey({new: newest}, [Renamed(newest, new, "Ann", "same 7pace user 7", "7")], NOW)
         history = state.renames_of([old])
     assert [(b, a) for b, a, _, _ in history] == [(old, new), (new, newest)]
+
+
+def test_rekey_swaps_two_entries(tmp_path: Path) -> None:
+    a, b = EmailKey("a@contoso.com"), EmailKey("b@contoso.com")
+    with State(tmp_path) as state:
+        state.record_owned(
+            {a: Owned("Team", "r", NOW, "7", "", "guid-ann"), b: Owned("Team", "r", NOW, "8", "", "guid-bob")}
+        )
+        state.rekey({a: b, b: a}, [], NOW)
+        ledger = state.owned_with_ids()
+    assert (ledger[b].person_id, ledger[a].person_id) == ("guid-ann", "guid-bob")

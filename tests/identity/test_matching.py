@@ -203,3 +203,25 @@ def test_an_older_ledger_entry_for_the_same_person_is_dropped_not_moved_onto_the
     assert plan.changes == () and plan.renamed == ()
     assert matched.rekey == {} and matched.dropped == {"ann.smith@contoso.com"}
     assert matched.owned[ann.key].target_id == "7"
+
+
+def test_two_people_swapping_addresses_keep_their_own_seats() -> None:
+    before = {
+        EmailKey("a@contoso.com"): owned("7", "guid-ann"),
+        EmailKey("b@contoso.com"): owned("8", "guid-bob"),
+    }
+    ann = person("b@contoso.com", guid="guid-ann")  # ann now has b@, bob has a@
+    bob = person("a@contoso.com", guid="guid-bob")
+    rows = [row("a@contoso.com", target_id="7"), row("b@contoso.com", target_id="8")]
+    matched, plan = run([ann, bob], rows, before)
+    # the rows still carry the old addresses: each person is linked to their own seat by the ledger and to
+    # the other's by address, so nothing is touched and both are listed
+    assert plan.changes == ()
+    assert len(plan.ambiguous) == 1 and plan.ambiguous[0].seats == 2
+    assert matched.rekey == {} and matched.dropped == frozenset()
+    # once 7pace shows the new addresses too, the seats follow by their 7pace ids
+    rows = [row("b@contoso.com", target_id="7"), row("a@contoso.com", target_id="8")]
+    matched, plan = run([ann, bob], rows, before)
+    assert plan.changes == () and plan.ambiguous == ()
+    assert matched.rekey == {"a@contoso.com": "b@contoso.com", "b@contoso.com": "a@contoso.com"}
+    assert matched.owned[ann.key].person_id == "guid-ann" and matched.owned[ann.key].target_id == "7"
