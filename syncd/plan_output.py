@@ -42,7 +42,9 @@ def render_table(plan: Plan, cost_lines: Sequence[str] = (), *, title: str = "")
             state = g.health.value if g.health is Health.OK else g.health.value.upper()
             detail = f"  {g.detail}" if g.detail else ""
             out.append(f"  {state:<10} {g.source}: {g.group}  ({g.members} member(s)){detail}")
-    if not plan.changes:
+    if not plan.changes and plan.ambiguous:
+        out.append("No changes; the ambiguous matches below are left alone.")
+    elif not plan.changes:
         out.append("No changes: every seat already matches the rules.")
     for action, mark, heading in _SECTIONS:
         changes = [c for c in plan.changes if c.action is action]
