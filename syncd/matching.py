@@ -106,15 +106,9 @@ def match_people(
     # -- the rows' identifiers other than their key ------------------------------------------------------
     row_of: dict[str, EmailKey] = {}  # identifier → the one row carrying it
     shared: dict[str, list[EmailKey]] = {}  # identifiers two rows carry
-    by_vsts: dict[str, EmailKey] = {}
-    # vstsIds are indexed only when some person has an alias that could be one (not an address, not a
+    # vstsIds are indexed on first use, by a person alias that could be one (neither an address nor a
     # DOMAIN\user name): most sources know no vstsId, and 100,000 of them cost 15 MB
-    ids_wanted = any(
-        "@" not in alias and "\\" not in alias
-        for selection in desired.values()
-        if selection.person is not None
-        for alias in selection.person.aliases
-    )
+    by_vsts: dict[str, EmailKey] | None = None
 
     def index(identifier: str, row_key: EmailKey) -> None:
         known = row_of.setdefault(identifier, row_key)
@@ -128,8 +122,6 @@ def match_people(
             unique = normalise_identifier(row.unique_name)
             if unique is not None and unique != row_key:
                 index(canon(unique) if canon is not None else unique, row_key)
-        if row.vsts_id and ids_wanted:
-            by_vsts[_folded_id(row.vsts_id)] = row_key
 
     # -- links other than person key = row key -----------------------------------------------------------
     extra_rows: dict[EmailKey, set[EmailKey]] = {}  # person → rows
@@ -167,9 +159,12 @@ def match_people(
                     look_up(key, alias)
                 elif alias in licensed:
                     link(key, alias, alias)
-                found = by_vsts.get(alias) if by_vsts else None
-                if found is not None:
-                    link(key, found, alias)
+                if "@" not in alias and "\\" not in alias:
+                    if by_vsts is None:
+                        by_vsts = {_folded_id(r.vsts_id): k for k, r in licensed.items() if r.vsts_id}
+                    found = by_vsts.get(alias)
+                    if found is not None:
+                        link(key, found, alias)
 
     # -- the ledger: the row recorded for the seat (by 7pace id) and its person (by immutable id) ------------
     ids_of_rows: dict[str, EmailKey] | None = None

@@ -225,3 +225,19 @@ def test_two_people_swapping_addresses_keep_their_own_seats() -> None:
     assert plan.changes == () and plan.ambiguous == ()
     assert matched.rekey == {"a@contoso.com": "b@contoso.com", "b@contoso.com": "a@contoso.com"}
     assert matched.owned[ann.key].person_id == "guid-ann" and matched.owned[ann.key].target_id == "7"
+
+
+def test_a_row_matches_by_vsts_id_when_a_source_knows_it() -> None:
+    ann = person("ann@contoso.com", others=("b17afa0a-6803-47ab-a11b-61051f33fd00",))
+    seat = LicensedUser(
+        EmailKey("7pace\\ann"),
+        "7PACE\\ann",
+        "Team",
+        "9",
+        "",
+        "7PACE\\ann",
+        "{B17AFA0A-6803-47AB-A11B-61051F33FD00}",
+    )
+    matched, plan = run([ann], [seat])
+    assert plan.changes == ()
+    assert matched.how[ann.key].startswith("b17afa0a-6803-47ab-a11b-61051f33fd00 = 7pace 7PACE\\ann (id 9)")
