@@ -426,7 +426,7 @@ def _first_identifier(selection: Selection, order: Iterable[str]) -> str:
     for kind in order:
         if kind == "mail":
             return selection.email
-        if kind == "upn" and person.upn:
+        if kind == "upn" and normalise_email(person.upn) is not None:  # not an on-prem DOMAIN\user name
             return person.upn
         if kind == "proxy_addresses":
             upn = normalise_email(person.upn)

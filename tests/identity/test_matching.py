@@ -241,3 +241,9 @@ def test_a_row_matches_by_vsts_id_when_a_source_knows_it() -> None:
     matched, plan = run([ann], [seat])
     assert plan.changes == ()
     assert matched.how[ann.key].startswith("b17afa0a-6803-47ab-a11b-61051f33fd00 = 7pace 7PACE\\ann (id 9)")
+
+
+def test_match_order_never_writes_a_domain_user_name_for_a_new_seat() -> None:
+    ann = person("ann.lee@contoso.com", upn="CORP\\alee")  # Azure DevOps Server's principal name
+    _, plan = run([ann], [], identity=IdentitySettings(match=("upn", "mail")))
+    assert [c.email for c in plan.changes] == ["ann.lee@contoso.com"]
