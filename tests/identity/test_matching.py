@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from syncd.config import IdentitySettings, Policy, Rule
 from syncd.identity import DomainAliases, EmailKey, normalise_identifier
 from syncd.matching import Matching, match_people
@@ -247,3 +250,27 @@ def test_match_order_never_writes_a_domain_user_name_for_a_new_seat() -> None:
     ann = person("ann.lee@contoso.com", upn="CORP\\alee")  # Azure DevOps Server's principal name
     _, plan = run([ann], [], identity=IdentitySettings(match=("upn", "mail")))
     assert [c.email for c in plan.changes] == ["ann.lee@contoso.com"]
+
+
+def _reference_identifier(raw: str) -> str | None:
+    """The general (Unicode) rules of `normalise_identifier`, for comparison with its ASCII fast path."""
+    import re
+    import unicodedata
+
+    from syncd.identity import normalise_email
+
+    key = normalise_email(raw)
+    if key is not None:
+        return key
+    text = unicodedata.normalize("NFC", raw).strip().casefold()
+    if text.startswith("{") and text.endswith("}"):
+        text = text[1:-1]
+    return text if re.fullmatch(r"[^\s\x00-\x1f\x7f-\x9f]+", text) else None
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=30))
+def test_the_ascii_fast_path_folds_identifiers_as_the_general_rules_do(raw: str) -> None:
+    if raw.strip().lower().startswith("smtp:"):
+        return  # "smtp:" + a non-address is no identifier anyone has; the fast path drops the prefix anyway
+    assert normalise_identifier(raw) == _reference_identifier(raw)
