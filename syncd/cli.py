@@ -266,6 +266,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from syncd.status import render_status
 
+    if args.live and not args.user:
+        raise UsageError("--live shows one person: give --user NAME as well")
     config = _load(args)
     if args.user:
         from syncd.person_status import render_person

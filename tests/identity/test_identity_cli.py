@@ -237,3 +237,11 @@ def test_a_new_seat_written_by_e_mail_is_verified_through_the_unique_name_7pace_
             emulator, "ann.lee@contoso.com"
         )
     assert ids.plan(config, capsys)["changes"] == []
+
+
+def test_status_live_needs_a_user(ids: IdentityWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    ids.seventh_pace([])
+    ids.members([])
+    config = ids.config()
+    assert main(["status", "-c", config, "--live"]) == 2
+    assert "--live shows one person: give --user NAME as well" in capsys.readouterr().err
