@@ -19,7 +19,7 @@ import structlog
 from structlog.typing import EventDict, WrappedLogger
 
 from syncd import __version__
-from syncd.models import Action, Change, ChangeResult, Held, Outcome
+from syncd.models import Action, Change, ChangeResult, Held, Outcome, Renamed
 
 AUDIT_SCHEMA = 1
 ECS_VERSION = "8.11.0"
@@ -28,6 +28,7 @@ HELD = "seat-held"
 INTENT = "batch-intent"
 SUMMARY = "run-summary"
 GUARD_STOP = "guard-stop"
+RENAMED = "seat-renamed"  # issue 16: a seat and its ownership followed a person to a new address
 
 _EVENT_TYPE = {
     Action.ASSIGN.value: ["user", "creation"],
@@ -185,6 +186,24 @@ class AuditLog:
         fields = self._change_fields(change, BLOCKED, Outcome.FAILURE.value)
         fields["error.message"] = f"seat limit {limit} reached"
         self._emit(f"blocked seat-assign of {change.email}: seat limit {limit} reached", fields)
+
+    def renamed(self, renamed: Renamed) -> None:
+        """The ledger moved a seat to the person's new address: no write to the target, nothing churned."""
+        fields: dict[str, Any] = {
+            "event.action": RENAMED,
+            "event.type": ["user", "change"],
+            "event.outcome": Outcome.SUCCESS.value,
+            "event.reason": renamed.how,
+            "user.target.email": renamed.key,
+            "syncd.renamed.from": renamed.before,
+        }
+        if renamed.target_id:
+            fields["user.target.id"] = renamed.target_id
+        if renamed.person_id:
+            fields["syncd.person.id"] = renamed.person_id
+        self._emit(
+            f"renamed {renamed.before} → {renamed.key}: seat and ownership kept ({renamed.how})", fields
+        )
 
     def intent(self, batch: int, changes: Sequence[Change]) -> None:
         self._emit(

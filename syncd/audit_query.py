@@ -27,7 +27,9 @@ class AuditFilter:
     changes_only: bool = False  # --last: only events that describe a person's seat
 
 
-_PERSON_ACTIONS = frozenset({"seat-assign", "role-change", "seat-unassign", "seat-blocked", "seat-held"})
+_PERSON_ACTIONS = frozenset(
+    {"seat-assign", "role-change", "seat-unassign", "seat-blocked", "seat-held", "seat-renamed"}
+)
 
 
 def _files(directory: Path, since: datetime | None) -> list[Path]:
@@ -88,7 +90,13 @@ def _about(event: dict[str, Any], names: set[str]) -> bool:
     return not names.isdisjoint(found)
 
 
-_PERSON_FIELDS = ("user.target.email", "syncd.person.key", "syncd.person.id", "user.target.id")
+_PERSON_FIELDS = (
+    "user.target.email",
+    "syncd.person.key",
+    "syncd.person.id",
+    "user.target.id",
+    "syncd.renamed.from",
+)
 
 
 def render_table(found: Sequence[dict[str, Any]]) -> str:

@@ -513,6 +513,9 @@ class Cycle:
         # grace clock too, so turning writes on later does not restart every grace period).
         state.record_group_reads(good)
         state.rekey(matched.rekey, matched.renamed, now)  # before the observations, which use today's keys
+        if audit is not None:
+            for renamed in matched.renamed:
+                audit.renamed(renamed)
         state.replace_observations(recon.absent_since, recon.waiting_since)
         if matched.refresh:
             state.record_owned(matched.refresh)

@@ -198,7 +198,7 @@ def match_people(
         if seat != entry_key or holder != entry_key:
             entry_links[entry_key] = (seat, holder)
             if seat is not None and holder is not None:
-                link(holder, seat, f"ledger: seat {_shown(licensed[seat])} recorded for them;")
+                link(holder, seat, "the ledger (the seat syncd recorded for them)")
         elif held is not None and (
             held.target_id != owned.target_id or (person_id and person_id != owned.person_id)
         ):

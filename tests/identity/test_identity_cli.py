@@ -205,21 +205,27 @@ def test_status_and_audit_find_a_person_by_any_identifier_across_renames(
             ("ann.smith@contoso.com", "ann.jones@contoso.com", "same immutable id guid-ann")
         ]
         assert [(c["action"], c["email"]) for c in data["changes"]] == [
-            ("seat-assign", "ann.smith@contoso.com")
+            ("seat-assign", "ann.smith@contoso.com"),
+            ("seat-renamed", "ann.jones@contoso.com"),
         ]
     capsys.readouterr()
     assert main(["status", "-c", config, "--user", "ajones@contoso.onmicrosoft.com", "--live"]) == 0
     text = capsys.readouterr().out
     assert "now: selected for Team by rules[0] (Users); 7pace row ann.smith@contoso.com (id " + seat in text
-    assert "matched:ledger: seat ann.smith@contoso.com (id " + seat + ") recorded for them" in text
+    assert (
+        f"matched:the ledger (the seat syncd recorded for them) = 7pace ann.smith@contoso.com (id {seat})"
+        in text
+    )
     assert "    upn:ajones@contoso.onmicrosoft.com" in text
     # the audit trail, asked with today's address, shows the assignment made under the old one
     capsys.readouterr()
     assert main(["audit", "-c", config, "--user", "ann.jones@contoso.com", "--format", "jsonl"]) == 0
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [
-        (e["event.action"], e["user.target.email"]) for e in events if e["event.action"] == "seat-assign"
-    ] == [("seat-assign", "ann.smith@contoso.com")]
+    people = [e for e in events if e["event.action"] in ("seat-assign", "seat-renamed")]
+    assert [(e["event.action"], e["user.target.email"], e.get("syncd.renamed.from")) for e in people] == [
+        ("seat-assign", "ann.smith@contoso.com", None),
+        ("seat-renamed", "ann.jones@contoso.com", "ann.smith@contoso.com"),
+    ]
     assert main(["audit", "-c", config, "--user", "two words"]) == 2
 
 
