@@ -251,3 +251,31 @@ def test_status_live_needs_a_user(ids: IdentityWorld, capsys: pytest.CaptureFixt
     config = ids.config()
     assert main(["status", "-c", config, "--live"]) == 2
     assert "--live shows one person: give --user NAME as well" in capsys.readouterr().err
+
+
+def test_a_schema_1_ledger_keeps_its_seats_and_learns_their_ids_on_the_next_run(
+    ids: IdentityWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    from .test_ledger import SCHEMA_1
+
+    emulator = ids.seventh_pace([EmulatedUser("ann@contoso.com", "Team"), EmulatedUser(ZED, "Team")])
+    ids.members([Member("Users", "ann@contoso.com", id="guid-ann"), Member("Users", ZED)])
+    config = ids.config(policy=REMOVE)
+    (ids.root / "state").mkdir()
+    db = sqlite3.connect(ids.root / "state" / "syncd.sqlite3")
+    db.executescript(SCHEMA_1)
+    db.execute(
+        "INSERT INTO owned VALUES ('ann@contoso.com', 'Team', 'hr:Users→Team', '2026-01-01T00:00:00+00:00')"
+    )
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    assert ids.plan(config, capsys)["changes"] == []
+    assert main(["run", "-c", config]) == 0
+    with State(ids.root / "state") as state:
+        ledger = state.owned_with_ids()
+    ann = ledger["ann@contoso.com"]
+    assert (ann.rule, ann.since.isoformat()) == ("hr:Users→Team", "2026-01-01T00:00:00+00:00")  # carried over
+    assert (ann.target_id, ann.person_id) == (emulator_id(emulator, "ann@contoso.com"), "guid-ann")
