@@ -70,13 +70,21 @@ class Dataset:
         return self.people - self.joiners + self.leavers
 
 
-def make_dataset(folder: Path, people: int, joiners: int, leavers: int) -> Dataset:
+def make_dataset(folder: Path, people: int, joiners: int, leavers: int, identifiers: int = 1) -> Dataset:
+    """`identifiers` = 3 (issue 16): each person also has a UPN and an immutable id (`upn`, `id` columns)."""
     folder.mkdir(parents=True, exist_ok=True)
     members = folder / "members.csv"
     users = folder / "users.csv"
     with members.open("w", encoding="utf-8", newline="\n") as out:
-        out.write("group,email\n")
-        out.writelines(f"{GROUP},p{i:06d}@{DOMAIN}\n" for i in range(people))
+        if identifiers == 3:
+            out.write("group,email,upn,id\n")
+            out.writelines(
+                f"{GROUP},p{i:06d}@{DOMAIN},u{i:06d}@corp.{DOMAIN},{i:08x}-0000-4000-8000-{i:012x}\n"
+                for i in range(people)
+            )
+        else:
+            out.write("group,email\n")
+            out.writelines(f"{GROUP},p{i:06d}@{DOMAIN}\n" for i in range(people))
     with users.open("w", encoding="utf-8", newline="\n") as out:
         out.write("email,role\n")
         # joiners are spread through the list, as real ones would be
@@ -330,13 +338,14 @@ class Options:
     profile: bool
     stages: bool
     timeout: float
+    identifiers: int = 3  # per person in the plan scenarios (issue 16): e-mail, UPN, immutable id
 
 
 def plan_scenario(options: Options, people: int) -> tuple[Row, list[float], list[float], str]:
     """Returns the row, the measured walls and CPUs, and the CPU-by-stage breakdown (or "")."""
     churn = round(people * options.churn_percent / 100)
     folder = options.work / f"plan-{people}"
-    dataset = make_dataset(folder / "data", people, churn, churn)
+    dataset = make_dataset(folder / "data", people, churn, churn, options.identifiers)
     walls: list[float] = []
     cpus: list[float] = []
     rss: list[int] = []
@@ -375,6 +384,7 @@ def plan_scenario(options: Options, people: int) -> tuple[Row, list[float], list
     with_none = (people + dataset.leavers) // 500 + 1  # includeNoneRoles: the plan assigns the joiners
     note = (
         f"N={people:,} S={seats:,} churn {options.churn_percent:g}% → {churn:,}+{churn:,} changes; "
+        f"{options.identifiers} identifier(s) per person; "
         f"{with_none} reads expected (users/roles with the joiners' None rows; {reads_expected} without); "
         f"{spread(walls, cpus)}first run "
         f"(empty state, adopts {seats - churn:,} seats): wall {cold.wall:.2f} s, CPU {cold.cpu:.2f} s, "
@@ -784,6 +794,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-samba", action="store_true", help="skip the Samba scenario")
     parser.add_argument("--profile", action="store_true", help="also run each once more under cProfile")
     parser.add_argument("--keep", type=Path, help="keep the scenarios' files in this folder")
+    parser.add_argument(
+        "--identifiers", type=int, choices=(1, 3), default=3, help="per person in the plans (default 3)"
+    )
     parser.add_argument("--machine-reference", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.machine_reference:
@@ -812,6 +825,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         profile=args.profile,
         stages=not args.quick,
         timeout=600,
+        identifiers=args.identifiers,
     )
     started = time.perf_counter()
     reference = machine_reference_ms()

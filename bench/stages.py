@@ -71,13 +71,21 @@ def main() -> int:
     timed(cycle, "judge_health", "judge group health (digest)")
     timed(cycle, "desired_roles", "rules: desired roles")
     timed(cycle, "reconcile", "reconcile")
+    timed(cycle, "match_people", "identity: match people to rows")
     timed(plan_file, "fingerprint", "plan fingerprint")
     timed(cycle.Cycle, "_apply", "apply (POSTs, intents, audit)")
     timed(cycle.Cycle, "_verify", "verify (re-read target)")
     timed(cycle.Cycle, "_audit_dry", "audit (dry run events)")
-    for name in ("owned", "absent_since", "waiting_since", "group_baselines"):
+    for name in (
+        "owned",
+        "owned_with_ids",
+        "keys_without_seat_ids",
+        "absent_since",
+        "waiting_since",
+        "group_baselines",
+    ):
         timed(state.State, name, "state: load")
-    for name in ("record_owned", "forget_owned", "replace_observations", "record_group_reads"):
+    for name in ("record_owned", "forget_owned", "replace_observations", "record_group_reads", "rekey"):
         timed(state.State, name, "state: save")
     timed(timetracker.TimetrackerTarget, "apply", "apply: target POSTs (incl. limiter waits)")
     timed(http.RateLimiter, "acquire", "HTTP: rate limiter (waits)")

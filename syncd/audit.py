@@ -21,7 +21,7 @@ from structlog.typing import EventDict, WrappedLogger
 
 from syncd import __version__
 from syncd.errors import StorageError
-from syncd.models import Action, Change, ChangeResult, Held, LeftAlone, Outcome
+from syncd.models import Action, Ambiguous, Change, ChangeResult, Held, LeftAlone, Outcome, Renamed
 
 AUDIT_SCHEMA = 1
 ECS_VERSION = "8.11.0"
@@ -34,6 +34,7 @@ CLOCK_SUSPECT = "clock-suspect"
 STATE_REBUILT = "state-rebuilt"
 ALERT = "alert"
 LEFT_ALONE = "seat-left-alone"
+RENAMED = "seat-renamed"  # issue 16: a seat and its ownership followed a person to a new address
 
 _EVENT_TYPE = {
     Action.ASSIGN.value: ["user", "creation"],
@@ -197,6 +198,14 @@ class AuditLog:
         }
         if change.target_id:
             fields["user.target.id"] = change.target_id
+        # issue 16: the person behind the row (their key and immutable id) and every identifier used, so
+        # `syncd audit --user` finds them by any name, across renames
+        if change.key != change.email:
+            fields["syncd.person.key"] = change.key
+        if change.person_id:
+            fields["syncd.person.id"] = change.person_id
+        if change.identifiers:
+            fields["syncd.identifiers"] = list(change.identifiers)
         if reason.source:
             fields["syncd.source"] = reason.source
         if reason.group:
@@ -235,7 +244,7 @@ class AuditLog:
         self._emit(f"held {held.change.action.value} of {held.change.email}: {held.why}", fields)
 
     def left_alone(self, entry: LeftAlone) -> None:
-        """A person nothing was sent for (ambiguous in 7pace, unknown role, not in the organization)."""
+        """A person nothing was sent for (unknown role, not in the organization, unproven)."""
         self._emit(
             f"left alone {entry.email}: {entry.kind}: {entry.why}",
             {
@@ -249,10 +258,47 @@ class AuditLog:
             },
         )
 
+    def ambiguous(self, entry: Ambiguous) -> None:
+        """People matched ambiguously (one e-mail on two 7pace users, a row matching two people, a person two
+        rows): nothing sent, one event per person so `audit --user` finds it."""
+        line = f"{' and '.join(entry.people)} ↔ {' and '.join(entry.rows)}: {entry.why}"
+        for key in entry.keys or ("",):
+            self._emit(
+                f"left alone {key or ' and '.join(entry.people)}: ambiguous: {line}",
+                {
+                    "event.action": LEFT_ALONE,
+                    "event.outcome": Outcome.UNKNOWN.value,
+                    "user.target.email": key,
+                    "syncd.left_alone.kind": "ambiguous",
+                    "syncd.left_alone.why": entry.why,
+                    "syncd.ambiguous.people": list(entry.people),
+                    "syncd.ambiguous.rows": list(entry.rows),
+                    "syncd.ambiguous.seats": entry.seats,
+                },
+            )
+
     def blocked(self, change: Change, limit: int | None) -> None:
         fields = self._change_fields(change, BLOCKED, Outcome.FAILURE.value)
         fields["error.message"] = f"seat limit {limit} reached"
         self._emit(f"blocked seat-assign of {change.email}: seat limit {limit} reached", fields)
+
+    def renamed(self, renamed: Renamed) -> None:
+        """The ledger moved a seat to the person's new address: no write to the target, nothing churned."""
+        fields: dict[str, Any] = {
+            "event.action": RENAMED,
+            "event.type": ["user", "change"],
+            "event.outcome": Outcome.SUCCESS.value,
+            "event.reason": renamed.how,
+            "user.target.email": renamed.key,
+            "syncd.renamed.from": renamed.before,
+        }
+        if renamed.target_id:
+            fields["user.target.id"] = renamed.target_id
+        if renamed.person_id:
+            fields["syncd.person.id"] = renamed.person_id
+        self._emit(
+            f"renamed {renamed.before} → {renamed.key}: seat and ownership kept ({renamed.how})", fields
+        )
 
     def intent(self, batch: int, changes: Sequence[Change]) -> None:
         self._emit(

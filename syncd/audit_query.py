@@ -1,6 +1,7 @@
 """`syncd audit`: read the audit trail without jq (Windows servers have none). Filters by person, action,
 outcome, run and time across the dated files; prints a table or JSON Lines. "Why does ann have a seat?" is
-`syncd audit --user ann@contoso.com --last`."""
+`syncd audit --user ann@contoso.com --last`; any of a person's identifiers (UPN, an old address, the 7pace
+or immutable id) finds the same events (issue 16)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from syncd.identity import normalise_email
+from syncd.identity import normalise_identifier
 
 
 @dataclass(frozen=True)
 class AuditFilter:
-    user: str | None = None  # normalised e-mail
+    user: str | None = None  # normalised e-mail (or any identifier key, issue 16)
+    also: frozenset[str] = frozenset()  # the same person's other keys (renames), identifiers, ids
     actions: frozenset[str] = frozenset()
     outcome: str | None = None
     run_id: str | None = None
@@ -25,7 +27,9 @@ class AuditFilter:
     changes_only: bool = False  # --last: only events that describe a person's seat
 
 
-_PERSON_ACTIONS = frozenset({"seat-assign", "role-change", "seat-unassign", "seat-blocked", "seat-held"})
+_PERSON_ACTIONS = frozenset(
+    {"seat-assign", "role-change", "seat-unassign", "seat-blocked", "seat-held", "seat-renamed"}
+)
 
 
 def _files(directory: Path, since: datetime | None) -> list[Path]:
@@ -63,11 +67,8 @@ def _matches(event: dict[str, Any], wanted: AuditFilter) -> bool:
         return False
     if wanted.run_id and not str(event.get("syncd.run.id", "")).startswith(wanted.run_id):
         return False
-    if wanted.user:
-        email = normalise_email(str(event.get("user.target.email", "")))
-        in_batch = {normalise_email(str(e)) for e in event.get("syncd.batch.emails", ())}
-        if email != wanted.user and wanted.user not in in_batch:
-            return False
+    if wanted.user and not _about(event, {wanted.user, *wanted.also}):
+        return False
     if wanted.since or wanted.until:
         try:
             stamp = datetime.fromisoformat(str(event["@timestamp"]).replace("Z", "+00:00"))
@@ -78,6 +79,24 @@ def _matches(event: dict[str, Any], wanted: AuditFilter) -> bool:
         if wanted.until and stamp > wanted.until:
             return False
     return True
+
+
+def _about(event: dict[str, Any], names: set[str]) -> bool:
+    """Whether the event concerns a person known by any of `names` (identifier keys, 7pace/immutable ids)."""
+    found = {normalise_identifier(str(event.get(f, ""))) for f in _PERSON_FIELDS}
+    found.update(normalise_identifier(str(e)) for e in event.get("syncd.batch.emails", ()))
+    for item in event.get("syncd.identifiers", ()):
+        found.add(normalise_identifier(str(item).partition(":")[2]))
+    return not names.isdisjoint(found)
+
+
+_PERSON_FIELDS = (
+    "user.target.email",
+    "syncd.person.key",
+    "syncd.person.id",
+    "user.target.id",
+    "syncd.renamed.from",
+)
 
 
 def render_table(found: Sequence[dict[str, Any]]) -> str:

@@ -22,7 +22,6 @@ from syncd.config_section import parse_duration
 from syncd.cycle import Cycle, CycleRequest, CycleResult, utc_now
 from syncd.diagnostics import add_log_file, configure, configure_fallback, prune_log_files
 from syncd.errors import ConfigError, ExitCode, SyncdError, UsageError
-from syncd.identity import normalise_email
 from syncd.models import Outcome
 from syncd.plan_output import FORMATS, render_csv, render_json, render_table
 from syncd.stopping import stop_on_signals
@@ -165,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="for monitoring: one line, exit 4 when no run has completed for [schedule] stale_after",
     )
+    status.add_argument("--user", help="one person, by any identifier: address, UPN, old address, 7pace id")
+    status.add_argument(
+        "--live", action="store_true", help="with --user: read sources and 7pace to match now"
+    )
     alerts = commands.add_parser(
         "alerts", parents=[common], help="the [[alerts]] channels: `syncd alerts test` sends a test message"
     )
@@ -172,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit = commands.add_parser(
         "audit", parents=[common], help="search the audit trail (who, what, when, why)"
     )
-    audit.add_argument("--user", help="one person's e-mail")
+    audit.add_argument("--user", help="one person, by any identifier (address, UPN, old address, 7pace id)")
     audit.add_argument(
         "--action", action="append", default=[], help="seat-assign, role-change, seat-unassign, …"
     )
@@ -403,7 +406,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from syncd.status import render_status
 
-    config = _load(args, secrets=False)
+    if args.live and not args.user:
+        raise UsageError("--live shows one person: give --user NAME as well")
+    config = _load(args, secrets=args.live)  # --live reads the sources and 7pace
+    if args.user:
+        from syncd.person_status import render_person
+
+        _print(render_person(config, args.user, args.format, live=args.live))
+        return int(ExitCode.OK)
     if args.check_stale:
         from syncd.alerts.conditions import stale
         from syncd.alerts.notifier import last_completed
@@ -424,13 +434,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from syncd import audit_query
 
     config = _load(args, secrets=False)
-    user = None
+    user, also = None, frozenset[str]()
     if args.user:
-        user = normalise_email(args.user)
-        if user is None:
-            raise UsageError(f"--user {args.user!r} is not an e-mail address")
+        from syncd.person_status import resolve
+
+        known = resolve(config, args.user)  # any identifier, and the person's names before renames
+        user, also = args.user, known.names
     wanted = audit_query.AuditFilter(
         user=user,
+        also=also,
         actions=frozenset(args.action),
         outcome=args.outcome,
         run_id=args.run_id,

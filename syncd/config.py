@@ -19,7 +19,7 @@ from syncd.alerts.settings import AlertSettings, parse_alerts
 from syncd.clock_check import ClockPolicy, parse_clock
 from syncd.config_section import Section
 from syncd.errors import ConfigError
-from syncd.identity import EmailKey, normalise_email
+from syncd.identity import DomainAliases, EmailKey, normalise_email
 from syncd.models import NONE_ROLE
 from syncd.secrets import SecretAbsent, SecretRef
 from syncd.sources import SOURCE_MODULES, source_type
@@ -81,6 +81,17 @@ class Policy:
         return min(100.0, 2.5 * self.max_removal_percent)
 
 
+MATCH_KINDS = ("mail", "upn", "proxy_addresses")
+
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    """`[identity]` (issue 16): which domains are one, and which identifier is written for a new seat."""
+
+    domain_aliases: DomainAliases = field(default_factory=DomainAliases)
+    match: tuple[str, ...] = ()  # empty: the source's e-mail (its identity attributes, in order)
+
+
 @dataclass(frozen=True, slots=True)
 class Schedule:
     every: timedelta | None = timedelta(hours=1)
@@ -110,6 +121,7 @@ class Config:
     clock: ClockPolicy = field(default_factory=ClockPolicy)  # issue 21: [clock] skew, max_ahead
     legacy_state_dir: Path | None = None  # the pre-issue-21 default state folder, when [state] dir is unset
     alerts: tuple[AlertSettings, ...] = ()
+    identity: IdentitySettings = field(default_factory=IdentitySettings)
 
     def source(self, name: str) -> SourceSettings:
         for settings in self.sources:
@@ -208,6 +220,7 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "", *, secrets: boo
     plan_section.finish()
     clock = parse_clock(root.section("clock"))
     alerts = parse_alerts(root)
+    identity = _parse_identity(root.section("identity"))
     root.finish()
 
     if not secrets:
@@ -233,7 +246,26 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "", *, secrets: boo
         clock=clock,
         legacy_state_dir=None if explicit_state else legacy_state,
         alerts=alerts,
+        identity=identity,
     )
+
+
+def _parse_identity(section: Section) -> IdentitySettings:
+    aliases: dict[str, str] = {}
+    table = section.section("domain_aliases")
+    for alias in table.written_keys():
+        canonical = table.str(alias, expected="a domain name (the canonical domain this alias stands for)")
+        if canonical and (" " in canonical.strip() or "@" in canonical):
+            table.error(alias, f'{canonical!r} is not a domain name (write e.g. "contoso.com")')
+        elif canonical:
+            aliases[alias] = canonical
+    table.finish()
+    match = section.str_list("match")
+    for i, kind in enumerate(match):
+        if kind not in MATCH_KINDS:
+            section.error(f"match[{i}]", f"{kind!r} is not one of: {', '.join(MATCH_KINDS)}")
+    section.finish()
+    return IdentitySettings(DomainAliases(aliases), tuple(k for k in match if k in MATCH_KINDS))
 
 
 def _parse_target(section: Section) -> TargetSettings | None:

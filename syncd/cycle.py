@@ -12,7 +12,7 @@ import hashlib
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -34,11 +34,13 @@ from syncd.errors import (
     SourceUnreachable,
     SyncdError,
 )
-from syncd.identity import EmailKey
+from syncd.identity import EmailKey, normalise_identifier
+from syncd.matching import Matching, match_people, shown_row
 from syncd.models import (
     NONE_ROLE,
     UNUSABLE_LISTED,
     Action,
+    Ambiguous,
     Change,
     ChangeResult,
     GroupRead,
@@ -49,9 +51,10 @@ from syncd.models import (
     Plan,
     UnusableMember,
 )
+from syncd.plan_output import ambiguous_line
 from syncd.progress import Progress
 from syncd.reconcile import Owned, PlanInputs, Reconciliation, UnhealthyGroup, reconcile
-from syncd.rules import desired_roles, inactive_members
+from syncd.rules import Selection, desired_roles, inactive_members
 from syncd.runlock import RunLock
 from syncd.sources import source_type
 from syncd.sources.interface import Source
@@ -300,22 +303,76 @@ def read_licensed(target: Target) -> dict[EmailKey, LicensedUser]:
 
 
 def _organization(
-    target: Target, desired: Mapping[EmailKey, Any], seen: TargetRead, wanted: frozenset[EmailKey]
+    target: Target,
+    desired: Mapping[EmailKey, Selection],
+    licensed: Mapping[EmailKey, LicensedUser],
+    wanted: frozenset[EmailKey],
+    read_along: Organization | None,
 ) -> Organization | None:
     """Who of the people who may need a new seat the organization has: from the target read when it could
     tell, else `GET users`, read only when someone needs a seat (an hourly run that assigns nobody sends no
-    extra request)."""
-    candidates = {key for key in desired if key not in seen.licensed and key not in seen.ambiguous_keys}
+    extra request). `desired` and `licensed` are matched (issue 16): a person holding a seat under another
+    of their identifiers is not a candidate; a candidate is looked for under every identifier."""
+    candidates = {key for key in desired if key not in licensed}
     if not candidates:
         return None
-    if seen.organization is not None and candidates <= wanted:
-        return seen.organization
-    organization = target.organization(candidates)
+    names = _with_aliases(candidates, desired)
+    if read_along is not None and names <= wanted:
+        return read_along
+    organization = target.organization(names)
     if organization is None:
         log.info(
             "who can be assigned is not known ahead of the write: the organization's users are not listed"
         )
     return organization
+
+
+def _with_aliases(keys: Iterable[EmailKey], desired: Mapping[EmailKey, Selection]) -> frozenset[EmailKey]:
+    """The keys and every other identifier of those people (7pace may know them by any)."""
+    names: set[EmailKey] = set()
+    for key in keys:
+        names.add(key)
+        selection = desired.get(key)
+        if selection is not None and selection.person is not None:
+            names.update(selection.person.aliases)
+    return frozenset(names)
+
+
+def without(desired: Mapping[EmailKey, Selection], keys: frozenset[EmailKey]) -> Mapping[EmailKey, Selection]:
+    """People 7pace holds twice are left out of matching: nothing is sent for them (no copy otherwise)."""
+    return {k: s for k, s in desired.items() if k not in keys} if keys else desired
+
+
+def held_twice(seen: TargetRead, desired: Mapping[EmailKey, Selection]) -> tuple[Ambiguous, ...]:
+    """One e-mail on several 7pace users (the target read), as the plan's one kind of ambiguity."""
+    found: list[Ambiguous] = []
+    for entry in seen.ambiguous:
+        chosen = desired.get(entry.key)
+        person = f"{entry.key} ({chosen.display_name or chosen.email})" if chosen else str(entry.key)
+        holds = ", ".join(f"{u.target_id or '?'}: {u.role}" for u in entry.rows)
+        found.append(
+            Ambiguous(
+                people=(person,),
+                rows=tuple(shown_row(u) for u in entry.rows),
+                seats=len(entry.rows),
+                why=f"7pace holds this e-mail on several users ({holds}); nothing is sent until one remains",
+                keys=(entry.key,),
+            )
+        )
+    return tuple(found)
+
+
+def _unclaimed(
+    read: Mapping[EmailKey, LicensedUser], matched: Mapping[EmailKey, LicensedUser]
+) -> tuple[Mapping[EmailKey, LicensedUser], tuple[LicensedUser, ...]]:
+    """Rows known only by a name that is not an address (`DOMAIN\\user`) that no person matched: seats nobody
+    can be matched to, counted and never touched, like rows with no name at all (issue 14 × 16)."""
+    named = [k for k in read if "@" not in k]
+    rows = tuple(matched[k] for k in named if k in matched)  # a matched row moved to its person's key
+    if not rows:
+        return matched, ()
+    left = {k for k in named if k in matched}
+    return {k: u for k, u in matched.items() if k not in left}, rows
 
 
 def _unhealthy(config: Config, reads: Mapping[tuple[str, str], GroupRead]) -> list[UnhealthyGroup]:
@@ -332,7 +389,68 @@ def _unhealthy(config: Config, reads: Mapping[tuple[str, str], GroupRead]) -> li
 
 def _owned_after(change: Change, now: datetime) -> Owned:
     reason = change.reason
-    return Owned(change.after, rule_identity(reason.source, reason.group, change.after), now)
+    rule = rule_identity(reason.source, reason.group, change.after)
+    return Owned(change.after, rule, now, change.target_id, "", change.person_id)
+
+
+class SeatLookup:
+    """The target's rows by 7pace id and by identifier key: a change is found by the id it was planned
+    with, else by the identifier it was written as, else by its person's key (issue 16: the person's key
+    is not always the row's)."""
+
+    def __init__(self, rows: Iterable[LicensedUser]) -> None:
+        self._by_key: dict[str, LicensedUser] = {}
+        self._by_id: dict[str, LicensedUser] = {}
+        for row in rows:
+            self._by_key.setdefault(row.key, row)
+            if row.target_id:
+                self._by_id.setdefault(row.target_id, row)
+
+    def row(self, change: Change) -> LicensedUser | None:
+        row = self._by_id.get(change.target_id) if change.target_id else None
+        if row is None:
+            written = normalise_identifier(change.email)
+            row = self._by_key.get(written) if written is not None else None
+        if row is None:
+            row = self._by_key.get(change.key)
+        # a new seat written by e-mail to a 7pace that lists only unique names: any of the person's names
+        for item in change.identifiers if row is None else ():
+            name = normalise_identifier(item.partition(":")[2])
+            row = self._by_key.get(name) if name is not None else None
+            if row is not None:
+                break
+        return row
+
+    def role(self, change: Change) -> str:
+        row = self.row(change)
+        return row.role if row is not None else NONE_ROLE
+
+
+def _matched(
+    state: State,
+    desired: Mapping[EmailKey, Selection],
+    licensed: Mapping[EmailKey, LicensedUser],
+    config: Config,
+    ledger: dict[EmailKey, Owned],
+) -> Matching:
+    """People matched to rows (issue 16). The ledger's ids are loaded only for entries whose key does not
+    settle it (a rename, a seat or person gone) or whose 7pace id is not known yet. `ledger` is
+    `state.owned()`, loaded once per run (and extended here)."""
+    settled = ledger.keys() & licensed.keys() & desired.keys()
+    need = (ledger.keys() - settled) | state.keys_without_seat_ids()
+    if need:
+        ledger.update(state.owned_with_ids(need))
+    return match_people(desired, licensed, ledger, config.identity, ids_known=need)
+
+
+def moved_keys(
+    observed: dict[EmailKey, datetime], moves: Mapping[EmailKey, EmailKey]
+) -> dict[EmailKey, datetime]:
+    """Observations (absent/waiting since) under today's keys after renames."""
+    for old, new in moves.items():
+        if old in observed:
+            observed[new] = observed.pop(old)
+    return observed
 
 
 def settle_interrupted(
@@ -344,14 +462,14 @@ def settle_interrupted(
     success; one that does not is audited as unknown and will simply be planned again.
     """
     settled = 0
+    seats = SeatLookup(licensed.values())
     for intent in state.pending_intents():
         owned: dict[EmailKey, Owned] = {}
         released: list[EmailKey] = []
         removed: dict[EmailKey, str] = {}
         for item in intent.changes:
             change = plan_file.change_from_dict(item, f"interrupted run {intent.run_id}")
-            user = licensed.get(change.key)
-            actual = user.role if user else NONE_ROLE
+            actual = seats.role(change)
             if actual.casefold() == change.after.casefold():
                 outcome, error = Outcome.SUCCESS, ""
                 if change.after == NONE_ROLE:
@@ -382,8 +500,9 @@ def outcome_exit_code(
 
     5 when a source, or a source used to expand another's groups, was down; 4 when changes failed or were
     left, or when any group was not read cleanly (missing, partial, suspicious, unreadable): the people it
-    covers are held, and a scheduler must not see that as success. 4 too when 7pace holds a person twice
-    (ambiguous): nothing is sent for them until an admin merges the accounts. Holds by grace, assignments
+    covers are held, and a scheduler must not see that as success. 4 too when a match is ambiguous (7pace
+    holds a person twice, a row matches two people, a person two rows): nothing is sent for them until an
+    admin merges the accounts or fixes the identifiers. Holds by grace, assignments
     blocked by the configured seat cap, seats in a role `[roles]` does not name, and people who are not
     users of the organization yet (often for good: they do not use Azure DevOps; plan, status and audit
     name them) are the policy working: 0.
@@ -392,13 +511,9 @@ def outcome_exit_code(
         return ExitCode.UNREACHABLE
     if failed or not_applied or any(g.health is not Health.OK for g in plan.groups):
         return ExitCode.PARTIAL
-    if any(entry.kind in ADMIN_TO_CLEAR for entry in plan.left_alone):
+    if plan.ambiguous:
         return ExitCode.PARTIAL
     return ExitCode.OK
-
-
-ADMIN_TO_CLEAR = frozenset({"ambiguous"})
-"""Kinds of `LeftAlone` that hold work until an admin acts (exit 4), unlike a role syncd is told to skip."""
 
 
 def held_problems(plan: Plan, source_errors: Mapping[str, SyncdError]) -> list[str]:
@@ -646,7 +761,7 @@ class Cycle:
         owned = state.owned()
         # people who may need a seat (selected, no seat syncd knows of): the target read then also says
         # which of them are users of the organization, in the same pages (docs/contract.md §1.4)
-        wanted = frozenset(key for key in desired if key not in owned)
+        wanted = _with_aliases((key for key in desired if key not in owned), desired)
         target: Target = stack.enter_context(self._open_target(config))
         seen = read_target(target, config, wanted)
         licensed = seen.licensed
@@ -664,20 +779,29 @@ class Cycle:
                 licensed = seen.licensed
                 owned = state.owned()
 
-        organization = _organization(target, desired, seen, wanted)
         seat_info = target.seats()
         groups = tuple(
             GroupStatus(s, g, r.health, len(r.members), r.detail) for (s, g), r in sorted(reads.items())
         )
-        owned = state.owned()
+        matched = _matched(state, without(desired, seen.ambiguous_keys), licensed, config, owned)
+        twice = held_twice(seen, desired)
+        plan_licensed, unmatched_rows = _unclaimed(licensed, matched.licensed)
+        unmatched = seen.unmatched_lines() + tuple(
+            f"{u.unique_name or u.email} ({u.role})" for u in unmatched_rows
+        )
+        unmatched_ids = frozenset(
+            [u.target_id.casefold() for u in seen.unmatched if u.target_id]
+            + [u.target_id.casefold() for u in unmatched_rows if u.target_id]
+        )
+        organization = _organization(target, matched.desired, plan_licensed, wanted, seen.organization)
         recently_removed = state.removed_since(now - max(REGRANT_WINDOW, config.policy.removal_window))
         recon: Reconciliation = reconcile(
             PlanInputs(
-                desired=desired,
-                licensed=licensed,
-                owned=owned,
-                absent_since=state.absent_since(),
-                waiting_since=state.waiting_since(),
+                desired=matched.desired,
+                licensed=plan_licensed,
+                owned=matched.owned,
+                absent_since=moved_keys(state.absent_since(), matched.rekey),
+                waiting_since=moved_keys(state.waiting_since(), matched.rekey),
                 unhealthy=_unhealthy(config, reads),
                 policy=config.policy,
                 rank=config.rank,
@@ -690,17 +814,18 @@ class Cycle:
                 regranted={
                     k: at
                     for k, at in recently_removed.items()
-                    if k in licensed and k not in owned and at >= now - REGRANT_WINDOW
+                    if k in plan_licensed and k not in matched.owned and at >= now - REGRANT_WINDOW
                 },
-                extra_seats=seen.seats - len(licensed),
-                unmatched=seen.unmatched_lines(),
-                unmatched_ids=frozenset(u.target_id.casefold() for u in seen.unmatched if u.target_id),
-                ambiguous={
-                    a.key: ", ".join(f"{u.target_id or '?'}: {u.role}" for u in a.rows)
-                    for a in seen.ambiguous
-                },
+                # the unmatched rows and every row of an e-mail 7pace holds twice
+                extra_seats=seen.seats - len(licensed) + len(unmatched_rows),
+                unmatched=unmatched,
+                unmatched_ids=unmatched_ids,
                 known_roles=frozenset(config.role_order),
                 organization=organization,
+                renamed=matched.renamed,
+                ambiguous=twice + matched.ambiguous,
+                ambiguous_seats=matched.ambiguous_seats,
+                identifiers=matched.identifiers,
             )
         )
         # seats nobody can be matched to, and people 7pace holds twice, are part of the world a plan saw
@@ -718,11 +843,18 @@ class Cycle:
         # jump the queue, and the next plan (or the apply) would pick others than the one reviewed.
         if request.audit:
             state.record_group_reads(good)
+            # renames first: the observations use today's keys (issue 16)
+            state.rekey(matched.rekey, matched.renamed, now)
+            if audit is not None:
+                for renamed in matched.renamed:
+                    audit.renamed(renamed)
             state.replace_observations(recon.absent_since, recon.waiting_since)
+            if matched.refresh:
+                state.record_owned(matched.refresh)
             if recon.adopt:
-                state.record_owned(recon.adopt)
-            if recon.disown:
-                state.forget_owned(recon.disown)
+                state.record_owned({k: matched.with_ids(k, o) for k, o in recon.adopt.items()})
+            if recon.disown or matched.dropped:
+                state.forget_owned(recon.disown | matched.dropped)
 
         if request.reviewed is not None:
             if distrusted is not None:
@@ -745,6 +877,7 @@ class Cycle:
             )
         problems += held_problems(plan, readout.source_errors)
         problems += [f"{e.email}: left alone ({e.kind}): {e.why}" for e in plan.left_alone[:20]]
+        problems += [f"left alone (ambiguous): {ambiguous_line(a)}" for a in plan.ambiguous[:20]]
         base = CycleResult(run_id, plan, ExitCode.OK, fingerprint, now, (), (), 0, None, cost, cost_lines)
 
         window_start = now - config.policy.removal_window
@@ -763,7 +896,7 @@ class Cycle:
             return replace(base, exit_code=exit_code, problems=tuple(problems), audit_path=_path(audit))
 
         results, not_applied = self._apply(request, target, plan, state, audit, run_id)
-        results = self._verify(target, results)
+        results = self._verify(target, results, state)
         failed = [r for r in results if r.outcome is not Outcome.SUCCESS]
         problems += [
             f"{r.change.email}: {r.change.action.value} {r.outcome.value}: {r.error}" for r in failed
@@ -796,6 +929,8 @@ class Cycle:
                 audit.blocked(change, plan.seat_limit)
             for entry in plan.left_alone:
                 audit.left_alone(entry)
+            for ambiguous in plan.ambiguous:
+                audit.ambiguous(ambiguous)
             audit.summary(
                 _summary_message(result),
                 _summary_fields(plan, results, started, result.seats_after)
@@ -909,6 +1044,8 @@ class Cycle:
             audit.blocked(change, plan.seat_limit)
         for entry in plan.left_alone:
             audit.left_alone(entry)
+        for ambiguous in plan.ambiguous:
+            audit.ambiguous(ambiguous)
         audit.summary(
             f"dry run: {len(plan.changes)} change(s) planned, nothing applied",
             _summary_fields(plan, (), started, plan.seats_after)
@@ -973,20 +1110,26 @@ class Cycle:
         progress.finish()
         return results, 0
 
-    def _verify(self, target: Target, results: list[ChangeResult]) -> list[ChangeResult]:
-        """Re-read the target: the POST is not assumed atomic, so report what did not take."""
+    def _verify(self, target: Target, results: list[ChangeResult], state: State) -> list[ChangeResult]:
+        """Re-read the target: the POST is not assumed atomic, so report what did not take. New seats'
+        7pace ids go into the ledger now, so a rename before the next run cannot orphan them (issue 16)."""
         if not any(r.outcome is Outcome.SUCCESS for r in results):
             return results
-        actual = {key: u.role for key, u in target.read().licensed.items()}
+        actual = SeatLookup(target.read().licensed.values())
         verified: list[ChangeResult] = []
+        seat_ids: dict[EmailKey, tuple[str, str]] = {}
         for r in results:
-            now_role = actual.get(r.change.key, NONE_ROLE)
+            row = actual.row(r.change)
+            now_role = row.role if row is not None else NONE_ROLE
+            if row is not None and row.target_id and r.change.action is Action.ASSIGN:
+                seat_ids[r.change.key] = (row.target_id, row.vsts_id)
             if r.outcome is Outcome.SUCCESS and now_role.casefold() != r.change.after.casefold():
                 verified.append(
                     ChangeResult(r.change, Outcome.FAILURE, f"accepted, but the target now shows {now_role}")
                 )
             else:
                 verified.append(r)
+        state.record_seat_ids(seat_ids)
         return verified
 
     def _cost(self, plan: Plan, now: datetime) -> tuple[Mapping[str, Any] | None, tuple[str, ...]]:
@@ -1085,7 +1228,11 @@ def _status_summary(result: CycleResult) -> dict[str, Any]:
             for h in plan.held
         ],
         "blocked": [c.email for c in plan.blocked],
-        "left_alone": [{"email": e.email, "kind": e.kind, "why": e.why} for e in plan.left_alone],
+        "left_alone": [{"email": e.email, "kind": e.kind, "why": e.why} for e in plan.left_alone]
+        + [
+            {"email": " and ".join(a.people), "kind": "ambiguous", "why": f"{' and '.join(a.rows)}: {a.why}"}
+            for a in plan.ambiguous
+        ],
         "unmatched": list(plan.unmatched),
         "groups": [
             {

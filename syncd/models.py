@@ -39,7 +39,13 @@ class Outcome(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Person:
-    """One member as a source sees them. `key` is the identity; `via` is the nested path, outermost first."""
+    """One member as a source sees them. `key` is the identity; `via` is the nested path, outermost first.
+
+    `source_id` is the source's immutable id (objectGUID, Entra object id, Azure DevOps descriptor, the file's
+    `id` column): it survives renames. `upn` is the user principal name as written; `aliases` are the keys
+    (`identity.normalise_identifier`) of every other name the person has: UPN, proxy and other addresses,
+    principal names, origin ids. One shared empty tuple when there are none, so 100,000 people stay cheap.
+    """
 
     key: EmailKey
     email: str
@@ -48,6 +54,8 @@ class Person:
     enabled: bool = True
     via: tuple[str, ...] = ()
     inactive: str = ""  # why enabled is False, for the plan's reason ("account expired 2026-01-31 00:00 UTC")
+    upn: str = ""
+    aliases: tuple[EmailKey, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +124,8 @@ class Change:
     after: str
     reason: Reason
     target_id: str = ""
+    identifiers: tuple[str, ...] = ()  # "kind:value" of each identifier that matched or is written (issue 16)
+    person_id: str = ""  # the source's immutable id of the person, recorded in the ownership ledger
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,8 +162,9 @@ class UnusableMember:
 class LeftAlone:
     """A person syncd sends nothing for this run, and why (docs/contract.md, "What the plan leaves alone").
 
-    `kind` is "ambiguous" (7pace holds the person twice), "unknown-role" (a role `[roles] order` does not
-    name) or "not-in-organization" (not a user of the organization yet, so no seat can be given)."""
+    `kind` is "unknown-role" (a role `[roles] order` does not name), "not-in-organization" (not a user of
+    the organization yet, so no seat can be given) or "unproven" (may hold a seat no person can be matched
+    to). People 7pace or the directory hold ambiguously are `Ambiguous` entries, not LeftAlone ones."""
 
     key: EmailKey
     email: str
@@ -161,6 +172,33 @@ class LeftAlone:
     wanted: str
     kind: str
     why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Renamed:
+    """A person whose key changed since syncd recorded their seat (same immutable id or same 7pace user):
+    their seat and its ownership follow them; nothing is assigned or removed for it."""
+
+    key: EmailKey
+    before: EmailKey
+    display_name: str
+    how: str  # what proved it is the same person: "immutable id …" or "7pace user …"
+    target_id: str = ""
+    person_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Ambiguous:
+    """People and 7pace rows that match each other in more than one way: never acted upon, seats counted,
+    and held work an admin must clear (exit 4). One concept for both ways it arises: one e-mail on several
+    7pace users (the target read, issue 14), and a row matching two people or a person two rows through
+    their other identifiers (matching, issue 16)."""
+
+    people: tuple[str, ...]  # "key (display name)"
+    rows: tuple[str, ...]  # "identifier (7pace id)"
+    seats: int  # rows among them that hold a seat
+    why: str
+    keys: tuple[EmailKey, ...] = ()  # the people's keys: nothing is sent for them, their ledger entries stay
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +227,8 @@ class Plan:
     unusable: tuple[UnusableMember, ...] = ()  # the members behind `unidentified`, at most UNUSABLE_LISTED
     unmatched: tuple[str, ...] = ()  # seat-holding 7pace rows no person can be matched to (counted in seats)
     left_alone: tuple[LeftAlone, ...] = ()
+    renamed: tuple[Renamed, ...] = ()
+    ambiguous: tuple[Ambiguous, ...] = ()
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)

@@ -26,7 +26,19 @@ from typing import Any
 
 from syncd.errors import PlanRefused, UsageError
 from syncd.identity import EmailKey
-from syncd.models import Action, Change, GroupStatus, Health, Held, LeftAlone, Plan, Reason, UnusableMember
+from syncd.models import (
+    Action,
+    Ambiguous,
+    Change,
+    GroupStatus,
+    Health,
+    Held,
+    LeftAlone,
+    Plan,
+    Reason,
+    Renamed,
+    UnusableMember,
+)
 from syncd.secrets import Secret
 
 PLAN_FORMAT = 1
@@ -68,6 +80,8 @@ def change_to_dict(change: Change) -> dict[str, Any]:
         "group": reason.group,
         "via": list(reason.via),
         "target_id": change.target_id,
+        "identifiers": list(change.identifiers),
+        "person_id": change.person_id,
     }
 
 
@@ -75,7 +89,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
     return {
         "seats": {"before": plan.seats_before, "after": plan.seats_after, "limit": plan.seat_limit},
         "counts": {a.value: plan.count(a) for a in Action}
-        | {"held": len(plan.held), "blocked": len(plan.blocked), "protected": len(plan.protected)},
+        | {"held": len(plan.held), "blocked": len(plan.blocked), "protected": len(plan.protected)}
+        | {"renamed": len(plan.renamed), "ambiguous": len(plan.ambiguous)},
         "changes": [change_to_dict(c) for c in plan.changes],
         "held": [
             change_to_dict(h.change)
@@ -119,6 +134,27 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             }
             for e in plan.left_alone
         ],
+        "renamed": [
+            {
+                "key": r.key,
+                "before": r.before,
+                "display_name": r.display_name,
+                "how": r.how,
+                "target_id": r.target_id,
+                "person_id": r.person_id,
+            }
+            for r in plan.renamed
+        ],
+        "ambiguous": [
+            {
+                "people": list(a.people),
+                "rows": list(a.rows),
+                "seats": a.seats,
+                "why": a.why,
+                "keys": list(a.keys),
+            }
+            for a in plan.ambiguous
+        ],
     }
 
 
@@ -138,6 +174,8 @@ def change_from_dict(item: Any, where: str) -> Change:
                 tuple(item.get("via", ())),
             ),
             target_id=str(item.get("target_id", "")),
+            identifiers=tuple(str(i) for i in item.get("identifiers", ())),
+            person_id=str(item.get("person_id", "")),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise UsageError(f"{where}: not a syncd plan change ({error})") from None
@@ -190,6 +228,27 @@ def plan_from_dict(data: Mapping[str, Any], where: str) -> Plan:
                     str(e["why"]),
                 )
                 for e in data.get("left_alone", ())
+            ),
+            renamed=tuple(
+                Renamed(
+                    EmailKey(str(r["key"])),
+                    EmailKey(str(r["before"])),
+                    str(r.get("display_name", "")),
+                    str(r.get("how", "")),
+                    str(r.get("target_id", "")),
+                    str(r.get("person_id", "")),
+                )
+                for r in data.get("renamed", [])
+            ),
+            ambiguous=tuple(
+                Ambiguous(
+                    tuple(map(str, a["people"])),
+                    tuple(map(str, a["rows"])),
+                    int(a["seats"]),
+                    str(a["why"]),
+                    tuple(EmailKey(str(k)) for k in a.get("keys", ())),
+                )
+                for a in data.get("ambiguous", [])
             ),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:

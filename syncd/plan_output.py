@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from syncd.identity import EmailKey
-from syncd.models import Action, Change, Health, Plan
+from syncd.models import Action, Ambiguous, Change, Health, Plan
 from syncd.plan_file import SavedPlan, saved_plan_to_dict, sealed
 from syncd.secrets import Secret
 
@@ -46,6 +46,7 @@ def render_table(plan: Plan, cost_lines: Sequence[str] = (), *, title: str = "")
     if not plan.changes:
         waiting = [f"{len(plan.held)} held"] if plan.held else []
         waiting += [f"{len(plan.blocked)} blocked by the seat limit"] if plan.blocked else []
+        waiting += [f"{len(plan.ambiguous)} ambiguous match(es) left alone"] if plan.ambiguous else []
         if waiting:
             out.append(f"No changes will be made; {', '.join(waiting)} (see below).")
         else:
@@ -81,6 +82,13 @@ def render_table(plan: Plan, cost_lines: Sequence[str] = (), *, title: str = "")
             f"{len(plan.unmatched)} licensed user(s) cannot be matched (no usable e-mail; their seats are "
             f"counted and left alone): {shown}{more}"
         )
+    if plan.renamed:
+        out.append(f"Renamed, seat and ownership kept ({len(plan.renamed)}):")
+        width = max(len(r.before) for r in plan.renamed)
+        out.extend(f"  > {r.before:<{width}} → {r.key}  ({r.how})" for r in plan.renamed)
+    if plan.ambiguous:
+        out.append(f"Ambiguous, left alone, seats counted as held ({len(plan.ambiguous)}):")
+        out.extend(f"  ? {ambiguous_line(a)}" for a in plan.ambiguous)
     limit = f" (limit {plan.seat_limit})" if plan.seat_limit is not None else ""
     delta = plan.seats_after - plan.seats_before
     if cost_lines:
@@ -119,3 +127,8 @@ def render_csv(plan: Plan) -> str:
     for c in plan.blocked:
         writer.writerow(row("blocked", c, f"seat limit {plan.seat_limit}"))
     return buffer.getvalue()
+
+
+def ambiguous_line(entry: Ambiguous) -> str:
+    """One ambiguous match on one line: who, which 7pace rows, why (plan table, stderr, audit)."""
+    return f"{' and '.join(entry.people)} ↔ {' and '.join(entry.rows)}: {entry.why}"

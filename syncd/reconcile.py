@@ -11,10 +11,11 @@ plain data. The rules, in the order they are applied to each person:
 4. A removal or downgrade waits until the person has been absent for `policy.grace`; coming back cancels it.
 5. The seat cap is never exceeded: seats are freed first, then assignments are made in a deterministic
    priority (role, longest waiting, e-mail); the rest are blocked and retried each run.
-6. Some people are left alone and listed (docs/contract.md §1.4): one e-mail on two 7pace users
-   (ambiguous); a seat whose role `[roles] order` does not name (unknown roles never outrank or underrank a
-   configured one by accident); an assignment to someone who is not a user of the organization, or who may
-   already hold one of the seats 7pace lists without an e-mail.
+6. Some people are left alone and listed (docs/contract.md §1.4): people matched ambiguously (one e-mail
+   on two 7pace users, a row matching two people or a person two rows: `Ambiguous`); a seat whose role
+   `[roles] order` does not name (unknown roles never outrank or underrank a configured one by accident);
+   an assignment to someone who is not a user of the organization, or who may already hold one of the
+   seats 7pace lists without an e-mail.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import NamedTuple
 
 from syncd.config import Policy
 from syncd.identity import EmailKey
 from syncd.models import (
     NONE_ROLE,
     Action,
+    Ambiguous,
     Change,
     GroupStatus,
     Health,
@@ -36,18 +39,27 @@ from syncd.models import (
     LicensedUser,
     Plan,
     Reason,
+    Renamed,
 )
 from syncd.rules import Selection
 from syncd.target_read import Organization
 
 
-@dataclass(frozen=True, slots=True)
-class Owned:
-    """A ledger entry: syncd assigned (or adopted) this seat under `rule` (a Rule.identity)."""
+class Owned(NamedTuple):
+    """A ledger entry: syncd assigned (or adopted) this seat under `rule` (a Rule.identity).
+
+    The ids (issue 16) make ownership survive renames: the 7pace user id (and vstsId) of the seat and the
+    source's immutable id of the person. Empty until known (a new seat has no id before it is read back).
+    A NamedTuple, immutable like the dataclasses: 100,000 of them are built per state load, each with its
+    own ids, and a tuple is built several times faster than a frozen dataclass.
+    """
 
     role: str
     rule: str
     since: datetime
+    target_id: str = ""
+    vsts_id: str = ""
+    person_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +91,18 @@ class PlanInputs:
     # seats syncd removed recently (person → when) that are held again now without syncd: someone else
     # (a second instance, a person) gave them back; removing them again would start a fight (issue 21)
     regranted: Mapping[EmailKey, datetime] = field(default_factory=dict)
-    extra_seats: int = 0  # seats held by unmatched rows and by every row of an ambiguous person
+    extra_seats: int = 0  # seats held by unmatched rows and by every row of an e-mail 7pace holds twice
     unmatched: tuple[str, ...] = ()  # those unmatched rows, for the plan's list
     unmatched_ids: frozenset[str] = frozenset()  # their 7pace ids, case-folded
-    ambiguous: Mapping[EmailKey, str] = field(default_factory=dict)  # key → what 7pace holds for them
     known_roles: frozenset[str] | None = None  # `[roles] order`; None = every role is known
     organization: Organization | None = None  # who can be given a seat; None = not known
+    # issue 16: what matching found (matching.py)
+    renamed: tuple[Renamed, ...] = ()
+    # people and rows matched ambiguously, whichever way (one e-mail on two 7pace users, a row matching two
+    # people, a person two rows): nothing is sent for them, and their rows hold seats nobody may touch
+    ambiguous: tuple[Ambiguous, ...] = ()
+    ambiguous_seats: int = 0  # rows matching left out of `licensed` (the target read's are in extra_seats)
+    identifiers: Callable[[EmailKey], tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +123,7 @@ _ACTION_ORDER = {Action.UNASSIGN: 0, Action.CHANGE: 1, Action.ASSIGN: 2}
 
 def reconcile(inputs: PlanInputs) -> Reconciliation:
     policy, rank, now = inputs.policy, inputs.rank, inputs.now
+    describe = inputs.identifiers
     changes: list[Change] = []
     assigns: list[tuple[Change, Selection]] = []
     held: list[Held] = []
@@ -116,21 +135,9 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
     kept_unmanaged = 0
     known = inputs.known_roles
 
-    for key, holds in inputs.ambiguous.items():
-        chosen = inputs.desired.get(key)
-        left.append(
-            LeftAlone(
-                key,
-                chosen.email if chosen else key,
-                "?",
-                chosen.role if chosen else NONE_ROLE,
-                "ambiguous",
-                f"7pace holds this e-mail on several users ({holds}); nothing is sent until one remains",
-            )
-        )
-
+    held_apart = {k for entry in inputs.ambiguous for k in entry.keys}
     for key in inputs.desired.keys() | inputs.licensed.keys():
-        if key in inputs.ambiguous:
+        if key in held_apart:
             continue
         selection = inputs.desired.get(key)
         user = inputs.licensed.get(key)
@@ -154,21 +161,26 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
 
         if current == wanted:
             if selection and (owned is None or owned.rule != selection.rule.identity):
-                if owned is not None or policy.adopt:
-                    adopt[key] = Owned(wanted, selection.rule.identity, owned.since if owned else now)
+                if owned is not None:
+                    adopt[key] = owned._replace(role=wanted, rule=selection.rule.identity)
+                elif policy.adopt:
+                    adopt[key] = Owned(wanted, selection.rule.identity, now)
             elif selection is None and owned is not None:
                 disown.add(key)  # holds no seat and no rule wants one: nothing left to own
             continue
-        # 7pace's own spelling and id for people it has; the export's spelling only for new people
+        # 7pace's own spelling and id for people it has; a new seat as the person's chosen identifier
         email = user.email if user else (selection.email if selection else key)
         target_id = user.target_id if user else ""
         if current == NONE_ROLE and selection is not None:
-            member, why = _assignable(inputs, key)
+            member, why = _assignable(inputs, key, selection)
             if member is None:
                 left.append(LeftAlone(key, email, current, wanted, why[0], why[1]))
                 continue
             if member.target_id:
                 email, target_id = member.email, member.target_id
+        identifiers = _written_as(describe(key), email, key, target_id) if describe is not None else ()
+        person = selection.person if selection else None
+        person_id = person.source_id if person is not None else ""
         if rank(wanted) > rank(current):
             change = Change(
                 key,
@@ -178,6 +190,8 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
                 wanted,
                 _selected_reason(selection) if selection else Reason("selected"),
                 target_id,
+                identifiers,
+                person_id,
             )
             if change.action is Action.ASSIGN and selection is not None:
                 assigns.append((change, selection))
@@ -188,7 +202,7 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
         # a removal (wanted None) or a downgrade
         action = Action.UNASSIGN if wanted == NONE_ROLE else Action.CHANGE
         reason = _lowering_reason(selection, owned, current, inputs.inactive.get(key, ""))
-        change = Change(key, email, action, current, wanted, reason, target_id)
+        change = Change(key, email, action, current, wanted, reason, target_id, identifiers, person_id)
         if key in policy.protected:
             protected.append(replace(change, reason=Reason(PROTECTED_REASON)))
             continue
@@ -226,9 +240,18 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
         changes.append(change)
 
     # ledger entries for seats released outside syncd: nothing left to own (and nothing to remove later)
-    disown.update(k for k in inputs.owned if k not in inputs.licensed and k not in inputs.desired)
+    # (an ambiguous person's entry stays: the seat is still there, only not acted upon this run)
+    disown.update(
+        k
+        for k in inputs.owned
+        if k not in inputs.licensed and k not in inputs.desired and k not in held_apart
+    )
 
-    seats_before = inputs.extra_seats + sum(1 for u in inputs.licensed.values() if u.role != NONE_ROLE)
+    seats_before = (
+        inputs.extra_seats
+        + inputs.ambiguous_seats
+        + sum(1 for u in inputs.licensed.values() if u.role != NONE_ROLE)
+    )
     removals = sum(1 for c in changes if c.action is Action.UNASSIGN)
     limit = _effective_limit(policy.seat_limit, inputs.target_seat_limit)
     free = None if limit is None else max(0, limit - (seats_before - removals))
@@ -269,6 +292,12 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
         )
     if blocked:
         notes.append(f"{len(blocked)} assignment(s) blocked by the seat limit of {limit}; retried every run")
+    if inputs.ambiguous:
+        notes.append(
+            f"{len(inputs.ambiguous)} ambiguous match(es) left alone "
+            f"({sum(a.seats for a in inputs.ambiguous)} seat(s) counted as held): merge the 7pace users, or "
+            "fix the identifiers or [identity] domain_aliases"
+        )
 
     plan = Plan(
         changes=tuple(changes),
@@ -283,6 +312,8 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
         notes=tuple(notes),
         unmatched=inputs.unmatched,
         left_alone=tuple(left),
+        renamed=inputs.renamed,
+        ambiguous=inputs.ambiguous,
     )
     return Reconciliation(plan, absent, waiting, adopt, frozenset(disown))
 
@@ -290,8 +321,11 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
 _NOT_KNOWN = LicensedUser(EmailKey(""), "", NONE_ROLE)  # "assignable, id unknown": write by e-mail
 
 
-def _assignable(inputs: PlanInputs, key: EmailKey) -> tuple[LicensedUser | None, tuple[str, str]]:
-    """The organization user to give a seat to, or None and (kind, why) when no seat can be given now."""
+def _assignable(
+    inputs: PlanInputs, key: EmailKey, selection: Selection
+) -> tuple[LicensedUser | None, tuple[str, str]]:
+    """The organization user to give a seat to, or None and (kind, why) when no seat can be given now.
+    The organization is searched by the person's key, then by their other identifiers (issue 16)."""
     organization = inputs.organization
     if organization is None:
         if inputs.unmatched:
@@ -302,6 +336,8 @@ def _assignable(inputs: PlanInputs, key: EmailKey) -> tuple[LicensedUser | None,
             )
         return _NOT_KNOWN, ("", "")
     member = organization.by_key.get(key)
+    if member is None and selection.person is not None:
+        member = next((m for a in selection.person.aliases if (m := organization.by_key.get(a))), None)
     if member is not None:
         if member.target_id and member.target_id.casefold() in inputs.unmatched_ids:
             return None, (
@@ -319,6 +355,15 @@ def _assignable(inputs: PlanInputs, key: EmailKey) -> tuple[LicensedUser | None,
         "not-in-organization",
         "cannot be assigned yet: not a user of the organization (add them to Azure DevOps first)",
     )
+
+
+def _written_as(identifiers: tuple[str, ...], email: str, key: EmailKey, target_id: str) -> tuple[str, ...]:
+    """`written:` names what is really sent: nothing when the write goes by 7pace id, else the e-mail chosen
+    here (7pace's own spelling for a user it has), never an export's spelling 7pace was not sent."""
+    kept = tuple(i for i in identifiers if not i.startswith("written:"))
+    if not target_id and email.casefold() != key:
+        return (*kept, f"written:{email}")
+    return kept if len(kept) != len(identifiers) else identifiers
 
 
 def _effective_limit(configured: int | None, reported: int | None) -> int | None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from syncd.config import Rule
 from syncd.identity import EmailKey
-from syncd.models import NONE_ROLE, GroupRead, Health
+from syncd.models import NONE_ROLE, GroupRead, Health, Person
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +20,7 @@ class Selection:
     role: str
     rule: Rule
     via: tuple[str, ...] = ()
+    person: Person | None = None  # every identifier the source knows (issue 16 matching)
 
 
 # Reads whose members are real members. MISSING and ERROR reads carry none; PARTIAL and SUSPICIOUS ones carry
@@ -49,7 +50,7 @@ def desired_roles(
             if not person.enabled or person.key in desired:
                 continue
             desired[person.key] = Selection(
-                person.key, person.email, person.display_name, rule.role, rule, person.via
+                person.key, person.email, person.display_name, rule.role, rule, person.via, person
             )
     return desired
 

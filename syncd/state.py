@@ -11,8 +11,9 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from typing import Any, cast
 
 from syncd.errors import StateDamaged, StateError, StorageError
 from syncd.identity import EmailKey
+from syncd.models import Renamed
 from syncd.reconcile import Owned
 
 STATE_FILE = "syncd.sqlite3"
@@ -56,8 +58,27 @@ _MIGRATIONS: tuple[str, ...] = (
         key TEXT NOT NULL, role TEXT NOT NULL, at TEXT NOT NULL, run_id TEXT NOT NULL,
         PRIMARY KEY (key, at));
     """,
+    # 3 (issue 16): ownership by stable ids, and the history of renames. Additive: every existing entry is
+    # carried over with empty ids, which the next run fills in from the rows and people it matches.
+    # Idempotent too (IF NOT EXISTS; `_migrate` skips a column that is already there): the issue-16 branch
+    # shipped this step as schema 2 (see _REPLAYED_FROM).
+    """
+    ALTER TABLE owned ADD COLUMN target_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE owned ADD COLUMN vsts_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE owned ADD COLUMN person_id TEXT NOT NULL DEFAULT '';
+    CREATE TABLE IF NOT EXISTS renames (
+        before TEXT NOT NULL, after TEXT NOT NULL, person_id TEXT NOT NULL, target_id TEXT NOT NULL,
+        how TEXT NOT NULL, at TEXT NOT NULL);
+    CREATE INDEX IF NOT EXISTS renames_before ON renames (before);
+    CREATE INDEX IF NOT EXISTS renames_after ON renames (after);
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
+# Steps after the first were numbered differently on the branches that wrote them (schema 2 is issue 21's
+# tables on one, issue 16's ids on another): every one of them is idempotent, so an upgrade replays them all
+# and a database made by any of those branches ends with every step's tables and columns.
+_REPLAYED_FROM = 1  # index of the first idempotent step
+_ADD_COLUMN = re.compile(r"\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +120,27 @@ def _storage(path: Path, error: sqlite3.DatabaseError) -> StorageError:
         f"state database {path} cannot be written ({error}); free space or make the folder writable; "
         "nothing was sent after the failed write"
     )
+
+
+_IN_LIMIT = 500  # keys per "IN (…)" query (SQLite allows 32,766 variables; smaller keeps statements short)
+_RECORD_OWNED = (
+    "INSERT OR REPLACE INTO owned (key, role, rule, since, target_id, vsts_id, person_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _owned_rows(entries: Mapping[EmailKey, Owned]) -> Iterator[tuple[str, ...]]:
+    for k, o in entries.items():
+        yield (k, o.role, o.rule, _iso(o.since), o.target_id, o.vsts_id, o.person_id)
+
+
+def _column_exists(db: sqlite3.Connection, statement: str) -> bool:
+    """An `ALTER TABLE … ADD COLUMN` whose column is already there (SQLite has no IF NOT EXISTS for it)."""
+    adding = _ADD_COLUMN.match(statement)
+    if adding is None:
+        return False
+    table, column = adding.groups()
+    return any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})"))
 
 
 def _iso(moment: datetime) -> str:
@@ -187,15 +229,19 @@ class State:
                 f"state database {self.path} has schema {version}, newer than this syncd understands "
                 f"({SCHEMA_VERSION}); upgrade syncd or point [state] dir elsewhere"
             )
-        for target in range(version, SCHEMA_VERSION):
+        start = min(version, _REPLAYED_FROM) if version < SCHEMA_VERSION else version
+        for target in range(start, SCHEMA_VERSION):
             with self.transaction() as db:
                 for statement in _MIGRATIONS[target].split(";"):
-                    if statement.strip():
+                    if statement.strip() and not _column_exists(db, statement):
                         db.execute(statement)
                 db.execute(f"PRAGMA user_version = {target + 1}")
 
     # -- ownership ledger ----------------------------------------------------------------------------
     def owned(self) -> dict[EmailKey, Owned]:
+        """The ledger without its ids (issue 16): those are loaded by `owned_with_ids` only for the entries
+        whose key does not settle who holds the seat (a rename, a seat gone), which is what keeps a 100,000-
+        entry load as cheap as before the ids existed."""
         rows = self._db.execute("SELECT key, role, rule, since FROM owned")
         # 100,000 entries share a handful of (role, rule, since) triples (one per run that adopted or
         # assigned them), so one immutable Owned serves each triple: a quarter of the state load's CPU
@@ -208,12 +254,73 @@ class State:
             ledger[key] = entry
         return cast(dict[EmailKey, Owned], ledger)  # keys were normalised when they were recorded
 
+    def owned_with_ids(self, keys: Collection[str] | None = None) -> dict[EmailKey, Owned]:
+        """Ledger entries with their 7pace id, vstsId and person id: of `keys`, or all of them (None)."""
+        query = "SELECT key, role, rule, since, target_id, vsts_id, person_id FROM owned"
+        if keys is None or len(keys) > _IN_LIMIT * 20:
+            rows: Iterable[tuple[str, ...]] = self._db.execute(query).fetchall()
+            if keys is not None:
+                wanted = set(keys)
+                rows = [r for r in rows if r[0] in wanted]
+        else:
+            listed = list(keys)
+            rows = []
+            for start in range(0, len(listed), _IN_LIMIT):
+                chunk = listed[start : start + _IN_LIMIT]
+                marks = ",".join("?" * len(chunk))
+                rows += self._db.execute(f"{query} WHERE key IN ({marks})", chunk).fetchall()
+        return {EmailKey(k): Owned(r, u, _dt(s), t, v, p) for k, r, u, s, t, v, p in rows}
+
+    def keys_without_seat_ids(self) -> set[EmailKey]:
+        """Entries whose 7pace id is not known yet (a schema-1 ledger; a seat assigned but never read)."""
+        return {EmailKey(k) for (k,) in self._db.execute("SELECT key FROM owned WHERE target_id = ''")}
+
     def record_owned(self, entries: Mapping[EmailKey, Owned]) -> None:
         with self.transaction() as db:
+            db.executemany(_RECORD_OWNED, _owned_rows(entries))
+
+    def record_seat_ids(self, seats: Mapping[EmailKey, tuple[str, str]]) -> None:
+        """The 7pace id and vstsId of seats just assigned (their ledger entries were written before)."""
+        if seats:
+            with self.transaction() as db:
+                db.executemany(
+                    "UPDATE owned SET target_id = ?, vsts_id = ? WHERE key = ?",
+                    ((t, v, k) for k, (t, v) in seats.items()),
+                )
+
+    def rekey(self, moves: Mapping[EmailKey, EmailKey], renamed: Iterable[Renamed], now: datetime) -> None:
+        """Move ledger entries and observations to today's keys (renames), and remember each rename."""
+        if not moves:
+            return
+        # two steps, through a key no address can have, so that two people swapping addresses swap entries
+        parked = [("\x00" + old, old) for old in moves]
+        pairs = [(new, "\x00" + old) for old, new in moves.items()]
+        with self.transaction() as db:
+            for table in ("owned", "absent", "waiting"):
+                db.executemany(f"UPDATE {table} SET key = ? WHERE key = ?", parked)
+                db.executemany(f"UPDATE OR REPLACE {table} SET key = ? WHERE key = ?", pairs)
             db.executemany(
-                "INSERT OR REPLACE INTO owned (key, role, rule, since) VALUES (?, ?, ?, ?)",
-                ((k, o.role, o.rule, _iso(o.since)) for k, o in entries.items()),
+                "INSERT INTO renames (before, after, person_id, target_id, how, at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                ((r.before, r.key, r.person_id, r.target_id, r.how, _iso(now)) for r in renamed),
             )
+
+    def renames_of(self, keys: Iterable[str]) -> list[tuple[str, str, str, datetime]]:
+        """(before, after, how, when) of every rename reachable from `keys`, either way, oldest first."""
+        pending, seen = list(keys), set[str]()
+        found: dict[tuple[str, str, str], tuple[str, str, str, datetime]] = {}
+        while pending:
+            key = pending.pop()
+            if key in seen:
+                continue
+            seen.add(key)
+            rows = self._db.execute(
+                "SELECT before, after, how, at FROM renames WHERE before = ? OR after = ?", (key, key)
+            )
+            for before, after, how, at in rows:
+                found[(before, after, at)] = (before, after, how, _dt(at))
+                pending.extend((before, after))
+        return sorted(found.values(), key=lambda r: r[3])
 
     def forget_owned(self, keys: Iterable[EmailKey]) -> None:
         with self.transaction() as db:
@@ -264,10 +371,7 @@ class State:
     ) -> None:
         """Record a batch's outcomes and drop its intent, atomically."""
         with self.transaction() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO owned (key, role, rule, since) VALUES (?, ?, ?, ?)",
-                ((k, o.role, o.rule, _iso(o.since)) for k, o in owned.items()),
-            )
+            db.executemany(_RECORD_OWNED, _owned_rows(owned))
             db.executemany("DELETE FROM owned WHERE key = ?", ((k,) for k in released))
             db.execute("DELETE FROM intents WHERE run_id = ? AND batch = ?", (run_id, batch))
 

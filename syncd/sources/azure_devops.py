@@ -453,6 +453,8 @@ class AzureDevOpsServicesSource(AzureDevOpsBase):
                             inactive=DELETED_IN_ORIGIN,
                             via=via,
                             detail="no e-mail address in mailAddress or principalName",
+                            upn=str(subject.get("principalName") or ""),
+                            identifiers=(str(subject.get("originId") or ""), member),
                         )
                     elif kind == "group":
                         if member in visited:

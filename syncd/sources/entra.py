@@ -45,7 +45,7 @@ from syncd.sources.members import MAX_PAGES, MemberCollector, did_you_mean, miss
 
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com"
 GRAPH_VERSION = "v1.0"
-USER_FIELDS = "id,mail,userPrincipalName,accountEnabled,displayName"
+USER_FIELDS = "id,mail,userPrincipalName,accountEnabled,displayName,otherMails,proxyAddresses"
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _USER = "#microsoft.graph.user"
 _GROUP = "#microsoft.graph.group"
@@ -181,7 +181,10 @@ class EntraSource:
                     inactive="sign-in blocked in Entra ID (accountEnabled is false)",
                     via=(),
                     detail="no e-mail address in mail or userPrincipalName",
-                )
+                    upn=str(item.get("userPrincipalName") or ""),
+                    identifiers=(*_strings(item.get("otherMails")), *_smtp(item.get("proxyAddresses")),
+                                 str(item.get("id") or "")),
+                )  # fmt: skip
             elif kind != _GROUP:
                 collector.skipped += 1
 
@@ -258,3 +261,14 @@ class EntraSource:
         response, body = self.http.request("GET", url, step=step, kind=kind, params=params, ok_statuses=ok)
         self._reached = True
         return response.status_code, body
+
+
+def _strings(value: object) -> list[str]:
+    """A Graph string collection (otherMails, proxyAddresses); anything else is no identifiers."""
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _smtp(value: object) -> list[str]:
+    """The e-mail proxy addresses ("SMTP:" primary, "smtp:" secondary); X500, SIP and the like are not names
+    7pace knows anyone by."""
+    return [v for v in _strings(value) if v[:5].casefold() == "smtp:"]

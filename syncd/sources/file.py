@@ -1,6 +1,8 @@
 """Group membership from a file export (HR systems, scripted directory dumps, offline trials, the demo).
 
-CSV: a header row with `group` and `email`, optionally `display_name` and `enabled`; any column order; UTF-8
+CSV: a header row with `group` and `email`, optionally `display_name`, `enabled`, `upn` (the user principal
+name, matched against 7pace unique names) and `id` (an immutable id that follows the person through renames);
+any column order; UTF-8
 with or without BOM; CRLF or LF; blank lines ignored; duplicate rows merged. A row with a group and an empty
 e-mail declares the group without adding anyone, so an export can say "this group exists and is empty"
 (a group absent from the file is *missing*, never empty — a truncated export must not strip seats).
@@ -22,13 +24,14 @@ from typing import Any, NamedTuple
 
 from syncd.config_section import Section
 from syncd.errors import InputError, SourceUnreachable
-from syncd.identity import normalise_email
+from syncd.identity import EmailKey, normalise_email, normalise_identifier
 from syncd.models import GroupRead, Health, Person, Unidentified
 from syncd.sources.interface import Source, SourceLookup, SourceSettings, SourceType
 from syncd.sources.members import did_you_mean
 
 _TRUE = frozenset({"true", "yes", "1", "y", "enabled"})
 _FALSE = frozenset({"false", "no", "0", "n", "disabled"})
+_COLUMNS = ("group", "email", "display_name", "enabled", "upn", "id")
 _ENABLED_WORDS = "true, yes, y, 1, enabled (or empty); false, no, n, 0, disabled"
 
 
@@ -59,6 +62,8 @@ class _Row(NamedTuple):  # a tuple: built once per export row, and cheaper to bu
     display_name: str
     enabled: bool
     where: str  # "members.csv:17" for messages
+    upn: str = ""  # issue 16: the user principal name, another identifier 7pace may know them by
+    id: str = ""  # issue 16: an immutable id (survives renames: the ownership ledger follows it)
 
 
 @dataclass
@@ -114,6 +119,8 @@ class FileSource:
                 if not row.email:
                     continue  # a declaration row: the group exists
                 key = normalise_email(row.email)
+                if key == row.email:  # already normalised: one string object for key and e-mail
+                    key = EmailKey(row.email)
                 if key is None:
                     entry.unidentified.append(
                         Unidentified(row.where, row.display_name, f"{row.email!r} is not an e-mail")
@@ -122,7 +129,19 @@ class FileSource:
                 previous = entry.members.get(key)
                 # duplicate rows merge; a person listed both enabled and disabled counts as enabled
                 if previous is None or (row.enabled and not previous.enabled):
-                    entry.members[key] = Person(key, row.email, row.display_name, "", row.enabled)
+                    upn_key = normalise_identifier(row.upn) if row.upn else None
+                    if upn_key == row.upn:  # already normalised: one string object, not two
+                        upn_key = EmailKey(row.upn)
+                    aliases = (upn_key,) if upn_key is not None and upn_key != key else ()
+                    entry.members[key] = Person(
+                        key,
+                        row.email,
+                        row.display_name,
+                        row.id,
+                        row.enabled,
+                        upn=row.upn,
+                        aliases=aliases,
+                    )
             self._index = index
         return self._index
 
@@ -167,7 +186,7 @@ def _csv_rows(handle: Iterable[str], path: Path, delimiter: str) -> Iterator[_Ro
     reader = csv.reader(handle, delimiter=delimiter, strict=True, skipinitialspace=True)
     header: list[str] | None = None
     prefix = f"{path}:"
-    width = needed = at_group = at_email = at_name = at_enabled = 0
+    width = needed = at_group = at_email = at_name = at_enabled = at_upn = at_id = 0
     while True:
         start = reader.line_num + 1  # the line this record starts on (a quoted field may span lines)
         try:
@@ -187,29 +206,31 @@ def _csv_rows(handle: Iterable[str], path: Path, delimiter: str) -> Iterator[_Ro
             if missing:
                 raise InputError(
                     f"{path}:{reader.line_num}: header lacks column(s) {', '.join(missing)}; expected "
-                    "group,email[,display_name][,enabled]"
+                    "group,email[,display_name][,enabled][,upn][,id]"
                 )
             if "" in header:
                 raise InputError(
                     f"{path}:{reader.line_num}: the header has an empty column name (a stray {delimiter!r} "
-                    "at its end?); expected group,email[,display_name][,enabled]"
+                    "at its end?); expected group,email[,display_name][,enabled][,upn][,id]"
                 )
-            unknown = [c for c in header if c not in ("group", "email", "display_name", "enabled")]
+            unknown = [c for c in header if c not in _COLUMNS]
             if unknown:
                 raise InputError(
                     f"{path}:{reader.line_num}: unknown column(s) {', '.join(unknown)}; allowed: "
-                    "group, email, display_name, enabled"
+                    "group, email, display_name, enabled, upn, id"
                 )
             twice = sorted({c for c in header if header.count(c) > 1})
             if twice:
                 raise InputError(
                     f"{path}:{reader.line_num}: column(s) {', '.join(twice)} appear more than once; each of "
-                    "group, email, display_name, enabled at most once"
+                    "group, email, display_name, enabled, upn, id at most once"
                 )
             width = len(header)
             at_group, at_email = header.index("group"), header.index("email")
             at_name = header.index("display_name") if "display_name" in header else width
             at_enabled = header.index("enabled") if "enabled" in header else width
+            at_upn = header.index("upn") if "upn" in header else width
+            at_id = header.index("id") if "id" in header else width
             needed = max(at_group, at_email)
             continue
         # the per-row path of a 100,000-row export: plain indexing, one string built per row
@@ -232,9 +253,13 @@ def _csv_rows(handle: Iterable[str], path: Path, delimiter: str) -> Iterator[_Ro
             fields[at_name].strip() if at_name < count else "",
             _enabled(fields[at_enabled], where) if at_enabled < count else True,
             where,
+            fields[at_upn].strip() if at_upn < count else "",
+            fields[at_id].strip() if at_id < count else "",
         )
     if header is None:
-        raise InputError(f"{path}: empty file; expected a header row group,email[,display_name][,enabled]")
+        raise InputError(
+            f"{path}: empty file; expected a header row group,email[,display_name][,enabled][,upn][,id]"
+        )
 
 
 def _json_rows(text: str, path: Path) -> Iterator[_Row]:
@@ -282,8 +307,10 @@ def _json_rows(text: str, path: Path) -> Iterator[_Row]:
 def _strings(item: Mapping[str, Any], where: str) -> dict[str, str]:
     values: dict[str, str] = {}
     for key, value in item.items():
-        if key not in ("group", "email", "display_name", "enabled"):
-            raise InputError(f"{where}: unknown field {key!r}; allowed: group, email, display_name, enabled")
+        if key not in _COLUMNS:
+            raise InputError(
+                f"{where}: unknown field {key!r}; allowed: group, email, display_name, enabled, upn, id"
+            )
         if isinstance(value, bool):
             values[key] = "true" if value else "false"
         elif isinstance(value, str):
@@ -303,6 +330,8 @@ def _row(values: Mapping[str, str], where: str, path: Path) -> _Row:
         values.get("display_name", "").strip(),
         _enabled(values.get("enabled", ""), where),
         where,
+        values.get("upn", "").strip(),
+        values.get("id", "").strip(),
     )
 
 

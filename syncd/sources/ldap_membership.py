@@ -64,7 +64,13 @@ from ldap3.utils.dn import parse_dn
 
 from syncd.models import GroupRead, Health, Person, Unidentified
 from syncd.sources.ldap_connection import RESULT_NO_SUCH_OBJECT, Directory, Entry, LdapFailure
-from syncd.sources.ldap_person import EXPIRY_ATTRIBUTES, PERSON_ATTRIBUTES, inactive_reason, to_person
+from syncd.sources.ldap_person import (
+    EXPIRY_ATTRIBUTES,
+    IDENTIFIER_ATTRIBUTES,
+    PERSON_ATTRIBUTES,
+    inactive_reason,
+    to_person,
+)
 from syncd.sources.ldap_settings import LdapSettings, looks_like_dn
 
 log = structlog.get_logger("syncd.sources.ldap")
@@ -288,6 +294,7 @@ class MembershipReader:
             "memberOf",
             "primaryGroupID",
             *settings.identity_attributes,
+            *IDENTIFIER_ATTRIBUTES,
         ]
         self._member_attributes = tuple(dict.fromkeys(a.casefold() for a in attributes))
 

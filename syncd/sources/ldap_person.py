@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from syncd.identity import EmailKey, normalise_email
+from syncd.identity import EmailKey, normalise_email, normalise_identifier
 from syncd.models import Person, Unidentified
 from syncd.sources.ldap_connection import Entry
 
@@ -108,4 +108,27 @@ def to_person(
         enabled=not inactive,
         via=via,
         inactive=inactive,
+        upn=entry.text("userPrincipalName") or "",
+        aliases=identifiers(entry, key),
     )
+
+
+# issue 16: every name a 7pace row may carry for this account, read with every member
+IDENTIFIER_ATTRIBUTES = ("mail", "userPrincipalName", "proxyAddresses")
+
+
+def identifiers(entry: Entry, key: EmailKey) -> tuple[EmailKey, ...]:
+    """Every identifier but `key`: proxy addresses (primary "SMTP:" first, then the "smtp:" secondaries),
+    mail, the UPN, and the implicit UPN sAMAccountName@<DNS domain of the DN> (what an on-prem
+    `DOMAIN\\user` unique name stands for, through `[identity] domain_aliases`)."""
+    proxies = sorted(
+        (v for v in entry.texts("proxyAddresses") if v[:5].casefold() == "smtp:"),
+        key=lambda v: v[:5] != "SMTP:",
+    )
+    raw = [*proxies, entry.text("mail"), entry.text("userPrincipalName")]
+    account = entry.text("sAMAccountName")
+    domain = ".".join(part[3:] for part in entry.dn.split(",") if part[:3].casefold() == "dc=")
+    if account and domain:
+        raw.append(f"{account}@{domain}")
+    found = dict.fromkeys(k for k in map(normalise_identifier, raw) if k is not None and k != key)
+    return tuple(found) if found else ()

@@ -8,7 +8,7 @@ import difflib
 from collections.abc import Callable, Sequence
 
 from syncd.errors import SourceAuthFailed, SourceProtocolError, SourceUnreachable
-from syncd.identity import EmailKey, normalise_email
+from syncd.identity import EmailKey, normalise_email, normalise_identifier
 from syncd.models import GroupRead, Health, Person, Unidentified
 
 MAX_PAGES = 100_000  # a bound on any paging loop; a real listing ends long before
@@ -57,13 +57,35 @@ class MemberCollector:
         via: tuple[str, ...],
         detail: str,
         inactive: str = "",
+        upn: str = "",
+        identifiers: Sequence[str | None] = (),
     ) -> None:
-        """`inactive`: why the account cannot sign in, kept when `enabled` is False (the plan's reason)."""
+        """`addresses` in order of preference for the identity key; `identifiers` every other name the person
+        has (issue 16: UPN, other mails, proxy addresses, principal and origin ids), kept as aliases.
+        `inactive`: why the account cannot sign in, kept when `enabled` is False (the plan's reason)."""
         for raw in addresses:
             key = normalise_email(raw)
             if key is not None and raw is not None:
+                others = dict.fromkeys(
+                    k
+                    for k in map(normalise_identifier, (*addresses, *identifiers))
+                    if k is not None and k != key
+                )
+                aliases = tuple(others) if others else ()
                 why = "" if enabled else inactive
-                self.add(Person(key, raw.strip(), display_name, source_id, enabled, via, why))
+                self.add(
+                    Person(
+                        key,
+                        raw.strip(),
+                        display_name,
+                        source_id,
+                        enabled,
+                        via,
+                        inactive=why,
+                        upn=upn,
+                        aliases=aliases,
+                    )
+                )
                 return
         if source_id not in self._unidentified:
             self._unidentified[source_id] = Unidentified(source_id, display_name, detail)

@@ -41,7 +41,7 @@ from syncd import __version__
 from syncd.config_section import Section
 from syncd.errors import TargetAuthFailed, TargetError, TargetProtocolError, TargetUnreachable
 from syncd.http import HttpClient, HttpOptions, RateLimiter, RequestStats, read_http_options
-from syncd.identity import EmailKey, normalise_email
+from syncd.identity import EmailKey, normalise_email, normalise_identifier
 from syncd.models import NONE_ROLE, Action, Change, ChangeResult, LicensedUser, Outcome, SeatInfo
 from syncd.secrets import SecretRef
 from syncd.target_read import (
@@ -278,9 +278,9 @@ class TimetrackerTarget:
                     fields = _fields(row)
                     if _may_be(fields, wanted):
                         found = _person(fields, NONE_ROLE)
-                        if isinstance(found, UnmatchedSeat):
+                        if _unlabelled(found):
                             unlabelled += 1
-                        elif found.key in wanted:
+                        if isinstance(found, LicensedUser) and found.key in wanted:
                             members.setdefault(found.key, found)
         read = judge(
             seats,
@@ -321,9 +321,9 @@ class TimetrackerTarget:
                     if wanted is not None and not _may_be(fields, wanted):
                         continue
                     found = _person(fields, NONE_ROLE)
-                    if isinstance(found, UnmatchedSeat):
+                    if _unlabelled(found):
                         unlabelled += 1
-                    elif wanted is None or found.key in wanted:
+                    if isinstance(found, LicensedUser) and (wanted is None or found.key in wanted):
                         by_key.setdefault(found.key, found)
         except _NotListed as missing:
             log.info("the organization's users cannot be listed", why=str(missing))
@@ -359,8 +359,8 @@ class TimetrackerTarget:
         """Re-read the target (one full read, no per-person requests) and report, per change, whether it
         shows: SUCCESS when the person now holds `after` (absent counts as "None"), FAILURE otherwise.
         Role names compare case-insensitively (7pace stores its own spelling)."""
-        actual = self.read().licensed
-        return [_shown(c, actual, f"did not take: 7pace shows {{now}}, not {c.after}") for c in changes]
+        actual = _Shown(self.read().licensed)
+        return [actual.result(c, f"did not take: 7pace shows {{now}}, not {c.after}") for c in changes]
 
     def seats(self) -> SeatInfo | None:
         """None: 7pace's REST API documents no endpoint for the subscription's "Users Assignable"."""
@@ -546,13 +546,13 @@ class TimetrackerTarget:
                 return [ChangeResult(c, Outcome.UNKNOWN, later) for c in chunk]
             self._rereads += 1
             try:
-                actual = self.read().licensed
+                actual = _Shown(self.read().licensed)
             except TargetError as error:
                 return [
                     ChangeResult(c, Outcome.UNKNOWN, f"{why}; the re-read failed: {error}") for c in chunk
                 ]
             for index, change in enumerate(chunk):
-                shown = _shown(change, actual, why)
+                shown = actual.result(change, why)
                 if shown.outcome is Outcome.SUCCESS or len(chunk) == 1:
                     results[index] = shown
         left = [i for i in range(len(chunk)) if i not in results]
@@ -570,11 +570,11 @@ class TimetrackerTarget:
             # what the halves' refusals left: one more read says whether 7pace applied it all the same
             self._rereads += 1
             try:
-                actual = self.read().licensed
+                again = _Shown(self.read().licensed)
             except TargetError:
                 return [results[i] for i in range(len(chunk))]
             for index in refused:
-                results[index] = _shown(chunk[index], actual, f"{results[index].error}; 7pace shows {{now}}")
+                results[index] = again.result(chunk[index], f"{results[index].error}; 7pace shows {{now}}")
         return [results[i] for i in range(len(chunk))]
 
     def _outcomes(self, chunk: Sequence[Change], body: object) -> list[ChangeResult]:
@@ -639,14 +639,16 @@ def _row_identity(row: object) -> str:
 
 
 def _person(user: dict[str, Any], role: str) -> LicensedUser | UnmatchedSeat:
-    """The person a row names: matched by `email`, else by `uniqueName` when it is an address (cloud
-    sign-in names are); otherwise an UnmatchedSeat labelled by what the row carries."""
+    """The person a row names: keyed by `email`, else by `uniqueName` when it is an address (cloud sign-in
+    names are), else by the unique name as an identifier (issue 16: on-prem `DOMAIN\\user`, which
+    `[identity] domain_aliases` can match to a person; the cycle counts it as unmatched when nobody does).
+    A row with no name at all is an UnmatchedSeat labelled by what it carries."""
     raw = user.get("email")
     email = raw if isinstance(raw, str) else ""
     unique = str(user.get("uniqueName") or "")
     key = normalise_email(email)
     if key is None:
-        key = normalise_email(unique)
+        key = normalise_email(unique) or normalise_identifier(unique)
         if key is None:
             target_id = str(user.get("id") or "")
             label = unique or str(user.get("displayName") or user.get("name") or "") or target_id or "?"
@@ -658,9 +660,15 @@ def _person(user: dict[str, Any], role: str) -> LicensedUser | UnmatchedSeat:
         role,
         str(user.get("id") or ""),
         str(user.get("displayName") or user.get("name") or ""),
-        unique,
+        email if unique == email else unique,  # one string object when they agree (100,000 rows)
         str(user.get("vstsId") or ""),
     )
+
+
+def _unlabelled(found: LicensedUser | UnmatchedSeat) -> bool:
+    """An organization row that carries no address: while there is one, absence from the listing proves
+    nothing (that user may be the person, under a `DOMAIN\\user` name)."""
+    return isinstance(found, UnmatchedSeat) or "@" not in found.key
 
 
 def _may_be(user: dict[str, Any], wanted: Collection[EmailKey]) -> bool:
@@ -674,14 +682,26 @@ def _may_be(user: dict[str, Any], wanted: Collection[EmailKey]) -> bool:
     return True
 
 
-def _shown(change: Change, actual: Mapping[EmailKey, LicensedUser], failure: str) -> ChangeResult:
-    """SUCCESS when the read shows `change.after` (absent = "None", any case), else FAILURE with
-    `failure` ("{now}" replaced by the role 7pace shows)."""
-    user = actual.get(change.key)
-    now = user.role if user else NONE_ROLE
-    if now.casefold() == change.after.casefold():
-        return ChangeResult(change, Outcome.SUCCESS)
-    return ChangeResult(change, Outcome.FAILURE, failure.replace("{now}", now))
+class _Shown:
+    """A read's rows by key and by 7pace id: a change is judged on the row with its 7pace id when it has
+    one (issue 16: a person's key is not always the key their row is listed under), else by key."""
+
+    def __init__(self, actual: Mapping[EmailKey, LicensedUser]) -> None:
+        self._actual = actual
+        self._by_id: dict[str, LicensedUser] | None = None  # built on first need
+
+    def result(self, change: Change, failure: str) -> ChangeResult:
+        """SUCCESS when the read shows `change.after` (absent = "None", any case), else FAILURE with
+        `failure` ("{now}" replaced by the role 7pace shows)."""
+        user = self._actual.get(change.key)
+        if change.target_id and (user is None or user.target_id.casefold() != change.target_id.casefold()):
+            if self._by_id is None:
+                self._by_id = {u.target_id.casefold(): u for u in self._actual.values() if u.target_id}
+            user = self._by_id.get(change.target_id.casefold(), user)
+        now = user.role if user else NONE_ROLE
+        if now.casefold() == change.after.casefold():
+            return ChangeResult(change, Outcome.SUCCESS)
+        return ChangeResult(change, Outcome.FAILURE, failure.replace("{now}", now))
 
 
 def _handle(change: Change) -> str:

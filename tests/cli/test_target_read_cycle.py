@@ -83,10 +83,12 @@ def test_the_same_person_twice_in_7pace_is_ambiguous_nothing_sent_seats_counted(
     world.emulator._row = twice
     assert main(["plan", "-c", config]) == 4
     out = capsys.readouterr().out
+    # issue 14 × 16: listed with the other ambiguous matches (one concept), each row named with its id
+    assert "Ambiguous, left alone, seats counted as held (1):" in out
     assert (
-        "ann@example.com  ambiguous: 7pace holds this e-mail on several users (id-1: Team, id-2: Budget)"
-        in out
-    )
+        "? ann@example.com (ann@example.com) ↔ ann@example.com (id id-1) and ANN@example.com (id id-2): "
+        "7pace holds this e-mail on several users (id-1: Team, id-2: Budget)"
+    ) in out
     assert "Seats: 3 → 4 (+1)" in out  # both of ann's rows are seats, and bob's; u0001 is new
     # held for an admin to clear (7pace holds ann twice): not a success to a scheduler (issue 15)
     assert main(["run", "-c", config]) == 4

@@ -29,7 +29,11 @@ def test_next_link_paging_reads_every_page_with_the_selected_fields(cloud: Cloud
     pages = [e for e in cloud.graph.log if e.path.endswith("/transitiveMembers")]
     assert len(pages) == 3
     assert [e.query.get("$skiptoken") is not None for e in pages] == [False, True, True]
-    assert all(e.query["$select"] == ["id,mail,userPrincipalName,accountEnabled,displayName"] for e in pages)
+    assert all(
+        e.query["$select"]
+        == ["id,mail,userPrincipalName,accountEnabled,displayName,otherMails,proxyAddresses"]
+        for e in pages
+    )
     assert cloud.authority.tokens_issued() == 1  # msal's cache answered the other two
 
 

@@ -65,11 +65,11 @@ def test_json_both_shapes(tmp_path: Path) -> None:
     [
         (
             "email\nann@example.com\n",
-            "header lacks column(s) group; expected group,email[,display_name][,enabled]",
+            "header lacks column(s) group; expected group,email[,display_name][,enabled][,upn][,id]",
         ),
         (
             "group,email,dept\nG,a@x.org,IT\n",
-            "unknown column(s) dept; allowed: group, email, display_name, enabled",
+            "unknown column(s) dept; allowed: group, email, display_name, enabled, upn, id",
         ),
         (
             "group,email,enabled\nG,a@x.org,maybe\n",

@@ -354,3 +354,66 @@ def populate_bench(host: str, admin_dn: str, password: str) -> dict[str, float]:
     add_group(conn, group_dn(BENCH_GROUP, BENCH_GROUPS), BENCH_GROUP, divisions)
     conn.unbind()
     return {"users": t1 - t0, "groups": time.monotonic() - t1}
+
+
+# -- identity (issue 16): one person, many names -----------------------------------------------------------
+# Written by the identity test into its own DC copy (not the cached template: no DATASET_VERSION bump), so
+# the rename can happen between two runs. Each person: (cn, attributes, the 7pace unique name that must match
+# them, what proves it).
+
+IDENTITY_PEOPLE = f"OU=IdentityPeople,{ROOT}"
+IDENTITY_GROUP = "IdentityGroup"
+IDENTITY_NETBIOS = "TEST"  # Samba's provisioned NetBIOS domain for test.example.com
+
+IDENTITY_USERS: dict[str, tuple[dict[str, Any], str, str]] = {
+    # mail ≠ UPN, 7pace knows the UPN only
+    "Ann Lee": ({
+        "sAMAccountName": "alee", "mail": "ann.lee@example.com", "userPrincipalName": "alee@test.example.com",
+        "proxyAddresses": ["SMTP:ann.lee@example.com", "smtp:ann@legacy.example.org"],
+    }, "alee@test.example.com", "upn"),
+    # 7pace knows a secondary smtp: proxy address
+    "Bob King": ({
+        "sAMAccountName": "bking", "mail": "bob.king@example.com", "userPrincipalName": "bking@test.example.com",
+        "proxyAddresses": ["SMTP:bob.king@example.com", "smtp:robert.king@legacy.example.org"],
+    }, "robert.king@legacy.example.org", "secondary proxy address"),
+    # an Entra B2B guest-style UPN
+    "Carol Guest": ({
+        "sAMAccountName": "cguest", "mail": "carol@partner.example.net",
+        "userPrincipalName": "carol_partner.example.net#EXT#@test.example.com",
+    }, "carol_partner.example.net#EXT#@test.example.com", "guest UPN"),
+    # on-prem 7pace: DOMAIN\user, its e-mail elsewhere; matched through the implicit UPN + domain_aliases
+    "Dan Lee": ({
+        "sAMAccountName": "dlee", "mail": "dan.lee@example.com", "userPrincipalName": "dan.lee@test.example.com",
+    }, f"{IDENTITY_NETBIOS}\\dlee", "DOMAIN\\user"),
+    # renamed between two runs (mail, UPN and sAMAccountName change; objectGUID does not)
+    "Eve Smith": ({
+        "sAMAccountName": "esmith", "mail": "eve.smith@example.com", "userPrincipalName": "esmith@test.example.com",
+    }, "esmith@test.example.com", "rename"),
+}  # fmt: skip
+IDENTITY_RENAME = {  # Eve Smith → Eve Jones
+    "mail": "eve.jones@example.com",
+    "userPrincipalName": "ejones@test.example.com",
+    "sAMAccountName": "ejones",
+    "displayName": "Eve Jones",
+}
+
+
+def identity_dn(cn: str) -> str:
+    return f"CN={cn},{IDENTITY_PEOPLE}"
+
+
+def populate_identity(host: str, admin_dn: str, password: str) -> None:
+    conn = _connect(host, admin_dn, password)
+    conn.add(IDENTITY_PEOPLE, ["top", "organizationalUnit"])
+    for cn, (attributes, _, _) in IDENTITY_USERS.items():
+        conn.add(identity_dn(cn), ["top", "person", "organizationalPerson", "user"], {
+            **attributes, "displayName": cn, "userAccountControl": "512",
+        })  # fmt: skip
+    add_group(conn, group_dn(IDENTITY_GROUP), IDENTITY_GROUP, [identity_dn(cn) for cn in IDENTITY_USERS])
+    conn.unbind()
+
+
+def rename_identity_user(host: str, admin_dn: str, password: str) -> None:
+    conn = _connect(host, admin_dn, password)
+    conn.modify(identity_dn("Eve Smith"), {k: [(MODIFY_REPLACE, [v])] for k, v in IDENTITY_RENAME.items()})
+    conn.unbind()
