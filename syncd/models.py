@@ -8,6 +8,9 @@ from datetime import datetime
 
 from syncd.identity import EmailKey
 
+UNUSABLE_LISTED = 1000
+"""How many members without a usable e-mail a plan names (the count is always complete)."""
+
 NONE_ROLE = "None"
 """The 7pace role that holds no seat; assigning it is how a seat is released (apis.md 1.10 d)."""
 
@@ -128,6 +131,19 @@ class Held:
     why: str
     due: datetime | None = None
     cause: str = ""  # "grace", or the health of the group that holds it ("missing", "suspicious", …)
+    source: str = ""  # the unhealthy group that explains the hold (empty for grace)
+    group: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UnusableMember:
+    """A member skipped for want of a usable e-mail, named where it was found (plan JSON, `-v`)."""
+
+    source: str
+    group: str
+    source_id: str  # the row ("members.csv:17"), DN or directory id
+    display_name: str
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +169,7 @@ class Plan:
     unidentified: int = 0
     seat_limit: int | None = None
     notes: tuple[str, ...] = field(default=())
+    unusable: tuple[UnusableMember, ...] = ()  # the members behind `unidentified`, at most UNUSABLE_LISTED
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)

@@ -50,6 +50,12 @@ class Secret:
         return hash(self._value)
 
 
+class SecretAbsent(str):
+    """A secret that is simply not there (unset variable, no such file or credential). Commands that read
+    only local files (`status`, `audit`, `check --offline`) load the config without the secrets and skip
+    these; a secret stored unsafely or unreadably stays an error everywhere."""
+
+
 @dataclass(frozen=True, slots=True)
 class SecretRef:
     """Where a secret lives. `where` names the config key, so errors can point at it."""
@@ -65,7 +71,9 @@ class SecretRef:
         """Cheap validation at config time: does the secret exist and is it safely stored? Never reads it."""
         if self.kind == "env":
             if self.name not in os.environ:
-                return f"{self.where}: environment variable {self.name} is not set"
+                return SecretAbsent(f"{self.where}: environment variable {self.name} is not set")
+            if not os.environ[self.name].strip():
+                return SecretAbsent(f"{self.where}: environment variable {self.name} is set but empty")
         elif self.kind == "file":
             return _check_secret_file(Path(self.name), self.where)
         elif self.kind == "credential":
@@ -76,12 +84,14 @@ class SecretRef:
                 )
             directory = os.environ.get("CREDENTIALS_DIRECTORY")
             if not directory:
-                return (
+                return SecretAbsent(
                     f"{self.where}: {{ credential = {self.name!r} }} needs $CREDENTIALS_DIRECTORY "
                     "(set by systemd's LoadCredential=)"
                 )
             if not (Path(directory) / self.name).is_file():
-                return f"{self.where}: credential {self.name!r} not found in $CREDENTIALS_DIRECTORY"
+                return SecretAbsent(
+                    f"{self.where}: credential {self.name!r} not found in $CREDENTIALS_DIRECTORY"
+                )
         elif "/" not in self.name:  # keyring
             return f"{self.where}: keyring reference must be 'service/user', got {self.name!r}"
         return None
@@ -92,19 +102,23 @@ class SecretRef:
         if problem:
             raise ConfigError(problem)
         if self.kind == "env":
-            return Secret(os.environ[self.name].strip())
-        if self.kind == "file":
-            return Secret(_read(Path(self.name), self.where))
-        if self.kind == "credential":
-            return Secret(_read(Path(os.environ["CREDENTIALS_DIRECTORY"]) / self.name, self.where))
-        return _from_keyring(self.name, self.where)
+            secret = Secret(os.environ[self.name].strip())
+        elif self.kind == "file":
+            secret = Secret(_read(Path(self.name), self.where))
+        elif self.kind == "credential":
+            secret = Secret(_read(Path(os.environ["CREDENTIALS_DIRECTORY"]) / self.name, self.where))
+        else:
+            secret = _from_keyring(self.name, self.where)
+        if not secret.reveal():  # an empty secret would only come back as a puzzling 401 (issue 15)
+            raise ConfigError(f"{self.where}: the secret {self.describe()} is empty; store the secret there")
+        return secret
 
 
 def _check_secret_file(path: Path, where: str, platform: str = sys.platform) -> str | None:
     try:
         info = path.stat()
     except FileNotFoundError:
-        return f"{where}: secret file {path} does not exist"
+        return SecretAbsent(f"{where}: secret file {path} does not exist")
     except OSError as error:
         return f"{where}: secret file {path} cannot be read: {error.strerror}"
     if not stat.S_ISREG(info.st_mode):

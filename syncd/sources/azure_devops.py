@@ -382,6 +382,7 @@ class AzureDevOpsServicesSource(AzureDevOpsBase):
         )
         self._groups: list[dict[str, Any]] | None = None
         self._subjects: dict[str, dict[str, Any]] = {}
+        self._lookup_size = settings.lookup_batch_size  # lowered for this run when a batch is refused (400)
 
     def _graph_call(
         self,
@@ -508,13 +509,33 @@ class AzureDevOpsServicesSource(AzureDevOpsBase):
         return members
 
     def _lookup_subjects(self, descriptors: Sequence[str]) -> None:
-        unknown = list(dict.fromkeys(d for d in descriptors if d not in self._subjects))
-        for batch in batches(unknown, self.settings.lookup_batch_size):
+        """Subjects by descriptor, `lookup_batch_size` at a time. The per-call limit is [U] (apis.md): a 400
+        for a batch halves the size and retries what is left at that size (a batch of one that is refused is
+        an error); the rest of the run keeps the size that worked, and a warning suggests setting it."""
+        left = list(dict.fromkeys(d for d in descriptors if d not in self._subjects))
+        while left:  # each pass sends one batch or halves the size: bounded by len + log2(size) passes
+            batch, rest = left[: self._lookup_size], left[self._lookup_size :]
             step = f"source {self.name!r}: looking up {len(batch)} members"
             keys = {"lookupKeys": [{"descriptor": d} for d in batch]}
-            _, body = self._graph_call(
-                "POST", "subjectlookup", step, "POST graph/subjectlookup", json_body=keys
+            status, body = self._graph_call(
+                "POST",
+                "subjectlookup",
+                step,
+                "POST graph/subjectlookup",
+                json_body=keys,
+                ok_statuses=frozenset({200, 400}) if len(batch) > 1 else frozenset({200}),
             )
+            if status == 400:
+                self._lookup_size = len(batch) // 2
+                log.warning(
+                    "subjectlookup refused the batch; retrying in smaller ones",
+                    source=self.name,
+                    batch=len(batch),
+                    now=self._lookup_size,
+                    hint=f"set lookup_batch_size = {self._lookup_size} in {self.settings.where}",
+                )
+                continue
+            left = rest
             found = body.get("value") if isinstance(body, dict) else None
             if not isinstance(found, dict):
                 raise SourceProtocolError(f"{step}: the answer has no 'value' map")
