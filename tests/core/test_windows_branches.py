@@ -17,7 +17,7 @@ def test_on_windows_the_run_lock_is_the_lock_file_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No flock on the state folder (fcntl does not exist on Windows); the lock file still excludes a second
-    run, and the folder is not held open (Windows could not rename or delete it while the run lasts)."""
+    run."""
     monkeypatch.setattr(runlock.sys, "platform", "win32")
     with RunLock(tmp_path, "run") as held:
         assert held._directory_fd is None
