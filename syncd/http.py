@@ -59,6 +59,8 @@ def read_http_options(section: Section) -> HttpOptions:
         system_trust = text == SYSTEM_TRUST
         if text and not system_trust:
             ca_bundle = section.path("ca_bundle", kind="file")
+    else:
+        section.path("ca_bundle", kind="file")  # absent: still a known key ("allowed here", did-you-mean)
     proxy = section.url("proxy", None, schemes=("http", "https", "socks5")) or None
     timeout = section.number("timeout", 30.0, minimum=1.0)
     return HttpOptions(ca_bundle=ca_bundle, system_trust=system_trust, proxy=proxy, timeout=timeout)
