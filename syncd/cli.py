@@ -123,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--last", action="store_true", help="only the latest matching change (why does X have a seat?)"
     )
     audit.add_argument("--format", choices=("table", "jsonl"), default="table")
+    idle = commands.add_parser(
+        "idle", parents=[common], help="list the idle seats (no time tracked) for review; never writes"
+    )
+    idle.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    grant = commands.add_parser("grant", parents=[common], help="give a reclaimed seat back (audited)")
+    grant.add_argument("email", help="the person's e-mail address")
     demo = commands.add_parser(
         "demo", parents=[common], help="a self-contained tour against the bundled emulator"
     )
@@ -300,6 +306,32 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     return run_daemon(config)
 
 
+def cmd_idle(args: argparse.Namespace) -> int:
+    from syncd.idle_output import idle_csv, idle_json, idle_lines
+
+    config = _load(args)
+    if config.reclaim is None:
+        raise UsageError(f'{config.file}: idle: add a [reclaim] table (idle_for = "60d") to judge idle seats')
+    result = Cycle(config).run(CycleRequest("plan", write=False, audit=False))
+    plan = result.plan
+    if args.format == "csv":
+        sys.stdout.write(idle_csv(plan.idle))
+    elif args.format == "json":
+        sys.stdout.write(idle_json(plan.idle, plan.idle_summary))
+    else:
+        _print("\n".join([*idle_lines(plan.idle, plan.idle_summary, limit=len(plan.idle)), *plan.notes]))
+    for line in result.problems:
+        print(f"syncd: {line}", file=sys.stderr)
+    return int(result.exit_code if result.exit_code is not ExitCode.GUARD else ExitCode.OK)
+
+
+def cmd_grant(args: argparse.Namespace) -> int:
+    from syncd.grant import grant
+
+    _print(grant(_load(args), args.email, utc_now()))
+    return int(ExitCode.OK)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from syncd.demo import run_demo
 
@@ -315,6 +347,8 @@ COMMANDS = {
     "audit": cmd_audit,
     "daemon": cmd_daemon,
     "demo": cmd_demo,
+    "idle": cmd_idle,
+    "grant": cmd_grant,
 }
 
 
@@ -329,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure(
         args.log_format,
         _verbosity(args),
-        interactive=args.command in ("plan", "check", "status", "demo", "audit"),
+        interactive=args.command in ("plan", "check", "status", "demo", "audit", "idle", "grant"),
     )
     try:
         return COMMANDS[args.command](args)

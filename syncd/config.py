@@ -26,6 +26,7 @@ from syncd.targets.interface import TargetSettings
 
 if TYPE_CHECKING:
     from syncd.pricing import PricingSettings
+    from syncd.reclaim_settings import ReclaimSettings
 
 DEFAULT_ROLE_ORDER = ("Administrator", "Budget", "Product", "Team")
 CONFIG_ENV = "SYNCD_CONFIG"
@@ -90,6 +91,7 @@ class Config:
     metrics_file: Path | None
     dry_run: bool
     pricing: PricingSettings | None
+    reclaim: ReclaimSettings | None = None  # idle seats (issue 18)
 
     def source(self, name: str) -> SourceSettings:
         for settings in self.sources:
@@ -165,6 +167,7 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "") -> Config:
     metrics_file = root.path("metrics_file", must_exist=False)
     dry_run = root.bool("dry_run", False)
     pricing = _parse_pricing(root)
+    reclaim = _parse_reclaim(root, role_order, {s.name for s in sources})
     root.finish()
 
     if problems:
@@ -184,6 +187,7 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "") -> Config:
         metrics_file=metrics_file,
         dry_run=dry_run,
         pricing=pricing,
+        reclaim=reclaim,
     )
 
 
@@ -324,3 +328,9 @@ def _parse_pricing(root: Section) -> PricingSettings | None:
     from syncd.pricing import parse_pricing
 
     return parse_pricing(root.section("pricing"))
+
+
+def _parse_reclaim(root: Section, role_order: tuple[str, ...], sources: set[str]) -> ReclaimSettings | None:
+    from syncd.reclaim_settings import parse_reclaim
+
+    return parse_reclaim(root.section("reclaim"), role_order, sources)

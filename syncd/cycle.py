@@ -33,6 +33,7 @@ from syncd.errors import (
     SyncdError,
 )
 from syncd.identity import EmailKey
+from syncd.idle_seats import IdleSeatStep
 from syncd.models import (
     NONE_ROLE,
     Action,
@@ -417,6 +418,9 @@ class Cycle:
             readout.reads, state.group_baselines(), config.policy.max_group_shrink_percent, now
         )
         desired = desired_roles(config.rules, reads, config.rank)
+        idle = self._idle_step(request, state, audit, now, reads, stack)
+        if idle is not None:
+            desired = idle.desired(desired)
         seat_info = target.seats()
         groups = tuple(
             GroupStatus(s, g, r.health, len(r.members), r.detail) for (s, g), r in sorted(reads.items())
@@ -454,6 +458,8 @@ class Cycle:
 
         if request.reviewed is not None:
             plan = self._reviewed(request, plan, fingerprint, state, good_reads=reads, now=now)
+        elif idle is not None:
+            plan = idle.extend(plan, target, licensed, desired, state.owned())
 
         cost, cost_lines = self._cost(plan, now)
         problems = [f"source {name}: {error}" for name, error in readout.source_errors.items()]
@@ -473,7 +479,12 @@ class Cycle:
             exit_code = ExitCode.UNREACHABLE if readout.source_errors else ExitCode.OK
             return replace(base, exit_code=exit_code, problems=tuple(problems), audit_path=_path(audit))
 
+        if idle is not None:
+            plan = idle.before_write(plan, target, licensed)
+            base = replace(base, plan=plan)
         results, not_applied = self._apply(request, target, plan, state, audit, run_id)
+        if idle is not None:
+            idle.after_write(results)
         results = self._verify(target, results)
         failed = [r for r in results if r.outcome is not Outcome.SUCCESS]
         problems += [
@@ -584,6 +595,24 @@ class Cycle:
                 }
                 state.record_group_reads(accepted)
         return plan
+
+    def _idle_step(
+        self,
+        request: CycleRequest,
+        state: State,
+        audit: AuditLog | None,
+        now: datetime,
+        reads: Mapping[tuple[str, str], GroupRead],
+        stack: ExitStack,
+    ) -> IdleSeatStep | None:
+        """The idle-seat steps (issue 18), when `[reclaim]` is configured."""
+        if self.config.reclaim is None:
+            return None
+        step = IdleSeatStep(
+            self.config, self.config.reclaim, state, write=request.write, audit=audit, now=now
+        )
+        step.read_groups(reads, stack)
+        return step
 
     def _stop_for_guard(
         self, request: CycleRequest, base: CycleResult, guard: str, audit: AuditLog | None
@@ -750,4 +779,16 @@ def _status_summary(result: CycleResult) -> dict[str, Any]:
         "problems": list(result.problems),
         "cost": dict(result.cost) if result.cost is not None else None,
         "cost_lines": list(result.cost_lines),
+        "idle": [
+            {
+                "email": s.email,
+                "role": s.role,
+                "rule": s.rule,
+                "idle_since": s.idle_since.date().isoformat(),
+                "days": s.days,
+                "status": s.status,
+            }
+            for s in plan.idle
+        ],
+        "idle_summary": plan.idle_summary,
     }

@@ -138,6 +138,20 @@ class GroupStatus:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class IdleSeat:
+    """A paid seat nobody uses (issue 18): who, since when, the rule that gives it, what happens to it."""
+
+    key: EmailKey
+    email: str
+    role: str
+    rule: str  # the rule that gives the seat (its name), or how the seat is held otherwise
+    idle_since: datetime  # the latest activity, or the start of what syncd has read when there is none
+    tracked: bool  # False: no worklog at all since `idle_since`
+    days: int
+    status: str  # "reported", "reclaim", "warned …", "kept: …", "held: …"
+
+
 @dataclass(frozen=True)
 class Plan:
     """Everything one cycle would do, as a value: printable, serialisable, reviewable, appliable."""
@@ -152,6 +166,8 @@ class Plan:
     unidentified: int = 0
     seat_limit: int | None = None
     notes: tuple[str, ...] = field(default=())
+    idle: tuple[IdleSeat, ...] = ()  # idle seats, when [reclaim] is configured
+    idle_summary: str = ""  # "14 idle seats: USD 126.00 a month; …"
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)

@@ -23,7 +23,7 @@ from syncd.errors import StateError
 from syncd.identity import EmailKey
 from syncd.reconcile import Owned
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATE_FILE = "syncd.sqlite3"
 
 # Each entry upgrades the schema by one version; never edit a shipped entry, append a new one.
@@ -41,6 +41,15 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE runs (
         run_id TEXT PRIMARY KEY, command TEXT NOT NULL, started TEXT NOT NULL, finished TEXT,
         exit_code INTEGER, summary TEXT);
+    """,
+    # 2: idle seats (issue 18), tables of syncd.reclaim_state
+    """
+    CREATE TABLE activity (user_id TEXT PRIMARY KEY, last TEXT NOT NULL);
+    CREATE TABLE activity_reads (name TEXT PRIMARY KEY, covered_from TEXT NOT NULL, read_at TEXT NOT NULL);
+    CREATE TABLE reclaimed (
+        key TEXT PRIMARY KEY, email TEXT NOT NULL, role TEXT NOT NULL, rule TEXT NOT NULL,
+        since TEXT NOT NULL, reason TEXT NOT NULL);
+    CREATE TABLE reclaim_warnings (key TEXT PRIMARY KEY, warned_at TEXT NOT NULL);
     """,
 )
 

@@ -51,12 +51,14 @@ import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any, Literal, NamedTuple
 
 from syncd.emulators.faults import Fault, FaultInjector, Faults
 from syncd.emulators.http_server import EmulatorServer, Request, Response
+from syncd.emulators.timetracker_worklogs import WorklogError, WorklogStore
 from syncd.identity import normalise_email
 
 NONE_ROLE = "None"
@@ -198,6 +200,7 @@ class TimetrackerEmulator:
         self._all_cache: list[_User] | None = None
         self._log: list[LoggedRequest] = []
         self._log_lock = threading.Lock()
+        self.worklogs = WorklogStore()  # GET workLogs/all (issue 18): see timetracker_worklogs
         for user in users or ():
             self.add_user(user)
         self._server = EmulatorServer(self._handle, port=port, ssl_context=ssl_context)
@@ -381,7 +384,7 @@ class TimetrackerEmulator:
             endpoint = "/".join(parts[4:])
         else:
             return "?", None
-        if endpoint not in ("users", "users/roles"):
+        if endpoint not in ("users", "users/roles", "worklogs/all"):
             return "?", None
         return f"{request.method} {endpoint}", endpoint
 
@@ -416,7 +419,25 @@ class TimetrackerEmulator:
             return self._get_page(request, licensed_only=False, with_role=False)
         if kind == "POST users/roles":
             return self._post_roles(request)
+        if kind == "GET worklogs/all":
+            return self._get_worklogs(request)
         raise _ApiError(405, f"{request.method} is not allowed here")
+
+    def log_work(self, email: str, timestamp: datetime, created: datetime | None = None) -> str:
+        """Add a worklog of an existing user (tests, the demo, the bench); returns its id."""
+        key = normalise_email(email)
+        with self._lock:
+            user = self._users.get(key or "")
+        if user is None:
+            raise ValueError(f"no emulated user {email!r}")
+        return self.worklogs.add(user.fields(), timestamp, created)
+
+    def _get_worklogs(self, request: Request) -> tuple[Response, int]:
+        try:
+            page = self.worklogs.page({name: request.param(name) for name in request.query})
+        except WorklogError as error:
+            raise _ApiError(error.status, str(error)) from None
+        return Response.json(200, {"data": page}), len(page)
 
     def _paging(self, request: Request) -> tuple[int, int]:
         try:

@@ -1,0 +1,205 @@
+"""The idle-seat steps of one cycle (issue 18), called from `cycle.Cycle._run` at four points:
+
+1. `desired()` — before reconcile: reclaimed people stay unassigned although their group still selects them,
+   unless they are in the regrant group (then the reclaim is forgotten, audited, and the rules give the seat
+   back in this very run);
+2. `extend()` — after reconcile: read activity, judge idle seats, list them with their cost, and in reclaim
+   mode add the reclaims to the plan (as seat removals, so every removal guard counts them);
+3. `before_write()` — right before the write: a fresh worklog read; a reclaim whose holder logged time is
+   cancelled, a failed read holds every reclaim; the rest are recorded as reclaimed *before* they are sent
+   (so a run killed mid-write never gives the seat back next run);
+4. `after_write()` — reclaims the target refused are forgotten again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import replace
+from datetime import datetime
+
+import structlog
+
+from syncd import activity
+from syncd.audit import AuditLog
+from syncd.config import Config
+from syncd.errors import SourceError
+from syncd.identity import EmailKey
+from syncd.idle_cost import idle_summary
+from syncd.models import Action, Change, ChangeResult, GroupRead, Health, Held, LicensedUser, Outcome, Plan
+from syncd.reclaim import RECLAIM_RULE, ReclaimInputs, decide, still_idle
+from syncd.reclaim_settings import GroupRef, ReclaimSettings
+from syncd.reclaim_state import Reclaimed, ReclaimState
+from syncd.reconcile import Owned
+from syncd.rules import Selection
+from syncd.state import State
+from syncd.targets.interface import Target
+
+log = structlog.get_logger("syncd.idle_seats")
+
+REGRANT = "reclaim-regrant"
+WARNING = "reclaim-warning"
+GRANT = "reclaim-grant"
+_ORDER = {Action.UNASSIGN: 0, Action.CHANGE: 1, Action.ASSIGN: 2}
+
+
+class IdleSeatStep:
+    def __init__(
+        self,
+        config: Config,
+        settings: ReclaimSettings,
+        state: State,
+        *,
+        write: bool,
+        audit: AuditLog | None,
+        now: datetime,
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.store = ReclaimState(state)
+        self.write = write
+        self.audit = audit
+        self.now = now
+        self.extra_reads: dict[tuple[str, str], GroupRead] = {}
+
+    # -- 1. before reconcile ----------------------------------------------------------------------------
+    def read_groups(self, reads: Mapping[tuple[str, str], GroupRead], stack: ExitStack) -> None:
+        """Read the exempt and regrant groups (reusing a rule's read of the same group)."""
+        from syncd.cycle import SourceSet  # the cycle's on-demand source opener
+
+        sources = SourceSet(self.config, stack)
+        for ref in self.settings.groups():
+            pair = (ref.source, ref.group)
+            if pair in reads:
+                self.extra_reads[pair] = reads[pair]
+                continue
+            try:
+                self.extra_reads[pair] = sources.get(ref.source).read_group(ref.group)
+            except SourceError as error:
+                self.extra_reads[pair] = GroupRead(ref.source, ref.group, Health.ERROR, detail=str(error))
+
+    def _members(self, ref: GroupRef | None) -> frozenset[EmailKey]:
+        if ref is None:
+            return frozenset()
+        read = self.extra_reads.get((ref.source, ref.group))
+        return frozenset(p.key for p in read.members) if read else frozenset()
+
+    def desired(self, desired: Mapping[EmailKey, Selection]) -> dict[EmailKey, Selection]:
+        reclaimed = self.store.reclaimed()
+        regrant = self._members(self.settings.regrant_group) & reclaimed.keys()
+        if regrant and self.write:
+            self.store.forget_reclaimed(regrant)
+            for key in sorted(regrant):
+                self._event(REGRANT, reclaimed[key].email, "in the regrant group: the seat comes back")
+        kept = reclaimed.keys() - regrant
+        return {k: s for k, s in desired.items() if k not in kept}
+
+    # -- 2. after reconcile -----------------------------------------------------------------------------
+    def extend(
+        self,
+        plan: Plan,
+        target: Target,
+        licensed: Mapping[EmailKey, LicensedUser],
+        desired: Mapping[EmailKey, Selection],
+        owned: Mapping[EmailKey, Owned],
+    ) -> Plan:
+        settings, now = self.settings, self.now
+        read = activity.refresh(target, self.store, settings, now)
+        planned = frozenset(
+            [c.key for c in (*plan.changes, *plan.protected, *plan.blocked)]
+            + [h.change.key for h in plan.held]
+        )
+        decision = decide(
+            ReclaimInputs(
+                settings=settings,
+                licensed=licensed,
+                desired=desired,
+                owned=owned,
+                activity=read.latest,
+                covered_from=read.covered_from,
+                exempt_members=frozenset().union(*(self._members(g) for g in settings.exempt_groups)),
+                unhealthy=self._unhealthy(plan),
+                may_remove_unowned=self.config.policy.unmanaged == "remove",
+                protected=self.config.policy.protected,
+                planned=planned,
+                warned=self.store.warnings(),
+                now=now,
+                activity_problem=read.problem,
+            )
+        )
+        if self.write and settings.mode == "reclaim":
+            self.store.replace_warnings(decision.warned)
+            for change in decision.new_warnings:
+                due = now + settings.warn_before
+                self._event(
+                    WARNING,
+                    change.email,
+                    f"seat will be reclaimed from {due:%Y-%m-%d}: {change.reason.text}",
+                    {"syncd.reclaim.due": due.isoformat(timespec="seconds")},
+                )
+        judged = decision.judged
+        summary = idle_summary(self.config.pricing, len(decision.idle), now.date()) if judged else ""
+        changes = tuple(sorted((*plan.changes, *decision.reclaims), key=lambda c: (_ORDER[c.action], c.key)))
+        return replace(
+            plan,
+            changes=changes,
+            held=tuple(sorted((*plan.held, *decision.held), key=lambda h: h.change.key)),
+            seats_after=plan.seats_after - len(decision.reclaims),
+            notes=(*plan.notes, *decision.notes),
+            idle=decision.idle,
+            idle_summary=summary,
+        )
+
+    def _unhealthy(self, plan: Plan) -> str:
+        for group in plan.groups:
+            if group.health is not Health.OK:
+                return f"group {group.group!r} of {group.source} is {group.health.value}"
+        for (source, name), read in self.extra_reads.items():
+            if read.health is not Health.OK:
+                return f"reclaim group {name!r} of {source} is {read.health.value}: {read.detail}"
+        return ""
+
+    # -- 3. right before the write ----------------------------------------------------------------------
+    def before_write(self, plan: Plan, target: Target, licensed: Mapping[EmailKey, LicensedUser]) -> Plan:
+        reclaims = tuple(c for c in plan.changes if is_reclaim(c))
+        if not reclaims:
+            return plan
+        read = activity.refresh(target, self.store, self.settings, self.now)
+        if read.latest is None:
+            why = f"reclaim held: activity re-check failed ({read.problem})"
+            cancelled = [Held(c, why, None, "activity") for c in reclaims]
+            keep: list[Change] = []
+        else:
+            keep, cancelled = still_idle(reclaims, licensed, read.latest, self.now - self.settings.idle_for)
+        self.store.record_reclaimed(
+            Reclaimed(c.key, c.email, c.before, c.reason.rule, self.now, c.reason.text) for c in keep
+        )
+        if not cancelled:
+            return plan
+        for held in cancelled:
+            log.warning("reclaim cancelled", email=held.change.email, why=held.why)
+        dropped = {h.change.key for h in cancelled}
+        return replace(
+            plan,
+            changes=tuple(c for c in plan.changes if not (is_reclaim(c) and c.key in dropped)),
+            held=tuple(sorted((*plan.held, *cancelled), key=lambda h: h.change.key)),
+            seats_after=plan.seats_after + len(cancelled),
+        )
+
+    # -- 4. after the write -----------------------------------------------------------------------------
+    def after_write(self, results: Sequence[ChangeResult]) -> None:
+        refused = [r.change.key for r in results if is_reclaim(r.change) and r.outcome is Outcome.FAILURE]
+        if refused:
+            self.store.forget_reclaimed(refused)
+
+    def _event(
+        self, action: str, email: str, message: str, extra: Mapping[str, object] | None = None
+    ) -> None:
+        if self.audit is not None:
+            self.audit.event(
+                action, f"{action} {email}: {message}", {"user.target.email": email, **(extra or {})}
+            )
+
+
+def is_reclaim(change: Change) -> bool:
+    return change.action is Action.UNASSIGN and change.reason.rule == RECLAIM_RULE

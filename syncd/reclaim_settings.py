@@ -1,0 +1,126 @@
+"""The `[reclaim]` table: when a paid seat counts as idle, and whether syncd only reports it or takes it back.
+
+[reclaim]
+idle_for = "60d"            # required: no worklog in that time
+roles = ["Team"]            # default: the lowest role of [roles] order only
+min_seat_age = "60d"        # default: idle_for (a new seat is never idle)
+exempt = ["boss@example.com"]
+exempt_groups = [{ source = "hr", group = "Managers" }]
+mode = "report"             # or "reclaim"
+warn_before = "7d"          # default "0s": reclaim without a warning period
+max_per_run = 25            # reclaims per run; they also count toward the removal guards
+regrant_group = { source = "hr", group = "Timetracker again" }
+activity_overlap = "26h"    # how far back an incremental worklog read reaches past the last read
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from syncd.config_section import Section
+from syncd.identity import EmailKey, normalise_email
+
+DEFAULT_MAX_PER_RUN = 25
+# 7pace writes worklog times without an offset, in a zone it does not document ([U]): an incremental read
+# reaches back past the last read by the widest zone difference (UTC-12 … UTC+14) so no worklog is missed.
+DEFAULT_OVERLAP = "26h"
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRef:
+    source: str
+    group: str
+
+    def label(self) -> str:
+        return f"{self.source}: {self.group}"
+
+
+@dataclass(frozen=True, slots=True)
+class ReclaimSettings:
+    idle_for: timedelta
+    roles: frozenset[str]
+    min_seat_age: timedelta
+    exempt: frozenset[EmailKey]
+    exempt_groups: tuple[GroupRef, ...]
+    mode: Literal["report", "reclaim"]
+    warn_before: timedelta
+    max_per_run: int
+    regrant_group: GroupRef | None
+    activity_overlap: timedelta
+
+    @property
+    def lookback(self) -> timedelta:
+        """The first read's window: idle_for and a day more, so a person idle just short of it still shows."""
+        return self.idle_for + timedelta(days=1)
+
+    def groups(self) -> tuple[GroupRef, ...]:
+        """Every group this table reads (besides the rules' groups)."""
+        return (*self.exempt_groups, *((self.regrant_group,) if self.regrant_group else ()))
+
+
+def parse_reclaim(
+    section: Section, role_order: tuple[str, ...], source_names: set[str]
+) -> ReclaimSettings | None:
+    """Read `[reclaim]`; None when absent or when it has problems (reported one line each)."""
+    if not section.written_keys():
+        section.finish()
+        return None
+    before = len(section.problems)
+    idle_for = section.duration("idle_for", None)
+    if idle_for is None and not section.has("idle_for"):
+        section.error("idle_for", "required (a duration such as '60d': no worklog in that time)")
+    elif idle_for is not None and idle_for < timedelta(days=1):
+        section.error("idle_for", "must be at least '1d' (time is logged by the day)")
+    lowest = role_order[-1:] if role_order else ()
+    roles = section.str_list("roles", lowest)
+    for i, role in enumerate(roles):
+        if role not in role_order:
+            section.error(f"roles[{i}]", f"{role!r} is not in [roles] order ({', '.join(role_order)})")
+    if not roles:
+        section.error("roles", "must name at least one role (default: the lowest of [roles] order)")
+    min_age = section.duration("min_seat_age", None)
+    exempt: set[EmailKey] = set()
+    for i, raw in enumerate(section.str_list("exempt")):
+        key = normalise_email(raw)
+        if key is None:
+            section.error(f"exempt[{i}]", f"{raw!r} is not an e-mail address")
+        else:
+            exempt.add(key)
+    exempt_groups = tuple(
+        ref for s in section.sections("exempt_groups") if (ref := _group(s, source_names)) is not None
+    )
+    mode = section.str("mode", "report", choices=("report", "reclaim"))
+    warn_before = section.duration("warn_before", "0s") or timedelta(0)
+    max_per_run = section.int("max_per_run", DEFAULT_MAX_PER_RUN, minimum=1)
+    regrant = _group(section.section("regrant_group"), source_names) if section.has("regrant_group") else None
+    overlap = section.duration("activity_overlap", DEFAULT_OVERLAP)
+    section.finish()
+    if idle_for is not None and warn_before >= idle_for:
+        section.error("warn_before", "must be shorter than idle_for (the warning comes before the reclaim)")
+    if len(section.problems) > before or idle_for is None or overlap is None:
+        return None
+    return ReclaimSettings(
+        idle_for=idle_for,
+        roles=frozenset(roles),
+        min_seat_age=min_age if min_age is not None else idle_for,
+        exempt=frozenset(exempt),
+        exempt_groups=exempt_groups,
+        mode="reclaim" if mode == "reclaim" else "report",
+        warn_before=warn_before,
+        max_per_run=max_per_run,
+        regrant_group=regrant,
+        activity_overlap=overlap,
+    )
+
+
+def _group(section: Section, source_names: set[str]) -> GroupRef | None:
+    source = section.str("source")
+    group = section.str("group", expected="a group name of that source")
+    section.finish()
+    if source and source not in source_names:
+        known = ", ".join(sorted(source_names)) or "none defined"
+        section.error("source", f"no [[sources]] is named {source!r} (defined: {known})")
+        return None
+    return GroupRef(source, group) if source and group else None

@@ -1,0 +1,222 @@
+"""Idle seats end to end (issue 18): the 7pace emulator serves worklogs over real HTTP; syncd reads them,
+lists idle seats with their cost, reclaims them in reclaim mode, remembers and gives them back."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syncd import config as config_module
+from syncd.cli import main
+from syncd.cycle import Cycle, CycleRequest
+from syncd.emulators.timetracker_worklogs import WorklogContract
+
+KIND = "GET worklogs/all"
+
+
+def users(*numbers: int) -> list[str]:
+    return [f"u{n:04d}@example.com" for n in numbers]
+
+
+def reclaim_table(mode: str = "report", extra: str = "") -> str:
+    return f'[reclaim]\nidle_for = "60d"\nmin_seat_age = "0s"\nmode = "{mode}"\n{extra}\n'
+
+
+def setup(
+    world: Any, mode: str = "report", extra: str = "", groups: dict[str, list[str]] | None = None
+) -> str:
+    """u1 worked yesterday, u2 90 days ago, u3 never; all three are in Users (Team)."""
+    world.members(groups or {"Users": users(1, 2, 3), "Admins": []})
+    config = str(
+        world.write_config(policy='grace = "0s"\nmax_removal_percent = 100', extra=reclaim_table(mode, extra))
+    )
+    now = datetime.now(UTC)
+    world.emulator.log_work("u0001@example.com", now - timedelta(days=1))
+    world.emulator.log_work("u0002@example.com", now - timedelta(days=90))
+    assert main(["run", "-c", config]) == 0  # assigns the three seats
+    assert world.roles() == dict.fromkeys(users(1, 2, 3), "Team")
+    return config
+
+
+def test_report_mode_lists_idle_seats_and_changes_nothing(
+    world: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = setup(world)
+    capsys.readouterr()
+    assert main(["plan", "-c", config]) == 0
+    out = capsys.readouterr().out
+    assert "Idle seats: 2 idle seats (add [pricing] to see what they cost)" in out
+    assert "u0002@example.com  Team  nothing tracked since" in out
+    assert "u0003@example.com  Team  nothing tracked since" in out
+    assert "u0001" not in out.split("Idle seats:")[1]
+    assert "No changes" in out
+    assert main(["idle", "-c", config, "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["email"] for r in rows] == users(2, 3) or [r["email"] for r in rows] == users(3, 2)
+    assert {r["status"] for r in rows} == {"reported"} and {r["rule"] for r in rows} == {"rules[0]"}
+    assert main(["run", "-c", config]) == 0
+    assert world.roles() == dict.fromkeys(users(1, 2, 3), "Team")
+
+
+def test_reclaim_mode_reclaims_remembers_and_gives_back(
+    world: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = setup(
+        world,
+        "reclaim",
+        'regrant_group = { source = "hr", group = "Again" }',
+        {"Users": users(1, 2, 3), "Admins": [], "Again": []},
+    )
+    capsys.readouterr()
+    assert main(["run", "-c", config]) == 0
+    assert world.roles() == {"u0001@example.com": "Team"}
+    reclaims = [
+        e for e in world.audit() if e.get("syncd.rule") == "reclaim" and e["event.outcome"] == "success"
+    ]
+    assert sorted(e["user.target.email"] for e in reclaims) == users(2, 3)
+    assert all(
+        "no time tracked" in e["event.reason"] and "reclaim.idle_for = 60d" in e["event.reason"]
+        for e in reclaims
+    )
+    # remembered: the group still selects them, the next run does not give the seat back
+    capsys.readouterr()
+    assert main(["plan", "-c", config]) == 0
+    assert "No changes" in capsys.readouterr().out
+    assert main(["status", "-c", config]) == 0
+    status = capsys.readouterr().out
+    assert "Reclaimed (2)" in status and "u0002@example.com  Team" in status
+    # grant: audited; the next run assigns the seat again
+    assert main(["grant", "-c", config, "U0003@example.com"]) == 0
+    assert any(
+        e["event.action"] == "reclaim-grant" and e["user.target.email"] == "u0003@example.com"
+        for e in world.audit()
+    )
+    assert main(["grant", "-c", config, "u0001@example.com"]) == 2
+    # regrant group: u2 asks for the seat back
+    world.members({"Users": users(1, 2, 3), "Admins": [], "Again": users(2)})
+    world.emulator.log_work("u0003@example.com", datetime.now(UTC))  # u3 works again: not reclaimed anew
+    assert main(["run", "-c", config]) == 0
+    assert world.roles() == dict.fromkeys(users(1, 2, 3), "Team")
+    assert any(
+        e["event.action"] == "reclaim-regrant" and e["user.target.email"] == "u0002@example.com"
+        for e in world.audit()
+    )
+
+
+def test_a_worklog_between_plan_and_apply_cancels_that_reclaim(world: Any, tmp_path: Path) -> None:
+    config = setup(world, "reclaim")
+    saved = tmp_path / "plan.json"
+    assert main(["plan", "-c", config, "--out", str(saved)]) == 0
+    planned = json.loads(saved.read_text(encoding="utf-8"))["changes"]
+    assert sorted(c["email"] for c in planned if c["rule"] == "reclaim") == users(2, 3)
+    world.emulator.log_work("u0002@example.com", datetime.now(UTC) - timedelta(hours=2), datetime.now(UTC))
+    assert main(["apply", "-c", config, "--plan", str(saved)]) == 0
+    assert world.roles() == dict.fromkeys(users(1, 2), "Team")
+    held = [e for e in world.audit() if e["event.action"] == "seat-held"]
+    assert [e["user.target.email"] for e in held] == users(2)
+    assert "reclaim cancelled: time tracked at" in held[0]["syncd.held.why"]
+
+
+def test_a_failed_activity_read_makes_nobody_idle(
+    world: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = setup(world, "reclaim")
+    saved = tmp_path / "plan.json"
+    assert main(["plan", "-c", config, "--out", str(saved)]) == 0
+    world.emulator.worklogs.set_contract(WorklogContract(fail="forbidden"))
+    # the re-check before the write fails: every reclaim is held
+    assert main(["apply", "-c", config, "--plan", str(saved)]) == 0
+    assert world.roles() == dict.fromkeys(users(1, 2, 3), "Team")
+    held = [e for e in world.audit() if e["event.action"] == "seat-held"]
+    assert sorted(e["user.target.email"] for e in held) == users(2, 3)
+    assert all("activity re-check failed" in e["syncd.held.why"] for e in held)
+    capsys.readouterr()
+    assert main(["plan", "-c", config]) == 0
+    out = capsys.readouterr().out
+    assert "idle seats not judged: activity unknown" in out and "Idle seats:" not in out
+
+
+def test_exempt_people_and_groups_are_never_idle(world: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    config = setup(
+        world,
+        "reclaim",
+        'exempt = ["U0003@example.com"]\nexempt_groups = [{ source = "hr", group = "Managers" }]',
+        {"Users": users(1, 2, 3), "Admins": [], "Managers": users(2)},
+    )
+    assert main(["run", "-c", config]) == 0
+    assert world.roles() == dict.fromkeys(users(1, 2, 3), "Team")
+    capsys.readouterr()
+    assert main(["plan", "-c", config]) == 0
+    assert "2 seat(s) in reclaim roles are exempt" in capsys.readouterr().out
+
+
+def test_cost_of_idle_seats_under_the_pricing_model(world: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    pricing = '\n[pricing]\nmodel = "7pace"\nprice_per_seat = "9.00"\nperiod = "month"\ncurrency = "USD"\nplan = "Team"\nassignable = 20\n'
+    today = datetime.now(UTC).date()
+    renewal = (today.replace(day=1) + timedelta(days=32)).replace(day=1)  # the first of next month
+    config = setup(world, "report", pricing + f"renewal = {renewal.isoformat()}\n")
+    capsys.readouterr()
+    assert main(["plan", "-c", config]) == 0
+    out = capsys.readouterr().out
+    first = today.replace(day=1)
+    days = (renewal - first).days
+    left = (renewal - today).days - 1
+    credit = (2 * 9 * 100 * left + days // 2) // days  # cents, half-up
+    assert (
+        f"2 idle seats: USD 18.00 a month; USD {credit // 100}.{credit % 100:02d} credit if reclaimed today"
+        in out
+    )
+
+
+def test_incremental_reads_cost_a_handful_of_requests(world: Any) -> None:
+    world.members({"Users": users(1, 2, 3), "Admins": []})
+    config = str(world.write_config(extra=reclaim_table("report", 'activity_overlap = "1h"')))
+    now = datetime.now(UTC)
+    for i in range(1200):
+        world.emulator.log_work(f"u{1 + i % 3:04d}@example.com", now - timedelta(days=10, minutes=i))
+    world.emulator.clear_log()
+    assert main(["run", "-c", config]) == 0
+    assert world.emulator.count(KIND) == 4  # 500 + 500 + 200 + the empty page that ends the scan
+    world.emulator.clear_log()
+    assert main(["run", "-c", config]) == 0
+    assert world.emulator.count(KIND) == 1  # nothing created since the last read: one empty page
+    for i in range(3):
+        world.emulator.log_work(f"u{i + 1:04d}@example.com", datetime.now(UTC))
+    world.emulator.clear_log()
+    assert main(["run", "-c", config]) == 0
+    assert world.emulator.count(KIND) == 2
+
+
+def test_warn_before_then_reclaim(world: Any) -> None:
+    world.members({"Users": users(1, 2), "Admins": []})
+    path = world.write_config(
+        policy='grace = "0s"\nmax_removal_percent = 100', extra=reclaim_table("reclaim", 'warn_before = "7d"')
+    )
+    config = config_module.load(path)
+    start = datetime.now(UTC)
+    world.emulator.log_work("u0001@example.com", start - timedelta(days=1))
+    clock = [start]
+
+    def run() -> None:
+        Cycle(config, clock=lambda: clock[0]).run(CycleRequest("run", write=True, audit=True))
+
+    run()  # assigns
+    run()  # u2 is idle: warned, not reclaimed
+    assert world.roles() == dict.fromkeys(users(1, 2), "Team")
+    warnings = [e for e in world.audit() if e["event.action"] == "reclaim-warning"]
+    assert [e["user.target.email"] for e in warnings] == users(2)
+    clock[0] = start + timedelta(days=3)
+    world.emulator.log_work("u0001@example.com", clock[0])
+    run()  # still within the warning period; no second warning
+    assert world.roles() == dict.fromkeys(users(1, 2), "Team")
+    assert len([e for e in world.audit() if e["event.action"] == "reclaim-warning"]) == 1
+    clock[0] = start + timedelta(days=8)
+    world.emulator.log_work("u0001@example.com", clock[0])
+    run()
+    assert world.roles() == {"u0001@example.com": "Team"}
