@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from syncd.models import IdleSeat
 
-CSV_COLUMNS = ("email", "role", "rule", "idle_since", "days_idle", "time_tracked_before", "status")
+CSV_COLUMNS = ("email", "role", "rule", "idle_since", "days_idle", "worklog_seen", "status")
 TABLE_LIMIT = 50
 
 
@@ -21,11 +21,7 @@ def idle_lines(seats: Sequence[IdleSeat], summary: str, *, limit: int = TABLE_LI
     width = max((len(s.email) for s in seats[:limit]), default=0)
     for seat in seats[:limit]:
         since = seat.idle_since.strftime("%Y-%m-%d")
-        what = (
-            f"no time tracked since {since}"
-            if seat.tracked
-            else f"nothing tracked since {since} (read start)"
-        )
+        what = f"no time tracked since {'' if seat.tracked else 'at least '}{since}"
         out.append(
             f"  . {seat.email:<{width}}  {seat.role}  {what}, {seat.days} days; {seat.rule}; {seat.status}"
         )

@@ -66,7 +66,7 @@ class ReclaimDecision:
 def idle_reason(seat: IdleSeat, settings: ReclaimSettings) -> str:
     """The reason a reclaim names: "no time tracked since 2026-09-30, 63 days (reclaim.idle_for = 60d)"."""
     day = seat.idle_since.strftime("%Y-%m-%d")
-    what = f"no time tracked since {day}" if seat.tracked else f"no time tracked at all since {day}"
+    what = f"no time tracked since {day}" if seat.tracked else f"no time tracked since at least {day}"
     return f"{what}, {seat.days} days (reclaim.idle_for = {settings.idle_for.days}d)"
 
 

@@ -52,8 +52,8 @@ def test_report_mode_lists_idle_seats_and_changes_nothing(
     assert main(["plan", "-c", config]) == 0
     out = capsys.readouterr().out
     assert "Idle seats: 2 idle seats (add [pricing] to see what they cost)" in out
-    assert "u0002@example.com  Team  nothing tracked since" in out
-    assert "u0003@example.com  Team  nothing tracked since" in out
+    assert "u0002@example.com  Team  no time tracked since at least" in out
+    assert "u0003@example.com  Team  no time tracked since at least" in out
     assert "u0001" not in out.split("Idle seats:")[1]
     assert "No changes" in out
     assert main(["idle", "-c", config, "--format", "csv"]) == 0
@@ -219,4 +219,24 @@ def test_warn_before_then_reclaim(world: Any) -> None:
     clock[0] = start + timedelta(days=8)
     world.emulator.log_work("u0001@example.com", clock[0])
     run()
+    assert world.roles() == {"u0001@example.com": "Team"}
+
+
+def test_reclaims_count_toward_the_removal_guards_and_the_cap(
+    world: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = setup(world, "reclaim")
+    path = Path(config)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace("max_removal_percent = 100", "max_removal_percent = 100\nmax_removals = 1"),
+        encoding="utf-8",
+    )
+    assert main(["run", "-c", config]) == 3  # two reclaims exceed policy.max_removals = 1: nothing applied
+    assert world.roles() == dict.fromkeys(users(1, 2, 3), "Team")
+    assert "2 seat removals exceed policy.max_removals = 1" in capsys.readouterr().err
+    path.write_text(path.read_text(encoding="utf-8") + "max_per_run = 1\n", encoding="utf-8")
+    assert main(["run", "-c", config]) == 0
+    assert len(world.roles()) == 2  # one reclaimed this run, the other waits for the next
+    assert main(["run", "-c", config]) == 0
     assert world.roles() == {"u0001@example.com": "Team"}
