@@ -2,7 +2,7 @@
 
 1. `desired()` — before reconcile: reclaimed people stay unassigned although their group still selects them,
    unless they are in the regrant group (then the reclaim is forgotten, audited, and the rules give the seat
-   back in this very run);
+   back in this very run); a reclaimed person no rule selects any more is forgotten too (audited);
 2. `extend()` — after reconcile: read activity, judge idle seats, list them with their cost, and in reclaim
    mode add the reclaims to the plan (as seat removals, so every removal guard counts them);
 3. `before_write()` — right before the write: a fresh worklog read; a reclaim whose holder logged time is
@@ -40,6 +40,7 @@ log = structlog.get_logger("syncd.idle_seats")
 REGRANT = "reclaim-regrant"
 WARNING = "reclaim-warning"
 GRANT = "reclaim-grant"
+FORGOTTEN = "reclaim-forgotten"
 _ORDER = {Action.UNASSIGN: 0, Action.CHANGE: 1, Action.ASSIGN: 2}
 
 
@@ -61,12 +62,14 @@ class IdleSeatStep:
         self.audit = audit
         self.now = now
         self.extra_reads: dict[tuple[str, str], GroupRead] = {}
+        self.rules_read_ok = False
 
     # -- 1. before reconcile ----------------------------------------------------------------------------
     def read_groups(self, reads: Mapping[tuple[str, str], GroupRead], stack: ExitStack) -> None:
         """Read the exempt and regrant groups (reusing a rule's read of the same group)."""
         from syncd.cycle import SourceSet  # the cycle's on-demand source opener
 
+        self.rules_read_ok = all(r.health is Health.OK for r in reads.values())
         sources = SourceSet(self.config, stack)
         for ref in self.settings.groups():
             pair = (ref.source, ref.group)
@@ -92,6 +95,13 @@ class IdleSeatStep:
             for key in sorted(regrant):
                 self._event(REGRANT, reclaimed[key].email, "in the regrant group: the seat comes back")
         kept = reclaimed.keys() - regrant
+        # someone no rule selects any more (every group read fine) has no seat to come back to: forget the
+        # reclaim, so that a later return (re-hired, re-added) follows the rules like anyone else's
+        gone = kept - desired.keys() if self.rules_read_ok else set()
+        if gone and self.write:
+            self.store.forget_reclaimed(gone)
+            for key in sorted(gone):
+                self._event(FORGOTTEN, reclaimed[key].email, "no rule selects them any more")
         return {k: s for k, s in desired.items() if k not in kept}
 
     # -- 2. after reconcile -----------------------------------------------------------------------------

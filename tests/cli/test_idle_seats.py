@@ -240,3 +240,17 @@ def test_reclaims_count_toward_the_removal_guards_and_the_cap(
     assert len(world.roles()) == 2  # one reclaimed this run, the other waits for the next
     assert main(["run", "-c", config]) == 0
     assert world.roles() == {"u0001@example.com": "Team"}
+
+
+def test_a_reclaimed_person_who_leaves_the_group_is_forgotten(world: Any) -> None:
+    config = setup(world, "reclaim")
+    assert main(["run", "-c", config]) == 0
+    assert world.roles() == {"u0001@example.com": "Team"}
+    world.members({"Users": users(1, 2), "Admins": []})  # u3 leaves
+    assert main(["run", "-c", config]) == 0
+    assert [
+        e["user.target.email"] for e in world.audit() if e["event.action"] == "reclaim-forgotten"
+    ] == users(3)
+    world.members({"Users": users(1, 2, 3), "Admins": []})  # u3 is re-added: the rules give a seat again
+    assert main(["run", "-c", config]) == 0
+    assert world.roles() == dict.fromkeys(users(1, 3), "Team")
