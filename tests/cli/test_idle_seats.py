@@ -62,6 +62,21 @@ def test_report_mode_lists_idle_seats_and_changes_nothing(
     assert {r["status"] for r in rows} == {"reported"} and {r["rule"] for r in rows} == {"rules[0]"}
     assert main(["run", "-c", config]) == 0
     assert world.roles() == dict.fromkeys(users(1, 2, 3), "Team")
+    capsys.readouterr()
+    assert main(["status", "-c", config, "--format", "json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["idle_summary"] == "2 idle seats (add [pricing] to see what they cost)"
+    assert sorted(s["email"] for s in status["idle"]) == users(2, 3) and status["reclaimed"] == []
+
+
+def test_idle_needs_a_reclaim_table(world: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    world.members({"Users": users(1), "Admins": []})
+    config = str(world.write_config())
+    assert main(["idle", "-c", config]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        err == f'syncd: error: {config}: idle: add a [reclaim] table (idle_for = "60d") to judge idle seats'
+    )
 
 
 def test_reclaim_mode_reclaims_remembers_and_gives_back(
