@@ -167,7 +167,7 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "") -> Config:
     metrics_file = root.path("metrics_file", must_exist=False)
     dry_run = root.bool("dry_run", False)
     pricing = _parse_pricing(root)
-    reclaim = _parse_reclaim(root, role_order, {s.name for s in sources})
+    reclaim = _parse_reclaim(root, role_order, {s.name: s.type for s in sources})
     root.finish()
 
     if problems:
@@ -330,7 +330,9 @@ def _parse_pricing(root: Section) -> PricingSettings | None:
     return parse_pricing(root.section("pricing"))
 
 
-def _parse_reclaim(root: Section, role_order: tuple[str, ...], sources: set[str]) -> ReclaimSettings | None:
+def _parse_reclaim(
+    root: Section, role_order: tuple[str, ...], sources: Mapping[str, str]
+) -> ReclaimSettings | None:
     from syncd.reclaim_settings import parse_reclaim
 
     return parse_reclaim(root.section("reclaim"), role_order, sources)

@@ -787,6 +787,7 @@ def _status_summary(result: CycleResult) -> dict[str, Any]:
                 "idle_since": s.idle_since.date().isoformat(),
                 "days": s.days,
                 "status": s.status,
+                "devops_last_access": s.devops,
             }
             for s in plan.idle
         ],

@@ -9,8 +9,18 @@ from collections.abc import Sequence
 
 from syncd.models import IdleSeat
 
-CSV_COLUMNS = ("email", "role", "rule", "idle_since", "days_idle", "worklog_seen", "status")
+CSV_COLUMNS = (
+    "email",
+    "role",
+    "rule",
+    "idle_since",
+    "days_idle",
+    "worklog_seen",
+    "status",
+    "devops_last_access",
+)
 TABLE_LIMIT = 50
+DEVOPS_TEXT = {"never": "never used", "not listed": "not a user"}
 
 
 def idle_lines(seats: Sequence[IdleSeat], summary: str, *, limit: int = TABLE_LIMIT) -> list[str]:
@@ -22,17 +32,21 @@ def idle_lines(seats: Sequence[IdleSeat], summary: str, *, limit: int = TABLE_LI
     for seat in seats[:limit]:
         since = seat.idle_since.strftime("%Y-%m-%d")
         what = f"no time tracked since {'' if seat.tracked else 'at least '}{since}"
+        devops = (
+            f"; Azure DevOps: {DEVOPS_TEXT.get(seat.devops, 'last ' + seat.devops)}" if seat.devops else ""
+        )
         out.append(
             f"  . {seat.email:<{width}}  {seat.role}  {what}, {seat.days} days; {seat.rule}; {seat.status}"
+            + devops
         )
     if len(seats) > limit:
         out.append(f"  … and {len(seats) - limit} more (syncd idle --format csv lists them all)")
     return out
 
 
-def _row(s: IdleSeat) -> tuple[str, str, str, str, int, str, str]:
+def _row(s: IdleSeat) -> tuple[str, str, str, str, int, str, str, str]:
     tracked = "yes" if s.tracked else "no"
-    return (s.email, s.role, s.rule, s.idle_since.date().isoformat(), s.days, tracked, s.status)
+    return (s.email, s.role, s.rule, s.idle_since.date().isoformat(), s.days, tracked, s.status, s.devops)
 
 
 def idle_csv(seats: Sequence[IdleSeat]) -> str:

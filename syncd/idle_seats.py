@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -34,6 +35,9 @@ from syncd.reconcile import Owned
 from syncd.rules import Selection
 from syncd.state import State
 from syncd.targets.interface import Target
+
+if TYPE_CHECKING:
+    from syncd.cycle import SourceSet
 
 log = structlog.get_logger("syncd.idle_seats")
 
@@ -63,6 +67,7 @@ class IdleSeatStep:
         self.now = now
         self.extra_reads: dict[tuple[str, str], GroupRead] = {}
         self.rules_read_ok = False
+        self.sources: SourceSet | None = None
 
     # -- 1. before reconcile ----------------------------------------------------------------------------
     def read_groups(self, reads: Mapping[tuple[str, str], GroupRead], stack: ExitStack) -> None:
@@ -70,7 +75,7 @@ class IdleSeatStep:
         from syncd.cycle import SourceSet  # the cycle's on-demand source opener
 
         self.rules_read_ok = all(r.health is Health.OK for r in reads.values())
-        sources = SourceSet(self.config, stack)
+        sources = self.sources = SourceSet(self.config, stack)
         for ref in self.settings.groups():
             pair = (ref.source, ref.group)
             if pair in reads:
@@ -115,6 +120,7 @@ class IdleSeatStep:
     ) -> Plan:
         settings, now = self.settings, self.now
         read = activity.refresh(target, self.store, settings, now)
+        devops, devops_problem = self._devops_last_access()
         planned = frozenset(
             [c.key for c in (*plan.changes, *plan.protected, *plan.blocked)]
             + [h.change.key for h in plan.held]
@@ -135,6 +141,7 @@ class IdleSeatStep:
                 warned=self.store.warnings(),
                 now=now,
                 activity_problem=read.problem,
+                devops_last=devops,
             )
         )
         if self.write and settings.mode == "reclaim":
@@ -155,10 +162,23 @@ class IdleSeatStep:
             changes=changes,
             held=tuple(sorted((*plan.held, *decision.held), key=lambda h: h.change.key)),
             seats_after=plan.seats_after - len(decision.reclaims),
-            notes=(*plan.notes, *decision.notes),
+            notes=(*plan.notes, *decision.notes, *devops_problem),
             idle=decision.idle,
             idle_summary=summary,
         )
+
+    def _devops_last_access(self) -> tuple[dict[EmailKey, datetime | None] | None, tuple[str, ...]]:
+        """The optional Azure DevOps signal; a failed read only leaves its column empty, with a note."""
+        name = self.settings.devops_source
+        if name is None or self.sources is None:
+            return None, ()
+        from syncd.sources.azure_devops_activity import read_last_access
+
+        try:
+            return read_last_access(self.sources.get(name), self.settings.devops_url), ()
+        except SourceError as error:
+            log.warning("Azure DevOps last access not read", source=name, error=str(error))
+            return None, (f"Azure DevOps last access not read ({name}): {error}",)
 
     def _unhealthy(self, plan: Plan) -> str:
         for group in plan.groups:

@@ -150,6 +150,7 @@ class IdleSeat:
     tracked: bool  # False: no worklog at all since `idle_since`
     days: int
     status: str  # "reported", "reclaim", "warned …", "kept: …", "held: …"
+    devops: str = ""  # Azure DevOps last access: a date, "never", "not listed", or "" when not read
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ read, the person might be exempt or selected by another rule.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from syncd.identity import EmailKey
@@ -50,6 +50,7 @@ class ReclaimInputs:
     warned: Mapping[EmailKey, datetime]
     now: datetime
     activity_problem: str = ""
+    devops_last: Mapping[EmailKey, datetime | None] | None = None  # Azure DevOps last access (None: never)
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,15 @@ def decide(inputs: ReclaimInputs) -> ReclaimDecision:
         since = last if last is not None else inputs.covered_from
         rule = selection.rule.name if selection else (owned.rule if owned else "(no rule selects them)")
         seat = IdleSeat(
-            key, user.email, user.role, rule, since, last is not None, (now - since).days, "reported"
+            key,
+            user.email,
+            user.role,
+            rule,
+            since,
+            last is not None,
+            (now - since).days,
+            "reported",
+            _devops(inputs.devops_last, key),
         )
         change: Change | None = None
         if selection is None or selection.role == user.role:
@@ -187,9 +196,16 @@ def _not_reclaimable(inputs: ReclaimInputs, seat: IdleSeat, change: Change | Non
 
 
 def _with(seat: IdleSeat, status: str) -> IdleSeat:
-    return IdleSeat(
-        seat.key, seat.email, seat.role, seat.rule, seat.idle_since, seat.tracked, seat.days, status
-    )
+    return replace(seat, status=status)
+
+
+def _devops(last: Mapping[EmailKey, datetime | None] | None, key: EmailKey) -> str:
+    if last is None:
+        return ""
+    if key not in last:
+        return "not listed"
+    moment = last[key]
+    return "never" if moment is None else moment.strftime("%Y-%m-%d")
 
 
 def still_idle(

@@ -15,6 +15,7 @@ activity_overlap = "26h"    # how far back an incremental worklog read reaches p
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
@@ -49,6 +50,8 @@ class ReclaimSettings:
     max_per_run: int
     regrant_group: GroupRef | None
     activity_overlap: timedelta
+    devops_source: str | None = None  # an azure_devops source: lastAccessedDate for the idle list
+    devops_url: str = "https://vsaex.dev.azure.com"
 
     @property
     def lookback(self) -> timedelta:
@@ -61,13 +64,14 @@ class ReclaimSettings:
 
 
 def parse_reclaim(
-    section: Section, role_order: tuple[str, ...], source_names: set[str]
+    section: Section, role_order: tuple[str, ...], source_types: Mapping[str, str]
 ) -> ReclaimSettings | None:
     """Read `[reclaim]`; None when absent or when it has problems (reported one line each)."""
     if not section.written_keys():
         section.finish()
         return None
     before = len(section.problems)
+    source_names = set(source_types)
     idle_for = section.duration("idle_for", None)
     if idle_for is None and not section.has("idle_for"):
         section.error("idle_for", "required (a duration such as '60d': no worklog in that time)")
@@ -96,7 +100,14 @@ def parse_reclaim(
     max_per_run = section.int("max_per_run", DEFAULT_MAX_PER_RUN, minimum=1)
     regrant = _group(section.section("regrant_group"), source_names) if section.has("regrant_group") else None
     overlap = section.duration("activity_overlap", DEFAULT_OVERLAP)
+    devops = section.optional_str("devops_source", expected="the name of an azure_devops source")
+    devops_url = section.url("devops_url", "https://vsaex.dev.azure.com")
     section.finish()
+    if devops is not None and source_types.get(devops) != "azure_devops":
+        found = f"is a {source_types[devops]} source" if devops in source_types else "is not defined"
+        section.error(
+            "devops_source", f'{devops!r} {found}; name a [[sources]] entry with type = "azure_devops"'
+        )
     if idle_for is not None and warn_before >= idle_for:
         section.error("warn_before", "must be shorter than idle_for (the warning comes before the reclaim)")
     if len(section.problems) > before or idle_for is None or overlap is None:
@@ -112,6 +123,8 @@ def parse_reclaim(
         max_per_run=max_per_run,
         regrant_group=regrant,
         activity_overlap=overlap,
+        devops_source=devops,
+        devops_url=devops_url or "https://vsaex.dev.azure.com",
     )
 
 

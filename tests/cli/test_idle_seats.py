@@ -29,13 +29,20 @@ def reclaim_table(mode: str = "report", extra: str = "") -> str:
 
 
 def setup(
-    world: Any, mode: str = "report", extra: str = "", groups: dict[str, list[str]] | None = None
+    world: Any,
+    mode: str = "report",
+    extra: str = "",
+    groups: dict[str, list[str]] | None = None,
+    sources: str = "",
 ) -> str:
     """u1 worked yesterday, u2 90 days ago, u3 never; all three are in Users (Team)."""
     world.members(groups or {"Users": users(1, 2, 3), "Admins": []})
-    config = str(
-        world.write_config(policy='grace = "0s"\nmax_removal_percent = 100', extra=reclaim_table(mode, extra))
+    path = world.write_config(
+        policy='grace = "0s"\nmax_removal_percent = 100', extra=reclaim_table(mode, extra)
     )
+    text = path.read_text(encoding="utf-8").replace("\n[[rules]]", sources + "\n[[rules]]", 1)
+    path.write_text(text, encoding="utf-8")
+    config = str(path)
     now = datetime.now(UTC)
     world.emulator.log_work("u0001@example.com", now - timedelta(days=1))
     world.emulator.log_work("u0002@example.com", now - timedelta(days=90))
@@ -269,3 +276,37 @@ def test_a_reclaimed_person_who_leaves_the_group_is_forgotten(world: Any) -> Non
     world.members({"Users": users(1, 2, 3), "Admins": []})  # u3 is re-added: the rules give a seat again
     assert main(["run", "-c", config]) == 0
     assert world.roles() == dict.fromkeys(users(1, 3), "Team")
+
+
+def test_the_idle_list_shows_who_never_used_azure_devops(
+    world: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from syncd.emulators.azure_devops import AdoDirectory, AzureDevOpsEmulator
+    from syncd.emulators.http_server import EmulatorServer
+
+    directory = AdoDirectory(organization="contoso", tenant="tenant")
+    for email in users(1, 2, 3):
+        directory.add_user(email)
+    ado = AzureDevOpsEmulator(directory, pats={"ado-pat"})
+    ado.entitlements.last_accessed["u0002@example.com"] = "2026-11-20T10:00:00Z"
+    server = EmulatorServer(ado.handle).start()
+    ado.base_url = server.base_url
+    try:
+        (world.root / "pat.txt").write_text("ado-pat", encoding="utf-8")
+        (world.root / "pat.txt").chmod(0o600)
+        source = (
+            f'\n[[sources]]\nname = "ado"\ntype = "azure_devops"\norganization = "contoso"\n'
+            f'vssps_url = "{ado.base_url}"\npat = {{ file = "pat.txt" }}\nallow_insecure_http = true\n'
+        )
+        devops = f'devops_source = "ado"\ndevops_url = "{ado.base_url}"\n'
+        config = setup(world, "report", devops, sources=source)
+        capsys.readouterr()
+        assert main(["idle", "-c", config, "--format", "csv"]) == 0
+        rows = {
+            r["email"]: r["devops_last_access"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))
+        }
+        assert rows == {"u0002@example.com": "2026-11-20", "u0003@example.com": "never"}
+        assert main(["plan", "-c", config]) == 0
+        assert "Azure DevOps: never used" in capsys.readouterr().out
+    finally:
+        server.stop()

@@ -71,9 +71,22 @@ def test_every_problem_is_one_line_naming_its_key(tmp_path: Path, monkeypatch: p
         "reclaim.exempt[0]: 'nobody' is not an e-mail address",
         "reclaim.max_per_run: 0 is out of range: must be at least 1",
         "reclaim.regrant_group.source: no [[sources]] is named 'ad' (defined: hr)",
-        "reclaim.idle_fro: unknown key; did you mean 'idle_for'? (allowed here: activity_overlap, exempt, "
+        "reclaim.idle_fro: unknown key; did you mean 'idle_for'? (allowed here: activity_overlap, devops_source, devops_url, exempt, "
         "exempt_groups, idle_for, max_per_run, min_seat_age, mode, regrant_group, roles, warn_before)",
         "reclaim.warn_before: must be shorter than idle_for (the warning comes before the reclaim)",
+    ]
+
+
+def test_devops_source_must_be_an_azure_devops_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNCD_TEST_TOKEN", "t")
+    assert problems(tmp_path, 'idle_for = "60d"\ndevops_source = "hr"\n') == [
+        "reclaim.devops_source: 'hr' is a file source; name a [[sources]] entry with type = \"azure_devops\""
+    ]
+    assert problems(tmp_path, 'idle_for = "60d"\ndevops_source = "ado"\ndevops_url = "vsaex"\n') == [
+        "reclaim.devops_url: 'vsaex' is not a URL (https://… or http://…)",
+        "reclaim.devops_source: 'ado' is not defined; name a [[sources]] entry with type = \"azure_devops\"",
     ]
 
 
