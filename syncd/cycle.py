@@ -463,6 +463,7 @@ class Cycle:
 
         cost, cost_lines = self._cost(plan, now)
         problems = [f"source {name}: {error}" for name, error in readout.source_errors.items()]
+        problems += idle.take_problems() if idle is not None else []
         base = CycleResult(run_id, plan, ExitCode.OK, fingerprint, now, (), (), 0, None, cost, cost_lines)
 
         guard = check_guards(config, plan)
@@ -481,6 +482,7 @@ class Cycle:
 
         if idle is not None:
             plan = idle.before_write(plan, target, licensed)
+            problems += idle.take_problems()
             base = replace(base, plan=plan)
         results, not_applied = self._apply(request, target, plan, state, audit, run_id)
         if idle is not None:

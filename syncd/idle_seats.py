@@ -68,6 +68,7 @@ class IdleSeatStep:
         self.extra_reads: dict[tuple[str, str], GroupRead] = {}
         self.rules_read_ok = False
         self.sources: SourceSet | None = None
+        self._problems: list[str] = []
 
     # -- 1. before reconcile ----------------------------------------------------------------------------
     def read_groups(self, reads: Mapping[tuple[str, str], GroupRead], stack: ExitStack) -> None:
@@ -120,6 +121,8 @@ class IdleSeatStep:
     ) -> Plan:
         settings, now = self.settings, self.now
         read = activity.refresh(target, self.store, settings, now)
+        if read.latest is None:
+            self._problems.append(f"idle seats not judged: worklogs not read ({read.problem})")
         devops, devops_problem = self._devops_last_access()
         planned = frozenset(
             [c.key for c in (*plan.changes, *plan.protected, *plan.blocked)]
@@ -144,7 +147,8 @@ class IdleSeatStep:
                 devops_last=devops,
             )
         )
-        if self.write and settings.mode == "reclaim":
+        if self.write and settings.mode == "reclaim" and decision.judged:
+            # warnings of people who worked since, or left, are dropped; unknown activity keeps them all
             self.store.replace_warnings(decision.warned)
             for change in decision.new_warnings:
                 due = now + settings.warn_before
@@ -197,6 +201,7 @@ class IdleSeatStep:
         read = activity.refresh(target, self.store, self.settings, self.now)
         if read.latest is None:
             why = f"reclaim held: activity re-check failed ({read.problem})"
+            self._problems.append(f"{len(reclaims)} reclaim(s) held: {why}")
             cancelled = [Held(c, why, None, "activity") for c in reclaims]
             keep: list[Change] = []
         else:
@@ -221,6 +226,11 @@ class IdleSeatStep:
         refused = [r.change.key for r in results if is_reclaim(r.change) and r.outcome is Outcome.FAILURE]
         if refused:
             self.store.forget_reclaimed(refused)
+
+    def take_problems(self) -> list[str]:
+        """One line each, for stderr: activity that could not be read (the run itself goes on)."""
+        taken, self._problems = self._problems, []
+        return taken
 
     def _event(
         self, action: str, email: str, message: str, extra: Mapping[str, object] | None = None

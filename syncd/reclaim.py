@@ -160,6 +160,8 @@ def _reclaim(
         if inputs.unhealthy:
             held.append(Held(change, f"reclaim held: {inputs.unhealthy}", None, HELD_CAUSE))
             seats.append(_with(seat, "held: a group is unhealthy"))
+            if seat.key in inputs.warned:
+                warned[seat.key] = inputs.warned[seat.key]  # a hold keeps the warning already given
             continue
         if settings.warn_before:
             since = inputs.warned.get(seat.key)

@@ -153,7 +153,9 @@ def test_a_failed_activity_read_makes_nobody_idle(
     assert main(["plan", "-c", config, "--out", str(saved)]) == 0
     world.emulator.worklogs.set_contract(WorklogContract(fail="forbidden"))
     # the re-check before the write fails: every reclaim is held
+    capsys.readouterr()
     assert main(["apply", "-c", config, "--plan", str(saved)]) == 0
+    assert "syncd: 2 reclaim(s) held: reclaim held: activity re-check failed" in capsys.readouterr().err
     assert world.roles() == dict.fromkeys(users(1, 2, 3), "Team")
     held = [e for e in world.audit() if e["event.action"] == "seat-held"]
     assert sorted(e["user.target.email"] for e in held) == users(2, 3)

@@ -117,10 +117,11 @@ def test_report_mode_reclaims_nothing_and_the_cap_limits_a_run() -> None:
     assert sum(1 for s in capped.idle if s.status.startswith("next run")) == 3
 
 
-def test_an_unhealthy_group_holds_every_reclaim() -> None:
-    decision = decide(inputs(unhealthy="group 'Managers' of hr is missing"))
+def test_an_unhealthy_group_holds_every_reclaim_and_keeps_warnings() -> None:
+    decision = decide(inputs(unhealthy="group 'Managers' of hr is missing", warned={key(1): NOW}))
     assert decision.reclaims == () and len(decision.held) == 3
     assert decision.held[0].why == "reclaim held: group 'Managers' of hr is missing"
+    assert decision.warned == {key(1): NOW}
 
 
 def test_warn_first_then_reclaim_after_warn_before() -> None:
