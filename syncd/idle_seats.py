@@ -27,7 +27,18 @@ from syncd.config import Config
 from syncd.errors import SourceError
 from syncd.identity import EmailKey
 from syncd.idle_cost import idle_summary
-from syncd.models import Action, Change, ChangeResult, GroupRead, Health, Held, LicensedUser, Outcome, Plan
+from syncd.models import (
+    Action,
+    Change,
+    ChangeResult,
+    GroupRead,
+    Health,
+    Held,
+    LicensedUser,
+    Outcome,
+    Plan,
+    Reason,
+)
 from syncd.reclaim import RECLAIM_RULE, ReclaimInputs, decide, still_idle
 from syncd.reclaim_settings import GroupRef, ReclaimSettings
 from syncd.reclaim_state import Reclaimed, ReclaimState
@@ -69,6 +80,7 @@ class IdleSeatStep:
         self.rules_read_ok = False
         self.sources: SourceSet | None = None
         self._problems: list[str] = []
+        self._unfinished: dict[EmailKey, Reclaimed] = {}  # reclaimed people, whose seat may still be held
 
     # -- 1. before reconcile ----------------------------------------------------------------------------
     def read_groups(self, reads: Mapping[tuple[str, str], GroupRead], stack: ExitStack) -> None:
@@ -101,6 +113,7 @@ class IdleSeatStep:
             for key in sorted(regrant):
                 self._event(REGRANT, reclaimed[key].email, "in the regrant group: the seat comes back")
         kept = reclaimed.keys() - regrant
+        self._unfinished = {k: reclaimed[k] for k in kept}
         # someone no rule selects any more (every group read fine) has no seat to come back to: forget the
         # reclaim, so that a later return (re-hired, re-added) follows the rules like anyone else's
         gone = kept - desired.keys() if self.rules_read_ok else set()
@@ -159,6 +172,21 @@ class IdleSeatStep:
                     {"syncd.reclaim.due": due.isoformat(timespec="seconds")},
                 )
         judged = decision.judged
+        # a reclaim recorded by a run that was stopped before (or while) its write: the rules now remove the
+        # seat ("no rule selects them"); it is still that reclaim, re-checked before the write like any other
+        finishing = [
+            replace(
+                c, reason=Reason(f"finishing the reclaim of {r.since:%Y-%m-%d}: {r.reason}", RECLAIM_RULE)
+            )
+            for c in plan.changes
+            if c.action is Action.UNASSIGN and (r := self._unfinished.get(c.key)) is not None
+        ]
+        if finishing:
+            done = {c.key for c in finishing}
+            kept = [c for c in plan.changes if c.key not in done]
+            plan = replace(
+                plan, changes=tuple(sorted((*kept, *finishing), key=lambda c: (_ORDER[c.action], c.key)))
+            )
         summary = idle_summary(self.config.pricing, len(decision.idle), now.date()) if judged else ""
         changes = tuple(sorted((*plan.changes, *decision.reclaims), key=lambda c: (_ORDER[c.action], c.key)))
         return replace(
@@ -207,8 +235,12 @@ class IdleSeatStep:
         else:
             keep, cancelled = still_idle(reclaims, licensed, read.latest, self.now - self.settings.idle_for)
         self.store.record_reclaimed(
-            Reclaimed(c.key, c.email, c.before, c.reason.rule, self.now, c.reason.text) for c in keep
+            Reclaimed(c.key, c.email, c.before, c.reason.rule, self.now, c.reason.text)
+            for c in keep
+            if c.key not in self._unfinished
         )
+        # a person working whose reclaim an interrupted run recorded keeps the seat and is reclaimed no more
+        self.store.forget_reclaimed(h.change.key for h in cancelled if h.change.key in self._unfinished)
         if not cancelled:
             return plan
         for held in cancelled:

@@ -16,6 +16,7 @@ from syncd import config as config_module
 from syncd.cli import main
 from syncd.cycle import Cycle, CycleRequest
 from syncd.emulators.timetracker_worklogs import WorklogContract
+from syncd.identity import EmailKey
 
 KIND = "GET worklogs/all"
 
@@ -312,3 +313,31 @@ def test_the_idle_list_shows_who_never_used_azure_devops(
         assert "Azure DevOps: never used" in capsys.readouterr().out
     finally:
         server.stop()
+
+
+def test_a_reclaim_recorded_by_a_run_killed_before_its_write_is_finished_or_undone(world: Any) -> None:
+    from syncd.reclaim_state import Reclaimed, ReclaimState
+    from syncd.state import State
+
+    config = setup(world)  # report mode: nothing reclaimed yet
+    path = Path(config)
+    path.write_text(
+        path.read_text(encoding="utf-8").replace('mode = "report"', 'mode = "reclaim"'), encoding="utf-8"
+    )
+    # what a run killed between recording its reclaims and sending them leaves behind
+    with State(world.root / "state") as state:
+        when = datetime.now(UTC)
+        ReclaimState(state).record_reclaimed(
+            Reclaimed(k, k, "Team", "reclaim", when, "no time tracked") for k in map(EmailKey, users(1, 2))
+        )
+    assert main(["run", "-c", config]) == 0
+    # u2 (idle) loses the seat under the recorded reclaim; u1 (working) keeps it and is reclaimed no more
+    assert world.roles() == {"u0001@example.com": "Team"}
+    done = [
+        e for e in world.audit() if e["event.action"] == "seat-unassign" and e["event.outcome"] == "success"
+    ]
+    finishing = [e for e in done if e["event.reason"].startswith("finishing the reclaim of ")]
+    assert [e["user.target.email"] for e in finishing] == users(2)
+    assert finishing[0]["syncd.rule"] == "reclaim"
+    with State(world.root / "state") as state:
+        assert sorted(ReclaimState(state).reclaimed()) == users(2, 3)
