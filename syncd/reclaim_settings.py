@@ -11,6 +11,8 @@ warn_before = "7d"          # default "0s": reclaim without a warning period
 max_per_run = 25            # reclaims per run; they also count toward the removal guards
 regrant_group = { source = "hr", group = "Timetracker again" }
 activity_overlap = "26h"    # how far back an incremental worklog read reaches past the last read
+activity_budget = 300       # requests per run for the first worklog read, spread over runs (0: no limit)
+devops_source = "ado"       # optional: an azure_devops source whose users' lastAccessedDate is listed
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ DEFAULT_MAX_PER_RUN = 25
 # 7pace writes worklog times without an offset, in a zone it does not document ([U]): an incremental read
 # reaches back past the last read by the widest zone difference (UTC-12 … UTC+14) so no worklog is missed.
 DEFAULT_OVERLAP = "26h"
+# The first read of a large organisation (10,000 people: ~1,000 requests, 10 minutes of 7pace's quota) is
+# spread over runs: at most this many requests per run (3 minutes of the quota), a week of worklogs at a time.
+DEFAULT_BUDGET = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +55,7 @@ class ReclaimSettings:
     max_per_run: int
     regrant_group: GroupRef | None
     activity_overlap: timedelta
+    activity_budget: int = 300  # requests per run for the first worklog read (0: no limit)
     devops_source: str | None = None  # an azure_devops source: lastAccessedDate for the idle list
     devops_url: str = "https://vsaex.dev.azure.com"
 
@@ -100,6 +106,7 @@ def parse_reclaim(
     max_per_run = section.int("max_per_run", DEFAULT_MAX_PER_RUN, minimum=1)
     regrant = _group(section.section("regrant_group"), source_names) if section.has("regrant_group") else None
     overlap = section.duration("activity_overlap", DEFAULT_OVERLAP)
+    budget = section.int("activity_budget", DEFAULT_BUDGET, minimum=0)
     devops = section.optional_str("devops_source", expected="the name of an azure_devops source")
     devops_url = section.url("devops_url", "https://vsaex.dev.azure.com")
     section.finish()
@@ -123,6 +130,7 @@ def parse_reclaim(
         max_per_run=max_per_run,
         regrant_group=regrant,
         activity_overlap=overlap,
+        activity_budget=budget,
         devops_source=devops,
         devops_url=devops_url or "https://vsaex.dev.azure.com",
     )

@@ -1,8 +1,9 @@
 """What syncd remembers for idle seats (issue 18), in the state database's schema-2 tables:
 
 - `activity`: each 7pace user id's latest activity seen (the max of every read so far);
-- `activity_reads`: the one row "worklogs": since when the activity is complete (`covered_from`, the first
-  read's window start) and when the last complete read started (`read_at`, the next incremental bound);
+- `activity_reads`: row "worklogs": since when the activity is complete (`covered_from`, the first read's
+  window start) and when the last complete read started (`read_at`, the next incremental bound); row
+  "worklogs-backfill" while the first read is spread over several runs (read back to `covered_from`);
 - `reclaimed`: people whose seat syncd took back; they stay unassigned although their group still selects
   them, until `syncd grant` or the regrant group;
 - `reclaim_warnings`: when a person was warned that their seat would be reclaimed.
@@ -18,6 +19,7 @@ from syncd.identity import EmailKey
 from syncd.state import State
 
 _READ = "worklogs"
+_BACKFILL = "worklogs-backfill"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +62,26 @@ class ReclaimState:
             return None
         return ActivityCoverage(datetime.fromisoformat(row[0]), datetime.fromisoformat(row[1]))
 
+    def backfill(self) -> ActivityCoverage | None:
+        """An unfinished first read: worklogs are read back to `covered_from`, changes up to `read_at`."""
+        with self._state.transaction() as db:
+            row = db.execute(
+                "SELECT covered_from, read_at FROM activity_reads WHERE name = ?", (_BACKFILL,)
+            ).fetchone()
+        if row is None:
+            return None
+        return ActivityCoverage(datetime.fromisoformat(row[0]), datetime.fromisoformat(row[1]))
+
     def record_read(
-        self, latest: Mapping[str, datetime], covered_from: datetime, read_at: datetime
+        self,
+        latest: Mapping[str, datetime],
+        covered_from: datetime,
+        read_at: datetime,
+        *,
+        partial: bool = False,
     ) -> dict[str, datetime]:
-        """Merge one complete read (max with what is known) and move the bound; returns the merged map."""
+        """Merge one read (max with what is known) and move the bounds; returns the merged map. A `partial`
+        read is a step of the first read (the backfill); the step that completes it is not partial."""
         with self._state.transaction() as db:
             known = {
                 u: datetime.fromisoformat(t) for u, t in db.execute("SELECT user_id, last FROM activity")
@@ -75,8 +93,10 @@ class ReclaimState:
             )
             db.execute(
                 "INSERT OR REPLACE INTO activity_reads (name, covered_from, read_at) VALUES (?, ?, ?)",
-                (_READ, _iso(covered_from), _iso(read_at)),
+                (_BACKFILL if partial else _READ, _iso(covered_from), _iso(read_at)),
             )
+            if not partial:
+                db.execute("DELETE FROM activity_reads WHERE name = ?", (_BACKFILL,))
         return known | newer
 
     # -- reclaimed seats ---------------------------------------------------------------------------------

@@ -50,10 +50,22 @@ class WorklogReader:
         self._version = api_version
         self._page = page_size
 
-    def scan(self, since: datetime, *, by: Literal["timestamp", "created"], now: datetime) -> WorklogScan:
-        """Every worklog after `since` (by its time worked, or by when it was created), one max per user."""
+    def scan(
+        self,
+        since: datetime,
+        *,
+        by: Literal["timestamp", "created"],
+        now: datetime,
+        until: datetime | None = None,
+    ) -> WorklogScan:
+        """Every worklog after `since` (and before `until`), by its time worked or by when it was created,
+        one max per user."""
         bound = "$fromTimestamp" if by == "timestamp" else "$fromCreatedTimestamp"
         since_text = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        bounds: dict[str, str | int] = {bound: since_text}
+        if until is not None:
+            upper = "$toTimestamp" if by == "timestamp" else "$toCreatedTimestamp"
+            bounds[upper] = until.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
         now_text = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
         latest: dict[str, str] = {}
         rows = requests = skip = 0
@@ -65,7 +77,7 @@ class WorklogReader:
                 self._url,
                 step=step,
                 kind=KIND,
-                params={"api-version": self._version, "$count": self._page, "$skip": skip, bound: since_text},
+                params={"api-version": self._version, "$count": self._page, "$skip": skip, **bounds},
             )
             requests += 1
             page = body.get("data") if isinstance(body, dict) else None

@@ -52,7 +52,7 @@ def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.roles == frozenset({"Team"})  # the lowest role only
     assert settings.min_seat_age == settings.idle_for == timedelta(days=60)
     assert settings.mode == "report" and settings.max_per_run == 25 and settings.warn_before == timedelta(0)
-    assert settings.activity_overlap == timedelta(hours=26)
+    assert settings.activity_overlap == timedelta(hours=26) and settings.activity_budget == 300
 
 
 def test_every_problem_is_one_line_naming_its_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -71,7 +71,7 @@ def test_every_problem_is_one_line_naming_its_key(tmp_path: Path, monkeypatch: p
         "reclaim.exempt[0]: 'nobody' is not an e-mail address",
         "reclaim.max_per_run: 0 is out of range: must be at least 1",
         "reclaim.regrant_group.source: no [[sources]] is named 'ad' (defined: hr)",
-        "reclaim.idle_fro: unknown key; did you mean 'idle_for'? (allowed here: activity_overlap, devops_source, devops_url, exempt, "
+        "reclaim.idle_fro: unknown key; did you mean 'idle_for'? (allowed here: activity_budget, activity_overlap, devops_source, devops_url, exempt, "
         "exempt_groups, idle_for, max_per_run, min_seat_age, mode, regrant_group, roles, warn_before)",
         "reclaim.warn_before: must be shorter than idle_for (the warning comes before the reclaim)",
     ]
