@@ -10,17 +10,21 @@ import hashlib
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from syncd.alerts.settings import AlertSettings, parse_alerts
+from syncd.clock_check import ClockPolicy, parse_clock
 from syncd.config_section import Section
 from syncd.errors import ConfigError
 from syncd.identity import EmailKey, normalise_email
 from syncd.models import NONE_ROLE
+from syncd.secrets import SecretAbsent, SecretRef
 from syncd.sources import SOURCE_MODULES, source_type
 from syncd.sources.interface import SourceSettings
+from syncd.target_identity import folder_name
 from syncd.targets import TARGET_MODULES, target_type
 from syncd.targets.interface import TargetSettings
 
@@ -66,6 +70,16 @@ class Policy:
     max_group_shrink_percent: float = 50.0
     seat_limit: int | None = None
     adopt: bool = True
+    # issue 21: the removals of all runs within `removal_window` together (the "salami" case: a group
+    # shrinking just under max_removal_percent on every run); a zero window switches it off
+    removal_window: timedelta = timedelta(days=7)
+    window_removal_percent: float | None = None  # unset: 2.5 × max_removal_percent, at most 100
+
+    @property
+    def max_window_removal_percent(self) -> float:
+        if self.window_removal_percent is not None:
+            return self.window_removal_percent
+        return min(100.0, 2.5 * self.max_removal_percent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +87,7 @@ class Schedule:
     every: timedelta | None = timedelta(hours=1)
     cron: str | None = None
     jitter: timedelta = timedelta(0)
+    stale_after: timedelta = timedelta(hours=3)  # no completed run for this long: `stale` (alerts, status)
 
 
 @dataclass(frozen=True)
@@ -91,6 +106,11 @@ class Config:
     metrics_file: Path | None
     dry_run: bool
     pricing: PricingSettings | None
+    # issue 21: [plan] signing_key (saved plans are HMAC-signed and must be to be applied)
+    plan_signing_key: SecretRef | None = None
+    clock: ClockPolicy = field(default_factory=ClockPolicy)  # issue 21: [clock] skew, max_ahead
+    legacy_state_dir: Path | None = None  # the pre-issue-21 default state folder, when [state] dir is unset
+    alerts: tuple[AlertSettings, ...] = ()
     reclaim: ReclaimSettings | None = None  # idle seats (issue 18)
 
     def source(self, name: str) -> SourceSettings:
@@ -121,8 +141,11 @@ def locate(explicit: str | None) -> Path:
     return Path(DEFAULT_CONFIG_NAME)
 
 
-def load(path: Path) -> Config:
-    """Read and validate; raise ConfigError carrying every problem found, one line each."""
+def load(path: Path, *, secrets: bool = True) -> Config:
+    """Read and validate; raise ConfigError carrying every problem found, one line each.
+
+    `secrets=False` is for commands that never contact a peer: a secret that is not there (yet) is then
+    not a problem; the references are still validated in shape."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -140,10 +163,12 @@ def load(path: Path) -> Config:
         raise ConfigError(f"{path}: not UTF-8 text; save the config as UTF-8") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: TOML syntax error: {error}") from None
-    return parse(data, path.resolve() if path.exists() else path, hashlib.sha256(raw).hexdigest())
+    return parse(
+        data, path.resolve() if path.exists() else path, hashlib.sha256(raw).hexdigest(), secrets=secrets
+    )
 
 
-def parse(data: Mapping[str, Any], file: Path, digest: str = "") -> Config:
+def parse(data: Mapping[str, Any], file: Path, digest: str = "", *, secrets: bool = True) -> Config:
     problems: list[str] = []
     root = Section(data, "", file, problems)
 
@@ -156,7 +181,10 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "") -> Config:
 
     # state and audit folders are created on first use; one that never could be is a config error
     state = root.section("state")
-    default_state, default_audit = file.parent / "state", file.parent / "logs"
+    # issue 21: one state folder per target by default; `state/` itself was the default before
+    legacy_state, default_audit = file.parent / "state", file.parent / "logs"
+    default_state = legacy_state / folder_name(target) if target is not None else legacy_state
+    explicit_state = state.has("dir")
     state_dir = state.path("dir", must_exist=False, kind="directory", created_default=default_state)
     state.finish()
     audit = root.section("audit")
@@ -167,9 +195,16 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "") -> Config:
     metrics_file = root.path("metrics_file", must_exist=False)
     dry_run = root.bool("dry_run", False)
     pricing = _parse_pricing(root)
+    plan_section = root.section("plan")
+    signing_key = plan_section.secret("signing_key", required=False)
+    plan_section.finish()
+    clock = parse_clock(root.section("clock"))
+    alerts = parse_alerts(root)
     reclaim = _parse_reclaim(root, role_order, {s.name: s.type for s in sources})
     root.finish()
 
+    if not secrets:
+        problems[:] = [p for p in problems if not isinstance(p, SecretAbsent)]
     if problems:
         raise ConfigError(problems)
     return Config(
@@ -187,6 +222,10 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "") -> Config:
         metrics_file=metrics_file,
         dry_run=dry_run,
         pricing=pricing,
+        plan_signing_key=signing_key,
+        clock=clock,
+        legacy_state_dir=None if explicit_state else legacy_state,
+        alerts=alerts,
         reclaim=reclaim,
     )
 
@@ -213,16 +252,17 @@ def _parse_sources(root: Section) -> list[SourceSettings]:
         sources.append(source_type(kind).parse(section, name))
     if not root.has("sources"):
         root.error("sources", "at least one [[sources]] table is required")
-    # a source that expands nested groups through another names it; that one must exist and be entra
+    # a source that expands nested groups through another names it; that one must exist and be of the type
     kinds = {s.name: s.type for s in sources}
     for index, settings in enumerate(sources):
-        other = getattr(settings, "expand_entra_with", None)
-        if other and kinds.get(other) != "entra":
-            found = f"is a {kinds[other]} source" if other in kinds else "is not defined"
-            root.problems.append(
-                f"{root.file}: sources[{index}].expand_entra_with: {other!r} {found}; "
-                'name a [[sources]] entry with type = "entra"'
-            )
+        for key, wanted in (("expand_entra_with", "entra"), ("expand_windows_with", "ldap")):
+            other = getattr(settings, key, None)
+            if other and kinds.get(other) != wanted:
+                found = f"is a {kinds[other]} source" if other in kinds else "is not defined"
+                root.problems.append(
+                    f"{root.file}: sources[{index}].{key}: {other!r} {found}; "
+                    f'name a [[sources]] entry with type = "{wanted}"'
+                )
     return sources
 
 
@@ -293,9 +333,17 @@ def _parse_policy(section: Section) -> Policy:
         max_group_shrink_percent=_percent(section, "max_group_shrink_percent", 50.0),
         seat_limit=section.optional_int("seat_limit", minimum=0),
         adopt=section.bool("adopt", True),
+        removal_window=section.duration("removal_window", "7d") or timedelta(0),
+        window_removal_percent=_optional_percent(section, "max_window_removal_percent"),
     )
     section.finish()
     return policy
+
+
+def _optional_percent(section: Section, key: str) -> float | None:
+    """A percentage that, left unset, is derived from another key (None); still a known key either way."""
+    value = _percent(section, key, 0.0)
+    return value if section.has(key) else None
 
 
 def _percent(section: Section, key: str, default: float) -> float:
@@ -309,6 +357,7 @@ def _parse_schedule(section: Section) -> Schedule:
     every = section.duration("every", None)
     cron = section.optional_str("cron", expected="a 5-field crontab expression such as '7 * * * *'")
     jitter = section.duration("jitter", "0s") or timedelta(0)
+    stale_after = section.duration("stale_after", None)
     section.finish()
     if every is not None and cron is not None:
         section.error("cron", "set either 'every' or 'cron', not both")
@@ -318,7 +367,9 @@ def _parse_schedule(section: Section) -> Schedule:
         section.error("every", "must be longer than 0s")
     if every is None and cron is None:
         every = timedelta(hours=1)
-    return Schedule(every=every, cron=cron, jitter=jitter)
+    if stale_after is None:  # three missed runs, or 3 h for a cron schedule
+        stale_after = 3 * every if every is not None and every > timedelta(0) else timedelta(hours=3)
+    return Schedule(every=every, cron=cron, jitter=jitter, stale_after=stale_after)
 
 
 def _parse_pricing(root: Section) -> PricingSettings | None:

@@ -22,20 +22,23 @@ from typing import Any
 import structlog
 
 from syncd import audit as audit_module
-from syncd import metrics, plan_file
+from syncd import clock_check, metrics, plan_file
 from syncd.audit import AuditLog
 from syncd.config import Config, rule_identity
 from syncd.errors import (
     ExitCode,
     GuardTripped,
     PlanRefused,
+    SourceAuthFailed,
     SourceError,
+    SourceUnreachable,
     SyncdError,
 )
 from syncd.identity import EmailKey
 from syncd.idle_seats import IdleSeatStep
 from syncd.models import (
     NONE_ROLE,
+    UNUSABLE_LISTED,
     Action,
     Change,
     ChangeResult,
@@ -45,18 +48,23 @@ from syncd.models import (
     LicensedUser,
     Outcome,
     Plan,
+    UnusableMember,
 )
 from syncd.progress import Progress
 from syncd.reconcile import Owned, PlanInputs, Reconciliation, UnhealthyGroup, reconcile
-from syncd.rules import desired_roles
+from syncd.rules import desired_roles, inactive_members
 from syncd.runlock import RunLock
 from syncd.sources import source_type
 from syncd.sources.interface import Source
 from syncd.state import GroupBaseline, State
+from syncd.state_location import carry_over, check_binding
+from syncd.target_identity import binding
 from syncd.targets import target_type
 from syncd.targets.interface import Target
 
 log = structlog.get_logger("syncd.cycle")
+
+REGRANT_WINDOW = timedelta(days=30)  # a seat syncd removed and someone gave back within this is reported
 
 Clock = Callable[[], datetime]
 
@@ -74,6 +82,7 @@ class CycleRequest:
     reviewed_path: Path | None = None
     override_guards: bool = False
     max_runtime: timedelta | None = None
+    accept_clock: bool = False  # trust this run's clock although it disagrees with the last run's
 
 
 @dataclass(frozen=True)
@@ -91,6 +100,16 @@ class CycleResult:
     cost_lines: tuple[str, ...] = ()
     requests: Mapping[str, int] = field(default_factory=dict)
     guard: str | None = None  # `plan` only: the guard a run would trip (runs raise GuardTripped instead)
+    write_attempted: bool = False  # a writing run got past planning: seats after count what 7pace confirmed
+
+    @property
+    def seats_after(self) -> int:
+        """The plan's figure for a preview; for a writing run, what the target confirmed (a failed, unknown
+        or never-sent change leaves its seat as it was)."""
+        if not self.write_attempted:
+            return self.plan.seats_after
+        done = [r.change.action for r in self.results if r.outcome is Outcome.SUCCESS]
+        return self.plan.seats_before + done.count(Action.ASSIGN) - done.count(Action.UNASSIGN)
 
     def saved(self, config: Config) -> plan_file.SavedPlan:
         return plan_file.SavedPlan(self.plan, self.fingerprint, self.created, str(config.file), self.cost)
@@ -111,20 +130,51 @@ def _group_digest(read: GroupRead) -> str:
 
 
 class SourceSet:
-    """Opens configured sources on demand (one instance each), so one source can expand through another."""
+    """Opens configured sources on demand (one instance each), so one source can expand through another.
+
+    A source reached through another (an Entra source expanding groups nested in Azure DevOps) is handed out
+    wrapped, so that its whole-source failures (refused credentials, unreachable) are remembered here: the
+    run then exits 5 exactly as if a rule's own source had failed, not 4 for a merely partial group.
+    """
 
     def __init__(self, config: Config, stack: ExitStack) -> None:
         self._config = config
         self._stack = stack
         self._open: dict[str, Source] = {}
+        self.expansion_errors: dict[str, SyncdError] = {}
 
     def get(self, name: str) -> Source:
         if name not in self._open:
             settings = self._config.source(name)
-            source = source_type(settings.type).open(settings, self.get)
+            source = source_type(settings.type).open(settings, self._expansion)
             self._stack.callback(source.close)
             self._open[name] = source
         return self._open[name]
+
+    def _expansion(self, name: str) -> Source:
+        return _WatchedSource(self.get(name), self.expansion_errors)
+
+
+class _WatchedSource:
+    """A source used for expansion: records (then re-raises) the failures that mean the source is down."""
+
+    def __init__(self, inner: Source, errors: dict[str, SyncdError]) -> None:
+        self._inner = inner
+        self._errors = errors
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    def read_group(self, group: str) -> GroupRead:
+        try:
+            return self._inner.read_group(group)
+        except (SourceAuthFailed, SourceUnreachable) as error:
+            self._errors.setdefault(self._inner.name, error)
+            raise
+
+    def close(self) -> None:  # the SourceSet closes the inner source once
+        pass
 
 
 def read_sources(config: Config, stack: ExitStack) -> _Readout:
@@ -155,6 +205,10 @@ def read_sources(config: Config, stack: ExitStack) -> _Readout:
             seconds=round(time.monotonic() - started, 3),
         )
         reads[pair] = read
+    for name, failure in sources.expansion_errors.items():
+        if name not in errors:
+            log.error("expansion source failed", source=name, error=str(failure))
+            errors[name] = failure
     return _Readout(reads, errors)
 
 
@@ -199,6 +253,24 @@ def judge_health(
         judged[pair] = read
         good[pair] = GroupBaseline(size, _group_digest(read), now)
     return judged, good
+
+
+def _unusable(reads: Mapping[tuple[str, str], GroupRead]) -> tuple[UnusableMember, ...]:
+    """The members without a usable e-mail, named by source, group and row or DN (plan JSON; `-v`)."""
+    found: list[UnusableMember] = []
+    for (source, group), read in sorted(reads.items()):
+        for item in read.unidentified:
+            if len(found) < UNUSABLE_LISTED:
+                found.append(UnusableMember(source, group, item.source_id, item.display_name, item.detail))
+                log.info(
+                    "member without a usable e-mail, skipped",
+                    source=source,
+                    group=group,
+                    member=item.source_id,
+                    display_name=item.display_name,
+                    why=item.detail,
+                )
+    return tuple(found)
 
 
 def read_licensed(target: Target) -> dict[EmailKey, LicensedUser]:
@@ -265,10 +337,51 @@ def settle_interrupted(
     return settled
 
 
-def check_guards(config: Config, plan: Plan) -> str | None:
-    """The global removal guards. Returns why the run must stop, or None."""
+def outcome_exit_code(
+    source_errors: Mapping[str, SyncdError], plan: Plan, *, failed: int, not_applied: int
+) -> ExitCode:
+    """The exit code of a cycle that ran to its end (guards and whole failures raise their own).
+
+    5 when a source, or a source used to expand another's groups, was down; 4 when changes failed or were
+    left, or when any group was not read cleanly (missing, partial, suspicious, unreadable): the people it
+    covers are held, and a scheduler must not see that as success. Holds by grace and assignments blocked
+    by the configured seat cap are the policy working: 0.
+    """
+    if source_errors:
+        return ExitCode.UNREACHABLE
+    if failed or not_applied or any(g.health is not Health.OK for g in plan.groups):
+        return ExitCode.PARTIAL
+    return ExitCode.OK
+
+
+def held_problems(plan: Plan, source_errors: Mapping[str, SyncdError]) -> list[str]:
+    """One line per group not read cleanly, with what it holds: why a run exits 4. The groups of a source
+    that failed as a whole are left out: its own line says why."""
+    held_by: dict[tuple[str, str], int] = {}
+    for held in plan.held:
+        if held.group:
+            key = (held.source, held.group)
+            held_by[key] = held_by.get(key, 0) + 1
+    lines = []
+    for g in plan.groups:
+        if g.health is Health.OK or g.source in source_errors:
+            continue
+        count = held_by.get((g.source, g.group), 0)
+        detail = f": {g.detail}" if g.detail else ""
+        lines.append(
+            f"group {g.group!r} of source {g.source} is {g.health.value}{detail}; "
+            f"its rule's assignments and {count} removal(s)/downgrade(s) are held "
+            "(see `syncd plan` or `syncd status`)"
+        )
+    return lines
+
+
+def check_guards(config: Config, plan: Plan, removed_in_window: int = 0) -> str | None:
+    """The global removal guards. Returns why the run must stop, or None. `removed_in_window`: seats syncd
+    removed in earlier runs within policy.removal_window."""
     removals = plan.count(Action.UNASSIGN)
     policy = config.policy
+    window = _window_guard(policy.removal_window, policy.max_window_removal_percent, plan, removed_in_window)
     if removals > policy.max_removals:
         return f"{removals} seat removals exceed policy.max_removals = {policy.max_removals}"
     if plan.seats_before and removals * 100.0 > policy.max_removal_percent * plan.seats_before:
@@ -277,7 +390,28 @@ def check_guards(config: Config, plan: Plan) -> str | None:
             f"{removals} seat removals are {percent:.1f}% of {plan.seats_before} seats, above "
             f"policy.max_removal_percent = {policy.max_removal_percent:g}"
         )
+    return window
+
+
+def _window_guard(window: timedelta, percent: float, plan: Plan, earlier: int) -> str | None:
+    """The removal budget across runs: seats at the window's start are today's plus those removed since."""
+    removals = plan.count(Action.UNASSIGN)
+    if window <= timedelta(0) or not removals:
+        return None
+    base = plan.seats_before + earlier
+    total = earlier + removals
+    if base and total * 100.0 > percent * base:
+        return (
+            f"{total} seat removals within policy.removal_window = {_days(window)} ({earlier} by earlier "
+            f"runs, {removals} now) are {100.0 * total / base:.1f}% of the {base} seats held at its start, "
+            f"above policy.max_window_removal_percent = {percent:g}"
+        )
     return None
+
+
+def _days(window: timedelta) -> str:
+    hours = window.total_seconds() / 3600
+    return f"{hours / 24:g}d" if hours >= 24 and hours % 24 == 0 else f"{hours:g}h"
 
 
 @contextmanager
@@ -289,7 +423,9 @@ def opened_target(config: Config) -> Iterator[Target]:
         target.close()
 
 
-def _summary_fields(result_plan: Plan, results: Sequence[ChangeResult], started: float) -> dict[str, Any]:
+def _summary_fields(
+    result_plan: Plan, results: Sequence[ChangeResult], started: float, seats_after: int
+) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for r in results:
         label = f"{r.change.action.value}.{r.outcome.value}"
@@ -301,7 +437,8 @@ def _summary_fields(result_plan: Plan, results: Sequence[ChangeResult], started:
         "syncd.blocked": len(result_plan.blocked),
         "syncd.protected": len(result_plan.protected),
         "syncd.seats.before": result_plan.seats_before,
-        "syncd.seats.after": result_plan.seats_after,
+        "syncd.seats.after": seats_after,
+        "syncd.seats.planned": result_plan.seats_after,
         "syncd.seats.limit": result_plan.seat_limit,
         "syncd.groups.held": [
             {"source": g.source, "group": g.group, "health": g.health.value, "detail": g.detail}
@@ -349,27 +486,37 @@ class Cycle:
         now = self.clock()
         structlog.contextvars.bind_contextvars(run_id=run_id)
         try:
+            carry_over(config.state_dir, config.legacy_state_dir, config.target)
             with (
                 _larger_collection_steps(),
-                RunLock(config.state_dir, request.command),
-                State(config.state_dir) as state,
+                RunLock(config.state_dir, request.command) as lock,
+                State(config.state_dir, ran_before=lock.ran_before) as state,
                 ExitStack() as stack,
             ):
+                check_binding(state, config.target)
                 audit: AuditLog | None = None
+                clock = clock_check.suspect(now, state.last_trusted_start(), config.clock)
+                distrusted = clock if clock is not None and not request.accept_clock else None
                 if request.audit:
-                    audit_module.prune(config.audit_dir, config.audit_retention_days, now.date())
+                    if distrusted is None:
+                        audit_module.prune(config.audit_dir, config.audit_retention_days, now.date())
                     audit = AuditLog(
                         config.audit_dir,
                         run_id=run_id,
                         dry_run=not request.write,
                         target=config.target.type,
                         clock=self.clock,
+                        target_url=binding(config.target)["url"],
                     )
                     stack.callback(audit.close)
                     state.start_run(run_id, request.command, now)
+                    state.record_run_clock(run_id, now, trusted=distrusted is None)
+                if clock is not None:
+                    self._report_clock(clock, request.accept_clock, audit)
                 try:
-                    result = self._run(request, run_id, state, audit, stack, now, started)
+                    result = self._run(request, run_id, state, audit, stack, now, started, distrusted)
                 except SyncdError as error:
+                    error.run_id = run_id
                     if audit is not None:
                         audit.summary(
                             f"run stopped: {error}",
@@ -380,8 +527,14 @@ class Cycle:
                                 "event.duration": int((time.monotonic() - started) * 1e9),
                             },
                         )
+                        error.audited = True
                         state.finish_run(run_id, int(error.exit_code), {"error": str(error)}, self.clock())
                         self._metrics(request, int(error.exit_code), started, None)
+                    raise
+                except KeyboardInterrupt:
+                    # the bounded stop wait ran out (or a second signal): still account for the run
+                    if audit is not None:
+                        self._interrupted(audit, state, run_id, request, started)
                     raise
                 except Exception:
                     if audit is not None:
@@ -394,6 +547,38 @@ class Cycle:
         finally:
             structlog.contextvars.unbind_contextvars("run_id")
 
+    def _report_clock(self, why: str, accepted: bool, audit: AuditLog | None) -> None:
+        if accepted:
+            message = f"clock confirmed with --accept-clock although {why}"
+        else:
+            message = (
+                f"clock not trusted: {why}; grace expiry, audit retention and plan age are not judged "
+                "this run (removals are held); fix the clock, or confirm it with --accept-clock"
+            )
+        log.warning(message)
+        if audit is not None:
+            audit.clock_suspect(message, accepted)
+
+    def _interrupted(
+        self, audit: AuditLog, state: State, run_id: str, request: CycleRequest, started: float
+    ) -> None:
+        message = (
+            "run interrupted before it could finish; a batch being sent keeps its intent and the next run "
+            "settles it"
+        )
+        code = int(ExitCode.PARTIAL)
+        audit.summary(
+            message,
+            {
+                "event.outcome": "failure",
+                "process.exit.code": code,
+                "error.message": message,
+                "event.duration": int((time.monotonic() - started) * 1e9),
+            },
+        )
+        state.finish_run(run_id, code, {"error": message}, self.clock())
+        self._metrics(request, code, started, None)
+
     def _run(
         self,
         request: CycleRequest,
@@ -403,6 +588,7 @@ class Cycle:
         stack: ExitStack,
         now: datetime,
         started: float,
+        distrusted: str | None = None,
     ) -> CycleResult:
         config = self.config
         readout = read_sources(config, stack)
@@ -425,11 +611,13 @@ class Cycle:
         groups = tuple(
             GroupStatus(s, g, r.health, len(r.members), r.detail) for (s, g), r in sorted(reads.items())
         )
+        owned = state.owned()
+        recently_removed = state.removed_since(now - max(REGRANT_WINDOW, config.policy.removal_window))
         recon: Reconciliation = reconcile(
             PlanInputs(
                 desired=desired,
                 licensed=licensed,
-                owned=state.owned(),
+                owned=owned,
                 absent_since=state.absent_since(),
                 waiting_since=state.waiting_since(),
                 unhealthy=_unhealthy(config, reads),
@@ -439,6 +627,13 @@ class Cycle:
                 target_seat_limit=seat_info.assignable if seat_info else None,
                 groups=groups,
                 unidentified=sum(len(r.unidentified) for r in reads.values()),
+                inactive=inactive_members(config.rules, reads, desired),
+                clock_suspect=distrusted,
+                regranted={
+                    k: at
+                    for k, at in recently_removed.items()
+                    if k in licensed and k not in owned and at >= now - REGRANT_WINDOW
+                },
             )
         )
         fingerprint = plan_file.fingerprint(
@@ -446,27 +641,48 @@ class Cycle:
             {k: s.role for k, s in desired.items()},
             {k: u.role for k, u in licensed.items()},
         )
-        plan = recon.plan
-        # Observations are facts about the world, remembered whatever the command (a dry run advances the
-        # grace clock too, so turning writes on later does not restart every grace period).
-        state.record_group_reads(good)
-        state.replace_observations(recon.absent_since, recon.waiting_since)
-        if recon.adopt:
-            state.record_owned(recon.adopt)
-        if recon.disown:
-            state.forget_owned(recon.disown)
+        plan = replace(recon.plan, unusable=_unusable(reads))
+        # Observations are facts about the world, remembered by every run (a dry run advances the grace
+        # clock too, so turning writes on later does not restart every grace period). A `plan` is a preview
+        # and writes nothing: had it recorded waiting times for the people the seat cap blocked, they would
+        # jump the queue, and the next plan (or the apply) would pick others than the one reviewed.
+        if request.audit:
+            state.record_group_reads(good)
+            state.replace_observations(recon.absent_since, recon.waiting_since)
+            if recon.adopt:
+                state.record_owned(recon.adopt)
+            if recon.disown:
+                state.forget_owned(recon.disown)
 
-        if request.reviewed is not None:
-            plan = self._reviewed(request, plan, fingerprint, state, good_reads=reads, now=now)
-        elif idle is not None:
+        if idle is not None:
             plan = idle.extend(plan, target, licensed, desired, state.owned())
+            if request.reviewed is not None:  # a reviewed reclaim of someone who worked since is held
+                request = replace(request, reviewed=idle.settle_reviewed(request.reviewed, plan))
+        if request.reviewed is not None:
+            if distrusted is not None:
+                raise PlanRefused(
+                    f"{request.reviewed_path}: the clock is not trusted ({distrusted}), so the plan's age "
+                    "cannot be judged; fix the clock, or confirm it with --accept-clock"
+                )
+            plan = self._reviewed(request, plan, fingerprint, state, good_reads=reads, now=now)
 
         cost, cost_lines = self._cost(plan, now)
         problems = [f"source {name}: {error}" for name, error in readout.source_errors.items()]
+        if distrusted is not None:
+            problems.append(f"clock not trusted: {distrusted}; removals held (confirm with --accept-clock)")
+        regranted = [h.change.email for h in plan.held if h.cause == "re-granted"]
+        if regranted:
+            problems.append(
+                f"{len(regranted)} seat(s) syncd removed were given back outside syncd (e.g. "
+                f"{regranted[0]}): is a second syncd instance, or a person, managing this organisation? "
+                "Held, not removed again"
+            )
+        problems += held_problems(plan, readout.source_errors)
         problems += idle.take_problems() if idle is not None else []
         base = CycleResult(run_id, plan, ExitCode.OK, fingerprint, now, (), (), 0, None, cost, cost_lines)
 
-        guard = check_guards(config, plan)
+        window_start = now - config.policy.removal_window
+        guard = check_guards(config, plan, sum(1 for at in recently_removed.values() if at >= window_start))
         if guard and not (request.override_guards and request.reviewed is not None):
             if request.command == "plan":
                 # a preview still shows (and saves) the plan, so it can be reviewed and approved
@@ -475,9 +691,9 @@ class Cycle:
             return self._stop_for_guard(request, base, guard, audit)
 
         if not request.write:
+            exit_code = outcome_exit_code(readout.source_errors, plan, failed=0, not_applied=0)
             if audit is not None:
-                self._audit_dry(audit, plan, base, started)
-            exit_code = ExitCode.UNREACHABLE if readout.source_errors else ExitCode.OK
+                self._audit_dry(audit, plan, base, started, exit_code)
             return replace(base, exit_code=exit_code, problems=tuple(problems), audit_path=_path(audit))
 
         if idle is not None:
@@ -496,12 +712,13 @@ class Cycle:
             problems.append(
                 f"{not_applied} change(s) not applied: stopped before the end (see the audit log)"
             )
-        if readout.source_errors:
-            exit_code = ExitCode.UNREACHABLE
-        elif failed or not_applied:
-            exit_code = ExitCode.PARTIAL
-        else:
-            exit_code = ExitCode.OK
+        if self.stop.is_set():
+            problems.append("stopped by a signal: the batch in flight was finished and recorded")
+        exit_code = outcome_exit_code(
+            readout.source_errors, plan, failed=len(failed), not_applied=not_applied
+        )
+        if exit_code is ExitCode.OK and (self.stop.is_set() or (idle is not None and idle.unread_holds)):
+            exit_code = ExitCode.PARTIAL  # stopped, or reclaims held because activity could not be read
         result = replace(
             base,
             exit_code=exit_code,
@@ -510,6 +727,7 @@ class Cycle:
             not_applied=not_applied,
             audit_path=_path(audit),
             requests=_request_counts(target),
+            write_attempted=True,
         )
         if audit is not None:
             for held in plan.held:
@@ -518,7 +736,7 @@ class Cycle:
                 audit.blocked(change, plan.seat_limit)
             audit.summary(
                 _summary_message(result),
-                _summary_fields(plan, results, started)
+                _summary_fields(plan, results, started, result.seats_after)
                 | {
                     "event.outcome": "success" if exit_code is ExitCode.OK else "failure",
                     "process.exit.code": int(exit_code),
@@ -547,7 +765,7 @@ class Cycle:
                     duration_seconds=time.monotonic() - started,
                     dry_run=not request.write,
                     seats_before=plan.seats_before if plan else None,
-                    seats_after=plan.seats_after if plan else None,
+                    seats_after=result.seats_after if result is not None else None,
                     seat_limit=plan.seat_limit if plan else None,
                     changes=changes,
                     held=len(plan.held) if plan else 0,
@@ -577,6 +795,7 @@ class Cycle:
                 "members or target roles changed); make and review a new plan with `syncd plan --out FILE`"
             )
         plan = reviewed.plan
+        _refuse_unexplained(request.reviewed_path, plan, fresh, request.override_guards)
         if request.override_guards:
             # An approved plan may also release removals held only because a group looked suspicious
             # (emptied or shrank a lot): the reviewer saw them listed. Missing or unreadable groups stay held.
@@ -621,7 +840,8 @@ class Cycle:
     ) -> CycleResult:
         config = self.config
         saved_path = config.state_dir / f"refused-plan-{base.run_id}.json"
-        plan_file.save(saved_path, base.saved(config))
+        key = config.plan_signing_key.resolve() if config.plan_signing_key is not None else None
+        plan_file.save(saved_path, base.saved(config), key)
         message = (
             f"guard stopped the run, nothing applied: {guard}. Review {saved_path} and, if it is right, "
             f"run `syncd apply --plan {saved_path} --override-guards`"
@@ -629,12 +849,14 @@ class Cycle:
         if audit is not None:
             audit.guard_stop(
                 message,
-                _summary_fields(base.plan, (), time.monotonic())
+                _summary_fields(base.plan, (), time.monotonic(), base.plan.seats_before)
                 | {"syncd.plan.file": str(saved_path), "process.exit.code": int(ExitCode.GUARD)},
             )
         raise GuardTripped(message)
 
-    def _audit_dry(self, audit: AuditLog, plan: Plan, base: CycleResult, started: float) -> None:
+    def _audit_dry(
+        self, audit: AuditLog, plan: Plan, base: CycleResult, started: float, exit_code: ExitCode
+    ) -> None:
         for change in plan.changes:
             audit.planned(change)
         for held in plan.held:
@@ -643,7 +865,11 @@ class Cycle:
             audit.blocked(change, plan.seat_limit)
         audit.summary(
             f"dry run: {len(plan.changes)} change(s) planned, nothing applied",
-            _summary_fields(plan, (), started) | {"event.outcome": "success", "process.exit.code": 0},
+            _summary_fields(plan, (), started, plan.seats_after)
+            | {
+                "event.outcome": "success" if exit_code is ExitCode.OK else "failure",
+                "process.exit.code": int(exit_code),
+            },
         )
 
     def _apply(
@@ -679,10 +905,12 @@ class Cycle:
             outcomes = list(target.apply(batch))
             owned: dict[EmailKey, Owned] = {}
             released: list[EmailKey] = []
+            removed: dict[EmailKey, str] = {}
             for result in outcomes:
                 if result.outcome is Outcome.SUCCESS:
                     if result.change.after == NONE_ROLE:
                         released.append(result.change.key)
+                        removed[result.change.key] = result.change.before
                     else:
                         owned[result.change.key] = _owned_after(result.change, now)
                 if audit is not None:
@@ -693,6 +921,8 @@ class Cycle:
                 state.forget_owned(released)
             else:
                 state.settle_intent(run_id, number, owned, released)
+            if removed:
+                state.record_removed(run_id, removed, now)
             results.extend(outcomes)
             progress.advance(len(batch))
             log.info("batch applied", batch=number, size=len(batch), done=len(results), total=len(changes))
@@ -727,6 +957,34 @@ class Cycle:
 _ORDER = {Action.UNASSIGN: 0, Action.CHANGE: 1, Action.ASSIGN: 2}
 
 
+def _refuse_unexplained(path: Path | None, reviewed: Plan, fresh: Plan, override_guards: bool) -> None:
+    """A reviewed plan may only carry changes the same inputs make now (the fingerprint says they are the
+    same inputs, and planning is deterministic): a change that a fresh plan would not make was put there by
+    hand, whatever its seal says. With --override-guards, the suspicious-group removals it releases must be
+    ones the fresh plan holds for that reason."""
+
+    def shape(change: Change) -> tuple[str, str, str, str]:
+        return (change.key, change.action.value, change.before, change.after)
+
+    allowed = {shape(c) for c in fresh.changes}
+    releasable = {shape(h.change) for h in fresh.held if h.cause == Health.SUSPICIOUS.value}
+    extra = [c for c in reviewed.changes if shape(c) not in allowed]
+    if override_guards:
+        extra += [
+            h.change
+            for h in reviewed.held
+            if h.cause == Health.SUSPICIOUS.value and shape(h.change) not in releasable
+        ]
+    if extra:
+        first = extra[0]
+        more = f" (+{len(extra) - 1} more)" if len(extra) > 1 else ""
+        raise PlanRefused(
+            f"{path}: plan holds a change the current inputs do not produce: {first.action.value} "
+            f"{first.email} {first.before} → {first.after}{more}; nothing applied; make and review a new "
+            "plan with `syncd plan --out FILE`"
+        )
+
+
 def _path(audit: AuditLog | None) -> Path | None:
     return audit.path if audit is not None else None
 
@@ -744,7 +1002,7 @@ def _summary_message(result: CycleResult) -> str:
     failed = len(result.results) - ok
     return (
         f"run finished: {ok} change(s) applied, {failed} failed, {result.not_applied} not applied, "
-        f"{len(result.plan.held)} held; seats {result.plan.seats_before} → {result.plan.seats_after}"
+        f"{len(result.plan.held)} held; seats {result.plan.seats_before} → {result.seats_after}"
     )
 
 
@@ -756,7 +1014,7 @@ def _status_summary(result: CycleResult) -> dict[str, Any]:
         "failed": sum(1 for r in result.results if r.outcome is not Outcome.SUCCESS),
         "not_applied": result.not_applied,
         "seats_before": plan.seats_before,
-        "seats_after": plan.seats_after,
+        "seats_after": result.seats_after,
         "seat_limit": plan.seat_limit,
         "held": [
             {

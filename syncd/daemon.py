@@ -19,7 +19,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from syncd import config as config_module
-from syncd.cycle import Cycle, CycleRequest
+from syncd.alerts.run import run_with_alerts
+from syncd.cycle import Cycle, CycleRequest, utc_now
 from syncd.errors import ConfigError, ExitCode, SyncdError
 
 log = structlog.get_logger("syncd.daemon")
@@ -51,7 +52,7 @@ def run_daemon(config: config_module.Config) -> int:
             return
         request = CycleRequest("run", write=not current.dry_run, audit=True)
         try:
-            result = Cycle(current, stop=stop).run(request)
+            result = run_with_alerts(current, lambda: Cycle(current, stop=stop).run(request), utc_now)
             log.info(
                 "cycle finished",
                 cycle=cycles,

@@ -7,6 +7,7 @@ a processor masks values under keys that name secrets.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import re
 import sys
@@ -28,23 +29,59 @@ def _mask_secrets(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     return event
 
 
+def can_show_colours(tty: bool, platform: str = sys.platform) -> bool:
+    """Colour codes only on a terminal, and on Windows only when colorama is installed to translate them:
+    structlog's ConsoleRenderer raises SystemError for `colors=True` on Windows without it (structlog/dev.py,
+    `_init_terminal`), which crashed the installer's first `syncd check` on an administrator's console."""
+    if not tty:
+        return False
+    if platform == "win32":
+        return importlib.util.find_spec("colorama") is not None
+    return True
+
+
 class DatedLogFile:
     """Append-only `syncd-YYYY-MM-DD.log` files (UTC) in a folder, reopened when the day turns. No rename
-    rotation: it fails on Windows while a reader holds the file, so old files are pruned by age instead."""
+    rotation: it fails on Windows while a reader holds the file, so old files are pruned by age instead.
 
-    def __init__(self, directory: Path) -> None:
+    When the folder cannot be used (not creatable, no write right for the task account), the `fallback`
+    folder is used instead (a `logs` folder beside the config file): Task Scheduler discards stderr, so a
+    diagnostic that reaches no file is lost. When neither can be written, the file side is dropped and the
+    console still gets everything."""
+
+    def __init__(self, directory: Path, fallback: Path | None = None) -> None:
         self.directory = directory
+        self.fallback = fallback
+        self.used: Path | None = None  # the folder written to, once a line was written
         self._day: date | None = None
         self._handle: TextIO | None = None
+        self._unusable = False
+
+    def _open(self, day: date) -> TextIO | None:
+        for folder in (self.directory, self.fallback):
+            if folder is None:
+                continue
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                handle = (folder / f"syncd-{day.isoformat()}.log").open("a", encoding="utf-8")
+            except OSError:
+                continue
+            self.used = folder
+            return handle
+        return None
 
     def write(self, text: str) -> int:
         today = datetime.now(UTC).date()
+        if self._unusable and today == self._day:
+            return len(text)
         if self._handle is None or today != self._day:
             if self._handle is not None:
                 self._handle.close()
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self._handle = (self.directory / f"syncd-{today.isoformat()}.log").open("a", encoding="utf-8")
             self._day = today
+            self._handle = self._open(today)
+            self._unusable = self._handle is None
+            if self._handle is None:
+                return len(text)
         written = self._handle.write(text)
         self._handle.flush()
         return written
@@ -101,11 +138,16 @@ class _Tee:
 
 
 def add_log_file(
-    log_format: str | None, verbosity: int, directory: Path, *, interactive: bool = False
+    log_format: str | None,
+    verbosity: int,
+    directory: Path,
+    *,
+    interactive: bool = False,
+    fallback: Path | None = None,
 ) -> None:
     """Also write diagnostics to dated files in `directory` (run, apply, daemon), in the console's format
-    (JSON unless on a terminal), without colour codes."""
-    configure(log_format, verbosity, interactive=interactive, log_file=DatedLogFile(directory))
+    (JSON unless on a terminal), without colour codes; in `fallback` when `directory` cannot be used."""
+    configure(log_format, verbosity, interactive=interactive, log_file=DatedLogFile(directory, fallback))
 
 
 def configure(
@@ -125,7 +167,7 @@ def configure(
     base = logging.WARNING if tty or interactive else logging.INFO
     level = max(logging.DEBUG, min(logging.ERROR, base - 10 * verbosity))
     renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=tty and log_file is None)
+        structlog.dev.ConsoleRenderer(colors=can_show_colours(tty) and log_file is None)
         if fmt == "console"
         else structlog.processors.JSONRenderer(ensure_ascii=False)
     )

@@ -43,6 +43,7 @@ from syncd.config_section import Section
 from syncd.errors import ConfigError, SourceAuthFailed, SourceUnreachable
 from syncd.http import HttpOptions, tls_reason
 from syncd.secrets import Secret, SecretRef
+from syncd.system_trust import SystemTrustAdapter
 
 log = structlog.get_logger("syncd.entra_auth")
 
@@ -167,7 +168,7 @@ class _PinnedSession(requests.Session):
             self.proxies = {"http": options.proxy, "https": options.proxy}
         # one retry for a dropped connection, none for anything else: a certificate that failed verification
         # fails again the same way (urllib3 counts TLS errors as "other")
-        adapter = requests.adapters.HTTPAdapter(
+        adapter = (SystemTrustAdapter if options.system_trust else requests.adapters.HTTPAdapter)(
             max_retries=requests.adapters.Retry(total=1, connect=1, read=1, status=0, other=0, redirect=0)
         )
         self.mount("https://", adapter)

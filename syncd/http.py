@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import email.utils
 import json
+import socket
 import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from tenacity import (
 
 from syncd.config_section import Section
 from syncd.errors import RemoteAuthFailed, RemoteProtocolError, RemoteUnreachable
+from syncd.system_trust import SYSTEM_TRUST, SystemTrustAdapter
 
 log = structlog.get_logger("syncd.http")
 
@@ -40,6 +42,8 @@ class HttpOptions:
     """Per-peer transport settings (`ca_bundle`, `proxy`, `timeout` on every HTTPS source and target)."""
 
     ca_bundle: Path | None = None
+    # ca_bundle = "system": the operating system's trust store (syncd.system_trust)
+    system_trust: bool = False
     proxy: str | None = None
     timeout: float = 30.0
     max_attempts: int = 6
@@ -48,10 +52,16 @@ class HttpOptions:
 
 def read_http_options(section: Section) -> HttpOptions:
     """Read `ca_bundle`, `proxy`, `timeout` from a source or target table."""
-    ca_bundle = section.path("ca_bundle", kind="file")
+    ca_bundle: Path | None = None
+    system_trust = False
+    if section.has("ca_bundle"):
+        text = section.str("ca_bundle", expected='a path to a PEM file, or "system"')
+        system_trust = text == SYSTEM_TRUST
+        if text and not system_trust:
+            ca_bundle = section.path("ca_bundle", kind="file")
     proxy = section.url("proxy", None, schemes=("http", "https", "socks5")) or None
     timeout = section.number("timeout", 30.0, minimum=1.0)
-    return HttpOptions(ca_bundle=ca_bundle, proxy=proxy, timeout=timeout)
+    return HttpOptions(ca_bundle=ca_bundle, system_trust=system_trust, proxy=proxy, timeout=timeout)
 
 
 @dataclass
@@ -216,9 +226,12 @@ class HttpClient:
         self.session.headers["Accept"] = "application/json"
         if options.proxy:
             self.session.proxies = {"http": options.proxy, "https": options.proxy}
+        if options.system_trust:
+            self.session.mount("https://", SystemTrustAdapter())
         # NOTE: requests lets REQUESTS_CA_BUNDLE override Session.verify (psf/requests#3829), so the
         # configured bundle is passed on every request instead, where it wins.
         self._verify: str | bool = str(options.ca_bundle) if options.ca_bundle else True
+        self._answered = False  # the peer has answered at least once (a later refusal may be a restart)
 
     def close(self) -> None:
         self.session.close()
@@ -249,6 +262,9 @@ class HttpClient:
             # exponential backoff with a 1 s floor: 1, 2, 4, 8 … capped at 60 s (apis.md 1.6)
             return float(min(60, 2 ** (state.attempt_number - 1)))
 
+        started = time.monotonic()
+        attempts = [0]
+
         def before_sleep(state: RetryCallState) -> None:
             self.stats.retries += 1
             error = state.outcome.exception() if state.outcome else None
@@ -265,11 +281,13 @@ class HttpClient:
         try:
             for attempt in retrying:
                 with attempt:
+                    attempts[0] += 1
                     return self._once(method, url, step, kind, params, json_body, headers, ok_statuses)
         except _Retryable as error:
+            # what happened, not the budget: "after 6 attempts over 31 s", not "within 6 attempts / 300s"
             raise self._unreachable(
-                f"{step}: {self.describe} did not answer usefully within "
-                f"{self.options.max_attempts} attempts / {self.options.max_retry_seconds:.0f}s: {error}"
+                f"{step}: {self.describe} did not answer usefully after {attempts[0]} attempt(s) over "
+                f"{time.monotonic() - started:.0f} s: {error}"
             ) from None
         raise AssertionError("unreachable")  # pragma: no cover - Retrying either returns or raises
 
@@ -301,16 +319,28 @@ class HttpClient:
                 verify=self._verify,
             )
         except requests.exceptions.SSLError as error:
+            reason = tls_reason(error)
+            if _plain_http_answer(reason):
+                raise self._unreachable(
+                    f"{step}: {self.describe} answered plain HTTP, not TLS, on an https:// URL ({reason}); "
+                    "check the URL's port (the server's HTTPS port) or whether the server has TLS enabled"
+                ) from None
             raise self._unreachable(
-                f"{step}: TLS verification of {self.describe} failed ({tls_reason(error)}); "
+                f"{step}: TLS verification of {self.describe} failed ({reason}); "
                 "set ca_bundle to the PEM file of the CA that signed its certificate"
             ) from None
         except requests.exceptions.ProxyError as error:
             raise _Retryable(f"proxy error: {_short(error)}") from None
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
+            cause = connection_cause(error)
+            if cause is not None and (cause[0] == "name not known" or not self._answered):
+                # nothing to wait for: a DNS name that does not resolve, or a port nobody listens on
+                # before the peer ever answered (a typo, a stopped service), fails in seconds
+                raise self._unreachable(f"{cause[0]}: {step}: {self.describe}: {cause[1]}") from None
             raise _Retryable(f"{type(error).__name__}: {_short(error)}") from None
         except requests.exceptions.RequestException as error:
             raise self._unreachable(f"{step}: {self.describe}: {_short(error)}") from None
+        self._answered = True
 
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         status = response.status_code
@@ -357,6 +387,48 @@ class HttpClient:
             raise _Retryable("malformed JSON in the response body") from None
 
 
+def _plain_http_answer(reason: str) -> bool:
+    """OpenSSL's words when the bytes that came back are not a TLS record (an HTTP reply, typically)."""
+    text = reason.casefold()
+    return any(
+        words in text for words in ("wrong version number", "wrong_version_number", "record layer failure")
+    )
+
+
+def connection_cause(error: BaseException) -> tuple[str, str] | None:
+    """("connection refused" | "name not known", what to check) when a connection failed for a reason that
+    retrying will not cure; None for everything else (timeouts, resets: worth retrying)."""
+    for current in _causes(error):
+        if isinstance(current, socket.gaierror):
+            return (
+                "name not known",
+                "the host name in the URL does not resolve (DNS); check its spelling, the DNS server, or "
+                "set proxy if this network reaches the service only through one",
+            )
+        if isinstance(current, ConnectionRefusedError):
+            return (
+                "connection refused",
+                "nothing listens on that host and port; check the URL's port, that the service runs, and "
+                "any firewall in between",
+            )
+    return None
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """`error` and everything requests and urllib3 wrapped inside it (args, reason, cause, context),
+    breadth first, each once."""
+    pending: list[BaseException] = [error]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        linked = [*current.args, getattr(current, "reason", None), current.__cause__, current.__context__]
+        pending += [item for item in linked if isinstance(item, BaseException)]
+
+
 def _short(error: Exception) -> str:
     text = str(error)
     return text if len(text) <= 200 else text[:200] + "…"
@@ -366,19 +438,11 @@ def tls_reason(error: Exception) -> str:
     """OpenSSL's reason for a failed handshake ("certificate verify failed: unable to get local issuer
     certificate", "… Hostname mismatch …"), dug out of requests' and urllib3's wrappers, whose own text
     (pool, URL, retries) would otherwise fill the 200 characters `_short` keeps and cut the reason off."""
-    pending: list[BaseException] = [error]
-    seen: set[int] = set()
-    while pending:
-        current = pending.pop(0)
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
+    for current in _causes(error):
         if isinstance(current, ssl.SSLCertVerificationError) and current.verify_message:
             return f"certificate verify failed: {current.verify_message}"
         if isinstance(current, ssl.SSLError):
             return _short(current)
-        linked = [*current.args, getattr(current, "reason", None), current.__cause__, current.__context__]
-        pending += [item for item in linked if isinstance(item, BaseException)]
     return _short(error)  # pragma: no cover - requests' SSLError always wraps an ssl.SSLError
 
 

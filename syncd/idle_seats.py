@@ -39,7 +39,7 @@ from syncd.models import (
     Plan,
     Reason,
 )
-from syncd.reclaim import RECLAIM_RULE, ReclaimInputs, decide, still_idle
+from syncd.reclaim import HELD_CAUSE, RECLAIM_RULE, ReclaimInputs, decide, still_idle
 from syncd.reclaim_settings import GroupRef, ReclaimSettings
 from syncd.reclaim_state import Reclaimed, ReclaimState
 from syncd.reconcile import Owned
@@ -49,6 +49,7 @@ from syncd.targets.interface import Target
 
 if TYPE_CHECKING:
     from syncd.cycle import SourceSet
+    from syncd.plan_file import SavedPlan
 
 log = structlog.get_logger("syncd.idle_seats")
 
@@ -80,6 +81,9 @@ class IdleSeatStep:
         self.rules_read_ok = False
         self.sources: SourceSet | None = None
         self._problems: list[str] = []
+        self._activity: dict[str, datetime] | None = None  # what `extend` read
+        self._read_problem = ""
+        self.unread_holds = 0  # reclaims held because activity could not be read: the run exits 4
         self._unfinished: dict[EmailKey, Reclaimed] = {}  # reclaimed people, whose seat may still be held
 
     # -- 1. before reconcile ----------------------------------------------------------------------------
@@ -134,6 +138,7 @@ class IdleSeatStep:
     ) -> Plan:
         settings, now = self.settings, self.now
         read = activity.refresh(target, self.store, settings, now)
+        self._activity, self._read_problem = read.latest, read.problem
         if read.latest is None:
             self._problems.append(f"idle seats not judged: worklogs not read ({read.problem})")
         devops, devops_problem = self._devops_last_access()
@@ -221,6 +226,33 @@ class IdleSeatStep:
                 return f"reclaim group {name!r} of {source} is {read.health.value}: {read.detail}"
         return ""
 
+    def settle_reviewed(self, reviewed: SavedPlan, fresh: Plan) -> SavedPlan:
+        """A reviewed plan's reclaims that the fresh plan no longer makes because their holder logged time
+        since (by the read `extend` just made) move to held, cancelled for this run: the rest of the
+        reviewed plan is still checked change by change against the fresh one."""
+        made = {c.key for c in fresh.changes if is_reclaim(c)}
+        gone = tuple(c for c in reviewed.plan.changes if is_reclaim(c) and c.key not in made)
+        if not gone:
+            return reviewed
+        if self._activity is None:  # the read failed: every such reclaim is held
+            why = f"reclaim held: activity re-check failed ({self._read_problem})"
+            cancelled = [Held(c, why, None, HELD_CAUSE) for c in gone]
+            self._problems.append(f"{len(cancelled)} reclaim(s) held: {why}")
+            self.unread_holds += len(cancelled)
+        else:
+            _, cancelled = still_idle(gone, {}, self._activity, self.now - self.settings.idle_for)
+        if not cancelled:
+            return reviewed
+        dropped = {h.change.key for h in cancelled}
+        plan = reviewed.plan
+        settled = replace(
+            plan,
+            changes=tuple(c for c in plan.changes if not (is_reclaim(c) and c.key in dropped)),
+            held=tuple(sorted((*plan.held, *cancelled), key=lambda h: h.change.key)),
+            seats_after=plan.seats_after + len(cancelled),
+        )
+        return replace(reviewed, plan=settled)
+
     # -- 3. right before the write ----------------------------------------------------------------------
     def before_write(self, plan: Plan, target: Target, licensed: Mapping[EmailKey, LicensedUser]) -> Plan:
         reclaims = tuple(c for c in plan.changes if is_reclaim(c))
@@ -230,6 +262,7 @@ class IdleSeatStep:
         if read.latest is None:
             why = f"reclaim held: activity re-check failed ({read.problem})"
             self._problems.append(f"{len(reclaims)} reclaim(s) held: {why}")
+            self.unread_holds += len(reclaims)
             cancelled = [Held(c, why, None, "activity") for c in reclaims]
             keep: list[Change] = []
         else:

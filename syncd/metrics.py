@@ -30,13 +30,21 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+def _number(value: float) -> str:
+    """Exact: an integer as written, a float by repr (shortest round-trip). `{:g}` kept six digits, so a
+    Unix timestamp came out as 1.79621e+09 — up to ~80 minutes off, enough to make a staleness alert late."""
+    if isinstance(value, int) or float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
 def render(metrics: RunMetrics) -> str:
     lines: list[str] = []
 
     def gauge(name: str, help_text: str, samples: list[tuple[str, float]]) -> None:
         lines.append(f"# HELP {name} {help_text}")
         lines.append(f"# TYPE {name} gauge")
-        lines.extend(f"{name}{labels} {value:g}" for labels, value in samples)
+        lines.extend(f"{name}{labels} {_number(value)}" for labels, value in samples)
 
     gauge(
         "syncd_last_run_timestamp_seconds",

@@ -8,6 +8,9 @@ from datetime import datetime
 
 from syncd.identity import EmailKey
 
+UNUSABLE_LISTED = 1000
+"""How many members without a usable e-mail a plan names (the count is always complete)."""
+
 NONE_ROLE = "None"
 """The 7pace role that holds no seat; assigning it is how a seat is released (apis.md 1.10 d)."""
 
@@ -44,6 +47,7 @@ class Person:
     source_id: str = ""
     enabled: bool = True
     via: tuple[str, ...] = ()
+    inactive: str = ""  # why enabled is False, for the plan's reason ("account expired 2026-01-31 00:00 UTC")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +131,19 @@ class Held:
     why: str
     due: datetime | None = None
     cause: str = ""  # "grace", or the health of the group that holds it ("missing", "suspicious", …)
+    source: str = ""  # the unhealthy group that explains the hold (empty for grace)
+    group: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UnusableMember:
+    """A member skipped for want of a usable e-mail, named where it was found (plan JSON, `-v`)."""
+
+    source: str
+    group: str
+    source_id: str  # the row ("members.csv:17"), DN or directory id
+    display_name: str
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +186,7 @@ class Plan:
     notes: tuple[str, ...] = field(default=())
     idle: tuple[IdleSeat, ...] = ()  # idle seats, when [reclaim] is configured
     idle_summary: str = ""  # "14 idle seats: USD 126.00 a month; …"
+    unusable: tuple[UnusableMember, ...] = ()  # the members behind `unidentified`, at most UNUSABLE_LISTED
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)

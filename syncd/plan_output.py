@@ -11,7 +11,8 @@ from typing import Any
 from syncd.identity import EmailKey
 from syncd.idle_output import idle_lines
 from syncd.models import Action, Change, Health, Plan
-from syncd.plan_file import SavedPlan, saved_plan_to_dict
+from syncd.plan_file import SavedPlan, saved_plan_to_dict, sealed
+from syncd.secrets import Secret
 
 FORMATS = ("table", "json", "csv")
 
@@ -44,7 +45,12 @@ def render_table(plan: Plan, cost_lines: Sequence[str] = (), *, title: str = "")
             detail = f"  {g.detail}" if g.detail else ""
             out.append(f"  {state:<10} {g.source}: {g.group}  ({g.members} member(s)){detail}")
     if not plan.changes:
-        out.append("No changes: every seat already matches the rules.")
+        waiting = [f"{len(plan.held)} held"] if plan.held else []
+        waiting += [f"{len(plan.blocked)} blocked by the seat limit"] if plan.blocked else []
+        if waiting:
+            out.append(f"No changes will be made; {', '.join(waiting)} (see below).")
+        else:
+            out.append("No changes: every seat already matches the rules.")
     for action, mark, heading in _SECTIONS:
         changes = [c for c in plan.changes if c.action is action]
         if changes:
@@ -78,8 +84,9 @@ def render_table(plan: Plan, cost_lines: Sequence[str] = (), *, title: str = "")
     return "\n".join(out) + "\n"
 
 
-def render_json(saved: SavedPlan) -> str:
-    return json.dumps(saved_plan_to_dict(saved), indent=2, ensure_ascii=False) + "\n"
+def render_json(saved: SavedPlan, key: Secret | None = None) -> str:
+    """Sealed like `plan --out`, so a redirected `plan --format json` is an applicable plan too."""
+    return json.dumps(sealed(saved_plan_to_dict(saved), key), indent=2, ensure_ascii=False) + "\n"
 
 
 CSV_COLUMNS = ("status", "action", "email", "before", "after", "reason", "rule", "source", "group", "due")

@@ -16,7 +16,7 @@ plain data. The rules, in the order they are applied to each person:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from syncd.config import Policy
@@ -67,6 +67,12 @@ class PlanInputs:
     target_seat_limit: int | None = None
     groups: tuple[GroupStatus, ...] = ()
     unidentified: int = 0
+    # members passed over because their account cannot sign in → why (rules.inactive_members)
+    inactive: Mapping[EmailKey, str] = field(default_factory=dict)
+    clock_suspect: str | None = None  # why `now` is not believed: grace is neither started nor ended
+    # seats syncd removed recently (person → when) that are held again now without syncd: someone else
+    # (a second instance, a person) gave them back; removing them again would start a fight (issue 21)
+    regranted: Mapping[EmailKey, datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,8 @@ class Reconciliation:
     adopt: dict[EmailKey, Owned] = field(default_factory=dict)  # seats to record as owned without a write
     disown: frozenset[EmailKey] = frozenset()  # ledger entries for seats that no longer exist
 
+
+PROTECTED_REASON = "policy.protected: never downgraded or removed"
 
 _ACTION_ORDER = {Action.UNASSIGN: 0, Action.CHANGE: 1, Action.ASSIGN: 2}
 
@@ -128,19 +136,37 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
 
         # a removal (wanted None) or a downgrade
         action = Action.UNASSIGN if wanted == NONE_ROLE else Action.CHANGE
-        reason = _lowering_reason(selection, owned, current)
+        reason = _lowering_reason(selection, owned, current, inputs.inactive.get(key, ""))
         change = Change(key, email, action, current, wanted, reason, target_id)
         if key in policy.protected:
-            protected.append(change)
+            protected.append(replace(change, reason=Reason(PROTECTED_REASON)))
+            continue
+        if owned is None and key in inputs.regranted:
+            when = _stamp(inputs.regranted[key])
+            why = f"given back outside syncd after syncd removed it ({when}); not removed again"
+            held.append(Held(change, why, None, "re-granted"))
             continue
         if owned is None and policy.unmanaged == "keep":
             kept_unmanaged += 1
             continue
         blocking = [g for g in inputs.unhealthy if g.rank > rank(wanted)]
         if blocking:
-            held.append(Held(change, _health_hold(blocking), None, blocking[0].health.value))
+            blocking.sort(key=lambda g: _explains(g, owned, rank(current)))
+            first = blocking[0]
+            held.append(
+                Held(change, _health_hold(blocking), None, first.health.value, first.source, first.group)
+            )
             continue
-        since = inputs.absent_since.get(key, now)
+        recorded = inputs.absent_since.get(key)
+        if inputs.clock_suspect is not None:
+            # a wrong clock must neither start a grace period (a start in the past skips it) nor end one
+            if recorded is not None:
+                absent[key] = recorded
+            why = f"clock not trusted ({inputs.clock_suspect}); confirm it with --accept-clock"
+            held.append(Held(change, why, None, "clock"))
+            continue
+        # a start in the future was recorded by a clock that ran ahead: restart now instead of stretching
+        since = now if recorded is None or recorded > now else recorded
         absent[key] = since
         due = since + policy.grace
         if now < due:
@@ -183,6 +209,12 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
             f"{kept_unmanaged} seat(s) assigned outside syncd would lose their role under the rules; kept "
             '(policy.unmanaged = "keep")'
         )
+    regranted = sum(1 for h in held if h.cause == "re-granted")
+    if regranted:
+        notes.append(
+            f"{regranted} seat(s) syncd removed were given back outside syncd (a second syncd instance or a "
+            "person manages this organisation too?): held, not fought"
+        )
     if blocked:
         notes.append(f"{len(blocked)} assignment(s) blocked by the seat limit of {limit}; retried every run")
 
@@ -218,7 +250,12 @@ def _selected_reason(selection: Selection) -> Reason:
     )
 
 
-def _lowering_reason(selection: Selection | None, owned: Owned | None, current: str) -> Reason:
+def _lowering_reason(
+    selection: Selection | None, owned: Owned | None, current: str, inactive: str = ""
+) -> Reason:
+    if selection is None and inactive:
+        reason = _lowering_reason(None, owned, current)
+        return Reason(f"{inactive}; {reason.text}", reason.rule)
     if selection is not None:
         base = _selected_reason(selection)
         return Reason(
@@ -233,6 +270,16 @@ def _lowering_reason(selection: Selection | None, owned: Owned | None, current: 
             f"no rule selects them any more (seat assigned by syncd under {owned.rule})", owned.rule
         )
     return Reason('no rule selects them (policy.unmanaged = "remove")')
+
+
+def _explains(group: UnhealthyGroup, owned: Owned | None, current_rank: int) -> tuple[int, int]:
+    """Sort key: the group whose rule gave syncd this seat explains a hold best, then a group feeding the
+    role the person holds now, then the others (highest role first); ties keep the (source, group) order."""
+    if owned is not None and owned.rule.startswith(f"{group.source}:{group.group}→"):
+        return (0, 0)
+    if group.rank == current_rank:
+        return (1, 0)
+    return (2, -group.rank)
 
 
 def _health_hold(blocking: Sequence[UnhealthyGroup]) -> str:

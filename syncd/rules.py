@@ -52,3 +52,21 @@ def desired_roles(
                 person.key, person.email, person.display_name, rule.role, rule, person.via
             )
     return desired
+
+
+def inactive_members(
+    rules: Iterable[Rule], reads: Mapping[tuple[str, str], GroupRead], desired: Mapping[EmailKey, Selection]
+) -> dict[EmailKey, str]:
+    """Why members no rule selects were passed over: their account cannot sign in (disabled, expired,
+    inactive), with the group that lists them. For the reason of a seat removal; first rule wins."""
+    inactive: dict[EmailKey, str] = {}
+    for rule in rules:
+        read = reads.get((rule.source, rule.group))
+        if read is None or read.health not in _MEMBERS_USABLE:
+            continue
+        for person in read.members:
+            if person.enabled or person.key in desired or person.key in inactive:
+                continue
+            why = person.inactive or "account disabled"
+            inactive[person.key] = f"{why}, member of {rule.group!r} ({rule.source})"
+    return inactive

@@ -6,16 +6,24 @@ from __future__ import annotations
 import os
 import re
 import stat
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from syncd import windows_acl
 from syncd.errors import ConfigError
 
 SecretKind = Literal["env", "file", "keyring", "credential"]
 SECRET_KINDS: tuple[SecretKind, ...] = ("env", "file", "keyring", "credential")
 # systemd credential names: the charset systemd itself allows (borgmatic uses the same check)
 _CREDENTIAL_NAME = re.compile(r"^[\w.-]+$")
+_UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_WRITE_AS_UTF8 = (
+    "write it as UTF-8: `syncd secret set NAME`, or in PowerShell: "
+    "Set-Content -NoNewline -Encoding ASCII -Path FILE -Value (Read-Host)"
+)
 
 
 class Secret:
@@ -42,6 +50,12 @@ class Secret:
         return hash(self._value)
 
 
+class SecretAbsent(str):
+    """A secret that is simply not there (unset variable, no such file or credential). Commands that read
+    only local files (`status`, `audit`, `check --offline`) load the config without the secrets and skip
+    these; a secret stored unsafely or unreadably stays an error everywhere."""
+
+
 @dataclass(frozen=True, slots=True)
 class SecretRef:
     """Where a secret lives. `where` names the config key, so errors can point at it."""
@@ -57,7 +71,9 @@ class SecretRef:
         """Cheap validation at config time: does the secret exist and is it safely stored? Never reads it."""
         if self.kind == "env":
             if self.name not in os.environ:
-                return f"{self.where}: environment variable {self.name} is not set"
+                return SecretAbsent(f"{self.where}: environment variable {self.name} is not set")
+            if not os.environ[self.name].strip():
+                return SecretAbsent(f"{self.where}: environment variable {self.name} is set but empty")
         elif self.kind == "file":
             return _check_secret_file(Path(self.name), self.where)
         elif self.kind == "credential":
@@ -68,12 +84,14 @@ class SecretRef:
                 )
             directory = os.environ.get("CREDENTIALS_DIRECTORY")
             if not directory:
-                return (
+                return SecretAbsent(
                     f"{self.where}: {{ credential = {self.name!r} }} needs $CREDENTIALS_DIRECTORY "
                     "(set by systemd's LoadCredential=)"
                 )
             if not (Path(directory) / self.name).is_file():
-                return f"{self.where}: credential {self.name!r} not found in $CREDENTIALS_DIRECTORY"
+                return SecretAbsent(
+                    f"{self.where}: credential {self.name!r} not found in $CREDENTIALS_DIRECTORY"
+                )
         elif "/" not in self.name:  # keyring
             return f"{self.where}: keyring reference must be 'service/user', got {self.name!r}"
         return None
@@ -84,31 +102,80 @@ class SecretRef:
         if problem:
             raise ConfigError(problem)
         if self.kind == "env":
-            return Secret(os.environ[self.name].strip())
-        if self.kind == "file":
-            return Secret(_read(Path(self.name), self.where))
-        if self.kind == "credential":
-            return Secret(_read(Path(os.environ["CREDENTIALS_DIRECTORY"]) / self.name, self.where))
-        return _from_keyring(self.name, self.where)
+            secret = Secret(os.environ[self.name].strip())
+        elif self.kind == "file":
+            secret = Secret(_read(Path(self.name), self.where))
+        elif self.kind == "credential":
+            secret = Secret(_read(Path(os.environ["CREDENTIALS_DIRECTORY"]) / self.name, self.where))
+        else:
+            secret = _from_keyring(self.name, self.where)
+        if not secret.reveal():  # an empty secret would only come back as a puzzling 401 (issue 15)
+            raise ConfigError(f"{self.where}: the secret {self.describe()} is empty; store the secret there")
+        return secret
 
 
-def _check_secret_file(path: Path, where: str) -> str | None:
+def _check_secret_file(path: Path, where: str, platform: str = sys.platform) -> str | None:
     try:
         info = path.stat()
     except FileNotFoundError:
-        return f"{where}: secret file {path} does not exist"
+        return SecretAbsent(f"{where}: secret file {path} does not exist")
     except OSError as error:
         return f"{where}: secret file {path} cannot be read: {error.strerror}"
     if not stat.S_ISREG(info.st_mode):
         return f"{where}: secret file {path} is not a regular file"
-    # POSIX only: on Windows mode bits do not reflect ACLs (the install script sets icacls instead).
+    if platform == "win32":
+        # mode bits do not reflect ACLs on Windows: ask Windows who may read the file
+        problem = _windows_acl_problem(path, where)
     # Files under $CREDENTIALS_DIRECTORY are systemd's and already restricted.
-    if os.name == "posix" and info.st_mode & 0o077 and not _in_credentials_dir(path):
-        return (
+    elif info.st_mode & 0o077 and not _in_credentials_dir(path):
+        problem = (
             f"{where}: secret file {path} is readable by group or others "
             f"(mode {stat.S_IMODE(info.st_mode):04o}); run: chmod 600 {path}"
         )
+    else:
+        problem = None
+    return problem or _encoding_problem(path, where)
+
+
+def _windows_acl_problem(path: Path, where: str) -> str | None:
+    try:
+        sddl = windows_acl.read_sddl(str(path))
+        me = windows_acl.current_user_sid()
+    except OSError as error:
+        return f"{where}: secret file {path}: its permissions cannot be read ({error})"
+    problem = windows_acl.secret_acl_problem(sddl, me)
+    if problem is None:
+        return None
+    return f"{where}: secret file {path} {problem}; restrict it: {windows_acl.fix_command(str(path))}"
+
+
+def _encoding_problem(path: Path, where: str) -> str | None:
+    """UTF-16 (Windows PowerShell 5.1's `>` and Out-File) is named at check time, before a run needs it."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4)
+    except OSError as error:
+        return f"{where}: secret file {path} cannot be read: {error.strerror}"
+    if _is_utf16(head):
+        return f"{where}: secret file {path} is UTF-16 text; {_WRITE_AS_UTF8}"
     return None
+
+
+def _is_utf16(head: bytes) -> bool:
+    # with a BOM, or without one: ASCII text in UTF-16 has a NUL in every other byte
+    return head.startswith(_UTF16_BOMS) or (len(head) >= 2 and b"\x00" in head[:2])
+
+
+def decode_secret(data: bytes, path: Path, where: str) -> str:
+    """The secret in a file's bytes: UTF-8, with or without the BOM that PowerShell 5.1's
+    `Set-Content -Encoding UTF8` writes, surrounding whitespace and the final newline removed. Never puts the
+    content into an error message."""
+    if _is_utf16(data[:4]):
+        raise ConfigError(f"{where}: secret file {path} is UTF-16 text; {_WRITE_AS_UTF8}")
+    try:
+        return data.removeprefix(_UTF8_BOM).decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: secret file {path} is not UTF-8 text; {_WRITE_AS_UTF8}") from None
 
 
 def _in_credentials_dir(path: Path) -> bool:
@@ -120,9 +187,10 @@ def _in_credentials_dir(path: Path) -> bool:
 
 def _read(path: Path, where: str) -> str:
     try:
-        return path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{where}: secret file {path} cannot be read: {error}") from None
+        data = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{where}: secret file {path} cannot be read: {error.strerror}") from None
+    return decode_secret(data, path, where)
 
 
 def _from_keyring(name: str, where: str) -> Secret:

@@ -22,6 +22,10 @@ def collect_status(config: Config, now: datetime) -> dict[str, Any]:
         reclaimed = ReclaimState(state).reclaimed()
     last = next((r for r in runs if r.finished is not None), None)
     summary = last.summary if last else {}
+    # A run that failed before reading the target (credentials refused) has no seat figures: show the last
+    # run that had them, and when, rather than "None"; its cost block belonged to that run, not to now.
+    seated = next((r for r in runs if r.finished is not None and "seats_after" in r.summary), None)
+    seats_summary = seated.summary if seated else {}
     pending = sorted(
         (
             {"key": key, "absent_since": since.isoformat(), "due": (since + config.policy.grace).isoformat()}
@@ -45,9 +49,11 @@ def collect_status(config: Config, now: datetime) -> dict[str, Any]:
             for r in runs
         ],
         "seats": {
-            "held": summary.get("seats_after"),
-            "limit": summary.get("seat_limit"),
+            "held": seats_summary.get("seats_after"),
+            "limit": seats_summary.get("seat_limit"),
             "owned_by_syncd": len(owned),
+            "as_of": seated.finished.isoformat() if seated and seated.finished else None,
+            "as_of_last_run": seated is last,
         },
         "groups_not_ok": [g for g in summary.get("groups", []) if g.get("health") != "ok"],
         "held": summary.get("held", []),
@@ -80,7 +86,14 @@ def render_status(config: Config, fmt: str, now: datetime) -> str:
         out.append(f"  {r['started'][:19]}  {r['command']:<6} {outcome:<8} {detail}")
     seats = data["seats"]
     limit = f" of limit {seats['limit']}" if seats["limit"] is not None else ""
-    out.append(f"Seats: {seats['held']}{limit}; {seats['owned_by_syncd']} assigned or adopted by syncd")
+    if seats["held"] is None:
+        held = "not known (no recorded run has read the target yet)"
+    elif seats["as_of_last_run"]:
+        held = str(seats["held"])
+    else:
+        when = datetime.fromisoformat(seats["as_of"]).strftime("%Y-%m-%d %H:%M UTC")
+        held = f"{seats['held']} (at the run of {when}, the last that read the target)"
+    out.append(f"Seats: {held}{limit}; {seats['owned_by_syncd']} assigned or adopted by syncd")
     out.extend(f"  {line}" for line in data["cost_lines"])
     out.extend(
         f"Group {g['source']}: {g['group']} is {g['health']}: {g.get('detail', '')}"

@@ -64,13 +64,15 @@ $ResultText = @{
     '1'          = 'internal error: see the diagnostic log'
     '2'          = 'configuration or usage error: run syncd check'
     '3'          = 'a safety guard stopped the run; nothing was applied'
-    '4'          = 'partial failure: some changes failed; see the audit log'
-    '5'          = 'a source or the target was unreachable or refused the credentials'
+    '4'          = 'partial: work held (a group missing, partial or suspicious) or changes failed; see syncd status'
+    '5'          = 'a source, an expansion source or the target was unreachable or refused the credentials'
     '6'          = 'another run holds the lock; nothing was done'
     '267009'     = 'the task is still running (0x41301)'
     '267011'     = 'the task has not run yet (0x41303)'
     '267014'     = 'the task was terminated: ExecutionTimeLimit or by hand (0x41306)'
-    '2147946720' = 'the task account could not log on: check "Log on as a batch job" and, for a gMSA, Test-ADServiceAccount (0x800710E0)'
+    '2147943785' = 'the task account lacks "Log on as a batch job" on this server (0x80070569)'
+    '2147943726' = 'the task account could not log on: wrong or expired password (0x8007052E)'
+    '2147946720' = 'the start was refused: for a gMSA, run Test-ADServiceAccount on this server (0x800710E0)'
 }
 
 function Invoke-Native {

@@ -12,7 +12,9 @@ Services, under `/{organization}/_apis/graph/` (any api-version accepted; JSON s
   group was added — as Azure DevOps does for users who never signed in.
 Server, under `/{collection path}/_apis/identities` (e.g. `/tfs/DefaultCollection`): `descriptors=a,b`
 or `searchFilter=General&filterValue=…`, `queryMembership=None|Direct|ExpandedDown` (case-insensitive);
-unknown descriptors answer `null` in place.
+unknown descriptors answer `null` in place. Identities are serialised as the server's IdentityBase is
+(EmitDefaultValue = false): `isActive` and `isContainer` appear only when true. Windows (AD) groups
+(`add_windows_group`) list only the members of the server's own copy of AD, which may be none at all.
 
 Auth: Basic with a PAT (`pats`); a PAT in `expired_pats` gets a 203 + HTML sign-in page — or a 401 when the
 request says `X-TFS-FedAuthRedirect: Suppress` and `honour_suppress` is true; Bearer tokens are checked with
@@ -136,6 +138,26 @@ class AdoDirectory:
         self.subjects[descriptor].members.extend(materialized or [])
         return descriptor
 
+    def add_windows_group(self, name: str, sid: str, *, listed: list[str] | None = None) -> str:
+        """An Active Directory group added to a collection (Server), by its SID; `listed` = the members the
+        server's periodic AD copy holds (often fewer than AD, or none when the copy is late or failing)."""
+        descriptor = self._add(
+            AdoSubject(
+                descriptor=f"win.{_b64(sid)}",
+                subject_kind="group",
+                display_name=name,
+                principal_name=f"CORP\\{name}",
+                mail="",
+                origin="ad",
+                origin_id=sid,
+                domain="CORP",
+                identity_descriptor=f"System.Security.Principal.WindowsIdentity;{sid}",
+                identity_id=str(uuid.uuid4()),
+            )
+        )
+        self.subjects[descriptor].members.extend(listed or [])
+        return descriptor
+
     def add_user(
         self,
         mail: str,
@@ -234,7 +256,6 @@ class AdoDirectory:
             "descriptor": subject.identity_descriptor,
             "subjectDescriptor": subject.descriptor,
             "providerDisplayName": subject.principal_name if is_group else subject.display_name,
-            "isActive": subject.active,
             "members": members if is_group else [],
             "memberOf": [],
             "memberIds": [],
@@ -242,6 +263,9 @@ class AdoDirectory:
             "resourceVersion": 2,
             "metaTypeId": 255 if is_group else 0,
         }
+        # IdentityBase: [DataMember(IsRequired = false, EmitDefaultValue = false)] on IsActive and IsContainer
+        if subject.active:
+            body["isActive"] = True
         if is_group:
             body["isContainer"] = True
         return body

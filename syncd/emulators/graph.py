@@ -28,6 +28,7 @@ GROUP = "#microsoft.graph.group"
 DEVICE = "#microsoft.graph.device"
 SERVICE_PRINCIPAL = "#microsoft.graph.servicePrincipal"
 _FILTER = re.compile(r"^\s*displayName\s+eq\s+'((?:[^']|'')*)'\s*$")
+_STARTSWITH = re.compile(r"^startswith\(displayName,\s*'((?:[^']|'')*)'\)$")
 
 
 @dataclass
@@ -123,10 +124,15 @@ class GraphEmulator(CloudEmulator):
         text = request.param("$filter")
         if text:
             match = _FILTER.match(text)
-            if match is None:
+            prefix = _STARTSWITH.match(text)
+            if match is not None:
+                wanted = match.group(1).replace("''", "'")
+                groups = [g for g in groups if g["displayName"] == wanted]
+            elif prefix is not None:  # Graph's startswith is case-insensitive
+                start = prefix.group(1).replace("''", "'").casefold()
+                groups = [g for g in groups if g["displayName"].casefold().startswith(start)]
+            else:
                 return _error(400, "Request_UnsupportedQuery", "Unsupported query.")
-            wanted = match.group(1).replace("''", "'")
-            groups = [g for g in groups if g["displayName"] == wanted]
         top = int(request.param("$top") or self.default_page_size)
         value = [_project(g, request.param("$select")) for g in groups[:top]]
         return Response.json(200, {"@odata.context": self._context("groups"), "value": value})

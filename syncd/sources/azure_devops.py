@@ -8,6 +8,8 @@ Settings (`[[sources]]`, type = "azure_devops"):
   tenant_id, client_id, client_secret | certificate (+thumbprint) | pfx   a service principal (Services only),
                                          see syncd.entra_auth; authority_url overrides the Entra authority
   expand_entra_with = "aad"              an `entra` source that expands Entra groups nested in ADO groups
+  expand_windows_with = "corp"           Server only: an `ldap` source that expands Windows (AD) groups
+                                         nested in ADO groups (ADO lists their members from its AD copy)
   vssps_url = "https://vssps.dev.azure.com"   base-URL override (proxies, sovereign clouds, emulators)
   api_version                            default "7.1-preview.1" (Graph) / "5.0" (Server Identities)
   lookup_batch_size = 100                descriptors per subject lookup
@@ -88,6 +90,7 @@ _GRAPH_DESCRIPTOR = re.compile(r"^(vssgp|aadgp)\.[A-Za-z0-9_=-]+$")
 SERVICE_DESCRIPTOR_KINDS = frozenset({"svc", "aadsp", "acs", "s2s", "bnd"})
 SERVICE_DOMAINS = frozenset({"local authority", "build", "agentpool"})
 _FED_AUTH = {"X-TFS-FedAuthRedirect": "Suppress"}
+DELETED_IN_ORIGIN = "deleted in its origin directory (isDeletedInOrigin)"
 
 
 # -- settings -----------------------------------------------------------------------------------------
@@ -106,6 +109,7 @@ class AzureDevOpsSettings:
     identities_membership: str  # "direct" | "expandedDown" (Server)
     http: HttpOptions
     type: str = "azure_devops"
+    expand_windows_with: str | None = None  # Server: an ldap source for Windows groups nested in ADO groups
 
     @property
     def is_server(self) -> bool:
@@ -118,6 +122,7 @@ def parse(section: Section, name: str) -> AzureDevOpsSettings:
     pat = section.secret("pat", required=False)
     principal = read_entra_credentials(section, required=False)
     expand = section.optional_str("expand_entra_with", expected="the name of an entra source")
+    expand_windows = section.optional_str("expand_windows_with", expected="the name of an ldap source")
     vssps_url = section.url("vssps_url", DEFAULT_VSSPS_URL) or DEFAULT_VSSPS_URL
     api_version = section.optional_str("api_version", expected="an API version such as '7.1-preview.1'")
     batch = section.int("lookup_batch_size", 100, minimum=1, maximum=1000)
@@ -153,8 +158,10 @@ def parse(section: Section, name: str) -> AzureDevOpsSettings:
             )
         if section.has("vssps_url"):
             section.error("vssps_url", "only for Azure DevOps Services (organization)")
-    elif section.has("identities_membership"):
-        section.error("identities_membership", "only for Azure DevOps Server (server_url)")
+    else:
+        for key in ("identities_membership", "expand_windows_with"):
+            if section.has(key):
+                section.error(key, "only for Azure DevOps Server (server_url)")
     return AzureDevOpsSettings(
         name=name,
         where=section.at("").rstrip("."),
@@ -168,6 +175,7 @@ def parse(section: Section, name: str) -> AzureDevOpsSettings:
         lookup_batch_size=batch,
         identities_membership=membership or "direct",
         http=http,
+        expand_windows_with=expand_windows,
     )
 
 
@@ -222,8 +230,8 @@ class AzureDevOpsBase:
             user_agent="syncd (azure_devops source)",
         )
         self._reached = False
-        self._entra: Source | None = None
-        self._entra_reads: dict[str, GroupRead] = {}
+        self._others: dict[str, Source] = {}
+        self._expanded: dict[tuple[str, str], GroupRead] = {}
         self._rate_limit_logged = False
 
     @property
@@ -282,35 +290,45 @@ class AzureDevOpsBase:
             )
         return response.status_code, response.headers, body
 
-    # -- Entra groups nested in ADO groups --------------------------------------------------------
+    # -- Entra (and, on Server, Windows) groups nested in ADO groups -----------------------------------
     def entra_source(self) -> Source | None:
-        name = self.settings.expand_entra_with
+        return self._other_source("expand_entra_with", self.settings.expand_entra_with)
+
+    def windows_source(self) -> Source | None:
+        return self._other_source("expand_windows_with", self.settings.expand_windows_with)
+
+    def _other_source(self, key: str, name: str | None) -> Source | None:
         if name is None:
             return None
-        if self._entra is None:
+        if name not in self._others:
             try:
-                self._entra = self._lookup(name)
+                self._others[name] = self._lookup(name)
             except (KeyError, LookupError):
-                raise ConfigError(
-                    f"{self.settings.where}.expand_entra_with: no [[sources]] named {name!r}"
-                ) from None
-        return self._entra
+                raise ConfigError(f"{self.settings.where}.{key}: no [[sources]] named {name!r}") from None
+        return self._others[name]
 
     def expand_entra_group(
         self, entra: Source, object_id: str, label: str, via: tuple[str, ...], into: MemberCollector
     ) -> None:
         """Add the members of Entra group `object_id` (read through `entra`) to `into`, or mark it partial."""
-        read = self._entra_reads.get(object_id)
+        self.expand_group(entra, object_id, f"Entra group {label}", via, into)
+
+    def expand_group(
+        self, other: Source, group: str, label: str, via: tuple[str, ...], into: MemberCollector
+    ) -> None:
+        """Add the members of `group` read through `other` (read once per run) to `into`, or mark `into`
+        partial with that read's health: the other source's own health rules decide."""
+        read = self._expanded.get((other.name, group))
         if read is None:
             try:
-                read = entra.read_group(object_id)
+                read = other.read_group(group)
             except RemoteError as error:
-                read = GroupRead(entra.name, object_id, Health.ERROR, detail=str(error))
-            self._entra_reads[object_id] = read
+                read = GroupRead(other.name, group, Health.ERROR, detail=str(error))
+            self._expanded[(other.name, group)] = read
         if read.health is not Health.OK:
             into.partial.append(
-                f"Entra group {label} ({object_id}) could not be expanded through source "
-                f"{entra.name!r}: {read.health.value}{': ' + read.detail if read.detail else ''}"
+                f"{label} ({group}) could not be expanded through source "
+                f"{other.name!r}: {read.health.value}{': ' + read.detail if read.detail else ''}"
             )
             return
         for person in read.members:
@@ -364,6 +382,7 @@ class AzureDevOpsServicesSource(AzureDevOpsBase):
         )
         self._groups: list[dict[str, Any]] | None = None
         self._subjects: dict[str, dict[str, Any]] = {}
+        self._lookup_size = settings.lookup_batch_size  # lowered for this run when a batch is refused (400)
 
     def _graph_call(
         self,
@@ -431,6 +450,7 @@ class AzureDevOpsServicesSource(AzureDevOpsBase):
                             display_name=str(subject.get("displayName") or ""),
                             source_id=member,
                             enabled=not subject.get("isDeletedInOrigin", False),
+                            inactive=DELETED_IN_ORIGIN,
                             via=via,
                             detail="no e-mail address in mailAddress or principalName",
                         )
@@ -489,13 +509,33 @@ class AzureDevOpsServicesSource(AzureDevOpsBase):
         return members
 
     def _lookup_subjects(self, descriptors: Sequence[str]) -> None:
-        unknown = list(dict.fromkeys(d for d in descriptors if d not in self._subjects))
-        for batch in batches(unknown, self.settings.lookup_batch_size):
+        """Subjects by descriptor, `lookup_batch_size` at a time. The per-call limit is [U] (apis.md): a 400
+        for a batch halves the size and retries what is left at that size (a batch of one that is refused is
+        an error); the rest of the run keeps the size that worked, and a warning suggests setting it."""
+        left = list(dict.fromkeys(d for d in descriptors if d not in self._subjects))
+        while left:  # each pass sends one batch or halves the size: bounded by len + log2(size) passes
+            batch, rest = left[: self._lookup_size], left[self._lookup_size :]
             step = f"source {self.name!r}: looking up {len(batch)} members"
             keys = {"lookupKeys": [{"descriptor": d} for d in batch]}
-            _, body = self._graph_call(
-                "POST", "subjectlookup", step, "POST graph/subjectlookup", json_body=keys
+            status, body = self._graph_call(
+                "POST",
+                "subjectlookup",
+                step,
+                "POST graph/subjectlookup",
+                json_body=keys,
+                ok_statuses=frozenset({200, 400}) if len(batch) > 1 else frozenset({200}),
             )
+            if status == 400:
+                self._lookup_size = len(batch) // 2
+                log.warning(
+                    "subjectlookup refused the batch; retrying in smaller ones",
+                    source=self.name,
+                    batch=len(batch),
+                    now=self._lookup_size,
+                    hint=f"set lookup_batch_size = {self._lookup_size} in {self.settings.where}",
+                )
+                continue
+            left = rest
             found = body.get("value") if isinstance(body, dict) else None
             if not isinstance(found, dict):
                 raise SourceProtocolError(f"{step}: the answer has no 'value' map")

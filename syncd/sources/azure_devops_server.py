@@ -10,10 +10,17 @@ group; its `members` are identity descriptors. Decisions on apis.md's [U] items:
   member list in one call and resolves it with `queryMembership=None` (no via paths; nested groups are not
   counted as skipped, they are containers).
 - Batches are also capped at ~1,500 characters of descriptors, because IIS' default maxQueryString is 2,048.
-- A user's address is the `Mail` property, falling back to `Account` when that is an address; `isActive`
-  false reads as disabled. Service identities (descriptor types ServiceIdentity, AggregateIdentity,
-  AadServicePrincipal, …) are skipped and counted. An entry the server answers with `null` is unidentified
-  (or makes the read PARTIAL when it was reached as a group).
+- The server's serializer leaves out `isActive` and `isContainer` when they are false (IdentityBase marks them
+  EmitDefaultValue = false; docs/contract.md): an identity is active only when `isActive` is true, and a group
+  is recognised by `isContainer`, by the group descriptor type (Microsoft.TeamFoundation.Identity) or by its
+  SchemaClassName property "Group". A user's address is the `Mail` property, falling back to `Account` when
+  that is an address; an identity that is not active reads as disabled. Service identities (descriptor
+  types ServiceIdentity, AggregateIdentity, AadServicePrincipal, …) are skipped and counted. An entry the
+  server answers with `null` is unidentified (or makes the read PARTIAL when it was reached as a group).
+- A Windows (Active Directory) group inside an ADO group (descriptor System.Security.Principal.WindowsIdentity
+  with isContainer) lists only the members in the server's own periodic copy of AD, which may be late or
+  failing. With `expand_windows_with` naming an ldap source, its members are read from AD by its SID (that
+  source's health rules apply); without it the server's copy is used and the read is PARTIAL.
 - Group names: "[Project]\\Group" / "[Collection]\\Group" matched against providerDisplayName, a bare name
   matched against the Account property (must be unique), or an identity descriptor
   ("Microsoft.TeamFoundation.Identity;S-1-9-…").
@@ -32,6 +39,9 @@ from syncd.sources.interface import SourceLookup
 from syncd.sources.members import MemberCollector, did_you_mean, missing
 
 MAX_QUERY_CHARS = 1500
+GROUP_DESCRIPTOR_TYPE = "microsoft.teamfoundation.identity"
+WINDOWS_DESCRIPTOR_TYPE = "system.security.principal.windowsidentity"
+INACTIVE = "not active on Azure DevOps Server (isActive is not true)"
 SERVICE_IDENTITY_TYPES = frozenset(
     {
         "microsoft.teamfoundation.serviceidentity",
@@ -78,11 +88,31 @@ class AzureDevOpsServerSource(AzureDevOpsBase):
         if isinstance(root, GroupRead):
             return root
         collector = MemberCollector()
+        if _is_windows_group(root) and self._windows_group(root, (), collector):
+            return collector.read(self.name, group)
         if self.settings.identities_membership == "expandedDown":
             self._read_expanded(root, collector)
         else:
             self._walk(root, collector)
         return collector.read(self.name, group)
+
+    def _windows_group(
+        self, identity: Mapping[str, Any], via: tuple[str, ...], into: MemberCollector
+    ) -> bool:
+        """A Windows group: expanded through AD (True: done), or noted as partial (False: the caller goes on
+        with the members the server lists from its own copy of AD)."""
+        ldap = self.windows_source()
+        descriptor = str(identity.get("descriptor"))
+        if ldap is not None:
+            sid = descriptor.split(";", 1)[1]
+            self.expand_group(ldap, sid, f"Windows group {_label(identity)}", via, into)
+            return True
+        into.partial.append(
+            f"Windows group {_label(identity)} ({descriptor}) lists only the members in Azure DevOps "
+            "Server's periodic copy of Active Directory, which may be late; set expand_windows_with in "
+            f"{self.settings.where} to an ldap source"
+        )
+        return False
 
     def _walk(self, root: Mapping[str, Any], collector: MemberCollector) -> None:
         visited = {str(root.get("descriptor"))}
@@ -95,10 +125,13 @@ class AzureDevOpsServerSource(AzureDevOpsBase):
                     identity = self._known.get(descriptor)
                     if identity is None:
                         self._unresolved(descriptor, via, collector)
-                    elif identity.get("isContainer"):
+                    elif _is_group(identity):
                         if descriptor not in visited:
                             visited.add(descriptor)
-                            next_frontier.append((_members(identity), (*via, _label(identity))))
+                            path = (*via, _label(identity))
+                            if _is_windows_group(identity) and self._windows_group(identity, path, collector):
+                                continue
+                            next_frontier.append((_members(identity), path))
                     else:
                         self._add(identity, descriptor, via, collector)
             frontier = next_frontier
@@ -117,8 +150,11 @@ class AzureDevOpsServerSource(AzureDevOpsBase):
             identity = self._known.get(descriptor)
             if identity is None:
                 self._unresolved(descriptor, (), collector)
-            elif not identity.get("isContainer"):
+            elif not _is_group(identity):
                 self._add(identity, descriptor, (), collector)
+            elif _is_windows_group(identity):
+                # the server's flattened list holds its own copy of this group's members; AD adds the rest
+                self._windows_group(identity, (), collector)
 
     def _add(
         self, identity: Mapping[str, Any], descriptor: str, via: tuple[str, ...], collector: MemberCollector
@@ -130,16 +166,17 @@ class AzureDevOpsServerSource(AzureDevOpsBase):
             addresses=(_property(identity, "Mail"), _property(identity, "Account")),
             display_name=str(identity.get("providerDisplayName") or ""),
             source_id=str(identity.get("id") or descriptor),
-            enabled=identity.get("isActive", True) is not False,
+            enabled=identity.get("isActive") is True,
             via=via,
             detail="no e-mail address in the Mail or Account property",
+            inactive=INACTIVE,
         )
 
     def _unresolved(self, descriptor: str, via: tuple[str, ...], collector: MemberCollector) -> None:
         kind = descriptor.split(";", 1)[0].lower()
         if kind in SERVICE_IDENTITY_TYPES:
             collector.skipped += 1
-        elif kind == "microsoft.teamfoundation.identity":  # the group descriptor type
+        elif kind == GROUP_DESCRIPTOR_TYPE:
             collector.partial.append(f"nested group {descriptor} could not be read")
         else:
             suffix = f" (via {' > '.join(via)})" if via else ""
@@ -165,7 +202,7 @@ class AzureDevOpsServerSource(AzureDevOpsBase):
         else:
             params = {"searchFilter": "General", "filterValue": name}
         body = self._identities_get(step, {**params, "queryMembership": "Direct"})
-        found = [i for i in values_of(body, step) if isinstance(i, dict) and i.get("isContainer")]
+        found = [i for i in values_of(body, step) if isinstance(i, dict) and _is_group(i)]
         folded = name.casefold()
         if "descriptors" in params:
             exact = [i for i in found if str(i.get("descriptor", "")).casefold() == folded]
@@ -201,6 +238,24 @@ def _query_batches(descriptors: Sequence[str], size: int) -> Iterator[list[str]]
         length += len(descriptor) + 1
     if batch:
         yield batch
+
+
+def _descriptor_type(identity: Mapping[str, Any]) -> str:
+    return str(identity.get("descriptor") or "").split(";", 1)[0].casefold()
+
+
+def _is_group(identity: Mapping[str, Any]) -> bool:
+    """isContainer may be left out when false, so a group is also known by its descriptor type (TFS groups)
+    or its SchemaClassName (Windows groups carry the same descriptor type as Windows users)."""
+    return (
+        identity.get("isContainer") is True
+        or _descriptor_type(identity) == GROUP_DESCRIPTOR_TYPE
+        or (_property(identity, "SchemaClassName") or "").casefold() == "group"
+    )
+
+
+def _is_windows_group(identity: Mapping[str, Any]) -> bool:
+    return _descriptor_type(identity) == WINDOWS_DESCRIPTOR_TYPE and _is_group(identity)
 
 
 def _members(identity: Mapping[str, Any]) -> list[str]:

@@ -41,7 +41,7 @@ from syncd.errors import SourceAuthFailed, SourceProtocolError, SourceUnreachabl
 from syncd.http import HttpClient, HttpOptions, RateLimiter, read_http_options
 from syncd.models import GroupRead
 from syncd.sources.interface import Source, SourceLookup, SourceSettings, SourceType
-from syncd.sources.members import MAX_PAGES, MemberCollector, missing, read_with_health
+from syncd.sources.members import MAX_PAGES, MemberCollector, did_you_mean, missing, read_with_health
 
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com"
 GRAPH_VERSION = "v1.0"
@@ -178,6 +178,7 @@ class EntraSource:
                     display_name=str(item.get("displayName") or ""),
                     source_id=str(item.get("id") or ""),
                     enabled=item.get("accountEnabled") is not False,
+                    inactive="sign-in blocked in Entra ID (accountEnabled is false)",
                     via=(),
                     detail="no e-mail address in mail or userPrincipalName",
                 )
@@ -219,13 +220,32 @@ class EntraSource:
             return missing(
                 self.name,
                 group,
-                f"no group named {name!r} in {self.http.describe}; rules may name its object id",
+                f"no group named {name!r} in {self.http.describe}; rules may name its object id"
+                + did_you_mean(name, self._names_like(name, step)),
             )
         return missing(
             self.name,
             group,
             f"{len(ids)} groups are named {name!r} ({', '.join(ids[:5])}); write the object id instead",
         )
+
+    def _names_like(self, name: str, step: str) -> list[str]:
+        """Display names that start like `name` (its first three characters): candidates for "did you
+        mean". One bounded request; a failure here only loses the hint."""
+        literal = name[:3].replace("'", "''")
+        try:
+            _, body = self._get(
+                f"{self._base}/groups",
+                step,
+                "GET groups",
+                {"$filter": f"startswith(displayName,'{literal}')", "$select": "displayName", "$top": 100},
+            )
+        except SourceProtocolError:
+            return []
+        values = body.get("value") if isinstance(body, dict) else None
+        if not isinstance(values, list):
+            return []
+        return [str(v["displayName"]) for v in values if isinstance(v, dict) and v.get("displayName")]
 
     def _get(
         self,

@@ -25,6 +25,7 @@ from syncd.errors import InputError, SourceUnreachable
 from syncd.identity import normalise_email
 from syncd.models import GroupRead, Health, Person, Unidentified
 from syncd.sources.interface import Source, SourceLookup, SourceSettings, SourceType
+from syncd.sources.members import did_you_mean
 
 _TRUE = frozenset({"true", "yes", "1", "y", "enabled"})
 _FALSE = frozenset({"false", "no", "0", "n", "disabled"})
@@ -67,6 +68,7 @@ class _Group:
 
     members: dict[str, Person] = field(default_factory=dict)
     unidentified: list[Unidentified] = field(default_factory=list)
+    label: str = ""  # the name as first written in the file, for "did you mean"
 
 
 class FileSource:
@@ -90,7 +92,8 @@ class FileSource:
                 self.name,
                 group,
                 Health.MISSING,
-                detail=f"no rows for group {group!r} in {self._settings.path} ({known} groups in the file)",
+                detail=f"no rows for group {group!r} in {self._settings.path} ({known} groups in the file)"
+                + did_you_mean(group.strip(), [g.label for g in index.values()]),
             )
         return GroupRead(
             self.name,
@@ -107,7 +110,7 @@ class FileSource:
                 folded = row.group.casefold()
                 entry = index.get(folded)
                 if entry is None:
-                    entry = index[folded] = _Group()
+                    entry = index[folded] = _Group(label=row.group.strip())
                 if not row.email:
                     continue  # a declaration row: the group exists
                 key = normalise_email(row.email)

@@ -7,8 +7,10 @@ Behaviour the core relies on:
 - `read_group(group)` takes a DN or a sAMAccountName/cn and returns every transitive member (nested
   groups, cycles, primary-group members) with health OK, or MISSING (not found / ambiguous), PARTIAL or
   ERROR with a one-line detail naming the DC and the step. Never a short OK read.
-- Disabled accounts are returned with `enabled=False`; with `include_disabled = true` they are reported
-  as enabled, so the core needs only one rule ("enabled=False is not selected").
+- Disabled accounts, and accounts past `accountExpires`, are returned with `enabled=False` and the reason in
+  `Person.inactive`; with `include_disabled = true` they are reported as enabled, so the core needs only one
+  rule ("enabled=False is not selected"). A rule group may also be a SID ("S-1-5-21-…", found by objectSid:
+  Azure DevOps Server names Windows groups so).
 - Members without a usable address are in `GroupRead.unidentified` (disabled ones are only counted in
   `skipped`, with computers, contacts and other non-people).
 - Connecting or binding fails the whole source: SourceUnreachable / SourceAuthFailed (exit 5). A

@@ -26,9 +26,13 @@ as an entry from step 4 (a group that turns up only in step 4 does not count). I
 replaced by that IN_CHAIN search over everything (users *and* nested groups, whose `memberOf` values give the
 paths), which returns what the DC's own walk finds; the read then costs that search on top.
 
-Then a cross-check: every direct member from step 2 must have come back. One that did not (outside
-`base_dn`, or a DC that silently ignores IN_CHAIN, as OpenLDAP does) makes the read `PARTIAL`, because a
-short read must never look complete; none at all is `ERROR`.
+Then the completeness check, over every level: each `member` value of the group and of every nested group
+must have come back. Nested groups outside `base_dn` are looked for with the IN_CHAIN group search from the
+domain root (the DC= part of `base_dn`), and their own `member` values join the check; the groups holding a
+value still missing are read once more (a member removed during the read is not a miss). Anything left —
+a person outside `base_dn`, a group of another domain, an entry the bind account cannot read — makes the read
+`PARTIAL`, naming each DN, the group that lists it and why, because a short read must never look complete;
+none of the members at all (a DC that silently ignores IN_CHAIN, as OpenLDAP does) is `ERROR`.
 
 Why not IN_CHAIN for the members too (as syncd did before): Samba evaluates the rule by scanning the objects
 under `base_dn` (directory-server.md). Measured on the bench DC (10,000 users in 15 nested groups), that
@@ -49,15 +53,18 @@ from __future__ import annotations
 import re
 import struct
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 import structlog
+from ldap3.core.exceptions import LDAPInvalidDnError
 from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import parse_dn
 
 from syncd.models import GroupRead, Health, Person, Unidentified
 from syncd.sources.ldap_connection import RESULT_NO_SUCH_OBJECT, Directory, Entry, LdapFailure
-from syncd.sources.ldap_person import PERSON_ATTRIBUTES, is_disabled, to_person
+from syncd.sources.ldap_person import EXPIRY_ATTRIBUTES, PERSON_ATTRIBUTES, inactive_reason, to_person
 from syncd.sources.ldap_settings import LdapSettings, looks_like_dn
 
 log = structlog.get_logger("syncd.sources.ldap")
@@ -117,8 +124,9 @@ def _parents(entry: Entry) -> set[str]:
 class _Found:
     """What the membership searches returned: people, nested groups, every DN seen, entries skipped."""
 
-    def __init__(self, settings: LdapSettings) -> None:
+    def __init__(self, settings: LdapSettings, now: datetime) -> None:
         self._settings = settings
+        self._now = now
         self.members: dict[str, _Member] = {}
         self.nested: dict[str, _Nested] = {}
         self.seen: set[str] = set()
@@ -146,16 +154,105 @@ class _Found:
         if "user" in classes and "computer" not in classes:
             settings = self._settings
             record = to_person(
-                entry, settings.identity_attributes, include_disabled=settings.include_disabled, via=()
+                entry,
+                settings.identity_attributes,
+                include_disabled=settings.include_disabled,
+                via=(),
+                now=self._now,
             )
-            if isinstance(record, Unidentified) and not settings.include_disabled and is_disabled(entry):
-                self.skipped += 1  # a disabled account without an address would not be selected anyway
+            if (
+                isinstance(record, Unidentified)
+                and not settings.include_disabled
+                and inactive_reason(entry, self._now)
+            ):
+                self.skipped += 1  # a disabled or expired account without an address would not be selected
                 self.members[dn] = _Member(None, parents)
             else:
                 self.members[dn] = _Member(record, parents)
         else:
             # computers, gMSAs, contacts, foreign security principals: not licensable people
             self.skipped += 1
+
+
+class _Closure:
+    """The `member` values of the group and of every nested group read so far, for the completeness check."""
+
+    def __init__(self, ref: GroupRef, direct: Sequence[str]) -> None:
+        self.root = ref.dn.casefold()
+        # group DN (casefolded) → (the group, its values: casefolded DN → DN as the DC spells it)
+        self.groups: dict[str, tuple[GroupRef, dict[str, str]]] = {}
+        self.add(ref, direct)
+
+    def add(self, group: GroupRef, values: Sequence[str]) -> None:
+        """Record (or replace, after a fresh read) the values of `group`."""
+        self.groups[group.dn.casefold()] = (group, {v.casefold(): v for v in values})
+
+    def has_read(self, group: str) -> bool:
+        return group in self.groups
+
+    def absent(self, seen: set[str]) -> dict[str, tuple[str, str]]:
+        """Values that did not come back → (DN as spelled, name of the group listing it). A cycle back to
+        the group itself is not a miss."""
+        absent: dict[str, tuple[str, str]] = {}
+        for group, values in self.groups.values():
+            for dn, spelled in values.items():
+                if dn not in seen and dn != self.root:
+                    absent.setdefault(dn, (spelled, group.name))
+        return absent
+
+    def holders(self, dns: set[str]) -> list[GroupRef]:
+        return [group for group, values in self.groups.values() if dns & values.keys()]
+
+
+def _components(dn: str) -> list[tuple[str, str]]:
+    return [(a.casefold(), v.casefold()) for a, v, _ in parse_dn(dn, escape=False, strip=True)]
+
+
+def is_under(dn: str, base: str) -> bool:
+    """Whether `dn` is `base` or below it (RDN by RDN, case-insensitive); an unparseable DN is not."""
+    try:
+        inner, outer = _components(dn), _components(base)
+    except LDAPInvalidDnError:
+        return False
+    return len(inner) >= len(outer) and inner[len(inner) - len(outer) :] == outer
+
+
+def domain_root(base_dn: str) -> str | None:
+    """The domain naming context holding base_dn (its trailing DC= components), when base_dn is narrower;
+    None when base_dn is the domain itself (or has no DC= components)."""
+    try:
+        parts = parse_dn(base_dn, escape=False, strip=True)
+    except LDAPInvalidDnError:
+        return None
+    tail: list[str] = []
+    for attribute, value, _ in reversed(parts):
+        if attribute.casefold() != "dc":
+            break
+        tail.insert(0, f"DC={value}")
+    if not tail or len(tail) == len(parts):
+        return None
+    return ",".join(tail)
+
+
+_SID = re.compile(r"^S-1-(\d+)((?:-\d+){1,15})$", re.IGNORECASE)
+
+
+def sid_bytes(text: str) -> bytes | None:
+    """A SID in its string form ("S-1-5-21-…") as objectSid holds it (MS-DTYP 2.4.2: revision, count,
+    48-bit big-endian authority, little-endian 32-bit sub-authorities); None when `text` is not one."""
+    match = _SID.match(text.strip())
+    if match is None:
+        return None
+    authority = int(match.group(1))
+    subs = [int(part) for part in match.group(2).split("-")[1:]]
+    if authority >= 1 << 48 or any(sub >= 1 << 32 for sub in subs):
+        return None
+    return bytes([1, len(subs)]) + authority.to_bytes(6, "big") + b"".join(struct.pack("<I", n) for n in subs)
+
+
+def escape_bytes(value: bytes) -> str:
+    """Every byte as \\xx: a binary value in a filter (RFC 4515)."""
+    return "".join(f"\\{b:02x}" for b in value)
 
 
 def rid_of(entry: Entry) -> int | None:
@@ -170,13 +267,23 @@ def rid_of(entry: Entry) -> int | None:
 class MembershipReader:
     """Reads groups through one `Directory`. Not thread-safe; one read at a time."""
 
-    def __init__(self, directory: Directory, settings: LdapSettings, *, range_step: int = RANGE_STEP) -> None:
+    def __init__(
+        self,
+        directory: Directory,
+        settings: LdapSettings,
+        *,
+        range_step: int = RANGE_STEP,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._directory = directory
         self._settings = settings
         self._range_step = range_step
+        self._clock = clock
+        self._now = clock()
         self._entries_read = 0
         attributes = [
             *PERSON_ATTRIBUTES,
+            *EXPIRY_ATTRIBUTES,
             "objectSid",
             "memberOf",
             "primaryGroupID",
@@ -189,6 +296,7 @@ class MembershipReader:
 
         Raises ReadFailed when a request fails part-way (the caller may reconnect and try again)."""
         self._entries_read = 0
+        self._now = self._clock()  # accountExpires is judged against the time of the read
         try:
             resolved = self._resolve(group)
             if isinstance(resolved, str):
@@ -222,6 +330,9 @@ class MembershipReader:
                 kind = "a user" if "user" in classes else "not a group"
                 return f"{group} is {kind} (objectClass {', '.join(entry.texts('objectClass'))})"
             return self._ref(entry)
+        sid = sid_bytes(group)
+        if sid is not None:
+            return self._resolve_sid(group, sid)
         value = escape_filter_chars(group)
         page = directory.search(
             self._settings.base_dn,
@@ -240,6 +351,20 @@ class MembershipReader:
                 f"{group!r} names {len(page.entries)}{more} groups ({names}); "
                 "name the group by its distinguished name instead"
             )
+        return self._ref(page.entries[0])
+
+    def _resolve_sid(self, group: str, sid: bytes) -> GroupRef | str:
+        """A group named by its SID (Azure DevOps Server names Windows groups so): objectSid under base_dn."""
+        page = self._directory.search(
+            self._settings.base_dn,
+            f"(&(objectClass=group)(objectSid={escape_bytes(sid)}))",
+            GROUP_ATTRIBUTES,
+            scope="subtree",
+            page_size=AMBIGUITY_LIST,
+            step=f"looking up group {group}",
+        )
+        if not page.entries:
+            return f"no group with objectSid {group} under {self._settings.base_dn}"
         return self._ref(page.entries[0])
 
     @staticmethod
@@ -291,11 +416,13 @@ class MembershipReader:
         return members
 
     # -- 3, 4 and 5. nested groups, their members, primary-group members ------------------------------
-    def _paged(self, ldap_filter: str, step: str, attributes: Sequence[str] | None = None) -> Iterator[Entry]:
+    def _paged(
+        self, ldap_filter: str, step: str, attributes: Sequence[str] | None = None, *, base: str = ""
+    ) -> Iterator[Entry]:
         cookie = b""
         for _ in range(MAX_PAGES):
             page = self._directory.search(
-                self._settings.base_dn,
+                base or self._settings.base_dn,
                 ldap_filter,
                 self._member_attributes if attributes is None else attributes,
                 scope="subtree",
@@ -313,12 +440,14 @@ class MembershipReader:
 
     def _transitive(self, group: str, ref: GroupRef, direct: Sequence[str]) -> GroupRead:
         settings = self._settings
-        found = self._by_member_of(ref, direct)
+        closure = _Closure(ref, direct)
+        found = self._by_member_of(ref, closure)
         if found is None:
-            found = _Found(settings)
+            found = _Found(settings, self._now)
             chain_filter = f"(memberOf:{IN_CHAIN}:={escape_filter_chars(ref.dn)})"
             for entry in self._paged(chain_filter, f"reading the nested members of {ref.name}"):
                 found.take(entry, _parents(entry))
+        absent = self._complete(ref, found, closure)
         nested = found.nested
 
         rid_groups = {ref.rid: ref.dn.casefold()} if ref.rid is not None else {}
@@ -337,8 +466,7 @@ class MembershipReader:
 
         people, unidentified = self._with_paths(ref, found.members, nested)
         skipped = found.skipped
-        missing = [dn for dn in direct if dn.casefold() not in found.seen]
-        if missing and not found.seen:
+        if absent and not found.seen:
             return GroupRead(
                 settings.name,
                 group,
@@ -349,7 +477,7 @@ class MembershipReader:
                     f"({IN_CHAIN}); syncd needs Active Directory (or Samba AD)"
                 ),
             )
-        if missing:
+        if absent:
             return GroupRead(
                 settings.name,
                 group,
@@ -357,32 +485,25 @@ class MembershipReader:
                 members=people,
                 unidentified=unidentified,
                 skipped=skipped,
-                detail=(
-                    f"{len(missing)} direct member(s) of {ref.name} were not found under base_dn "
-                    f"{settings.base_dn} (e.g. {missing[0]}); widen base_dn or remove them from the group"
-                ),
+                detail=self._absent_detail(ref, absent),
             )
         return GroupRead(
             settings.name, group, Health.OK, members=people, unidentified=unidentified, skipped=skipped
         )
 
-    def _by_member_of(self, ref: GroupRef, direct: Sequence[str]) -> _Found | None:
+    def _by_member_of(self, ref: GroupRef, closure: _Closure) -> _Found | None:
         """Steps 3 and 4: the nested groups by IN_CHAIN, their members by `memberOf` equality. None when a
         `member` value of the group or of a nested group did not come back (the caller then asks IN_CHAIN)."""
-        found = _Found(self._settings)
-        root = ref.dn.casefold()
+        found = _Found(self._settings, self._now)
         group_filter = f"(&(objectClass=group)(memberOf:{IN_CHAIN}:={escape_filter_chars(ref.dn)}))"
         for entry in self._paged(group_filter, f"reading the nested groups of {ref.name}", NESTED_ATTRIBUTES):
             found.take(entry, _parents(entry))
-        expected = {dn.casefold() for dn in direct}
         groups = [ref.dn]
         for dn, nested in sorted(found.nested.items()):
-            if dn == root:
+            if dn == closure.root:
                 continue  # a cycle back to the group itself: its members are known
             groups.append(nested.dn)
-            expected.update(
-                v.casefold() for v in self._direct_members(GroupRef(nested.dn, nested.name, None))
-            )
+            self._read_members_into(closure, nested)
         for start in range(0, len(groups), GROUPS_PER_FILTER):
             alternatives = [
                 f"(memberOf={escape_filter_chars(dn)})" for dn in groups[start : start + GROUPS_PER_FILTER]
@@ -390,7 +511,7 @@ class MembershipReader:
             member_filter = alternatives[0] if len(alternatives) == 1 else f"(|{''.join(alternatives)})"
             for entry in self._paged(member_filter, f"reading the nested members of {ref.name}"):
                 found.take(entry, _parents(entry), groups=False)
-        absent = [dn for dn in expected if dn not in found.seen and dn != root]
+        absent = closure.absent(found.seen)
         if absent:
             log.info(
                 "nested members read again with IN_CHAIN",
@@ -401,6 +522,54 @@ class MembershipReader:
             )
             return None
         return found
+
+    def _read_members_into(self, closure: _Closure, nested: _Nested) -> None:
+        group = GroupRef(nested.dn, nested.name, None)
+        closure.add(group, self._direct_members(group))
+
+    def _complete(self, ref: GroupRef, found: _Found, closure: _Closure) -> dict[str, tuple[str, str]]:
+        """Every `member` value of every group of the closure that did not come back, → the name of the
+        group that lists it. Nested groups whose values were not read yet (found only by the IN_CHAIN
+        search) are read first; groups outside base_dn are looked for across the whole domain (IN_CHAIN
+        restricted to groups from the domain root), so their own members are checked too. Last, the groups
+        holding a value still missing are read again: a member removed during the read is not a miss."""
+        for dn, nested in sorted(found.nested.items()):
+            if not closure.has_read(dn):
+                self._read_members_into(closure, nested)
+        absent = closure.absent(found.seen)
+        domain = domain_root(self._settings.base_dn)
+        if absent and domain is not None:
+            group_filter = f"(&(objectClass=group)(memberOf:{IN_CHAIN}:={escape_filter_chars(ref.dn)}))"
+            step = f"looking for the nested groups of {ref.name} outside base_dn"
+            for entry in self._paged(group_filter, step, NESTED_ATTRIBUTES, base=domain):
+                dn = entry.dn.casefold()
+                if dn not in found.nested:
+                    found.take(entry, _parents(entry))
+                    if dn in found.nested and not closure.has_read(dn):
+                        self._read_members_into(closure, found.nested[dn])
+            absent = closure.absent(found.seen)
+        if absent:
+            for group in closure.holders(set(absent)):
+                closure.add(group, self._direct_members(group))
+            absent = closure.absent(found.seen)
+        return absent
+
+    def _absent_detail(self, ref: GroupRef, absent: dict[str, tuple[str, str]]) -> str:
+        base = self._settings.base_dn
+        shown = []
+        for dn in sorted(absent)[:AMBIGUITY_LIST]:
+            spelled, holder = absent[dn]
+            if is_under(spelled, base):
+                why = "not returned: not readable by the bind account, or removed during the read"
+            else:
+                why = f"outside base_dn {base}"
+            shown.append(f"{spelled} (member of {holder}: {why})")
+        more = f"; and {len(absent) - len(shown)} more" if len(absent) > len(shown) else ""
+        return (
+            f"{len(absent)} member(s) of {ref.name} or of its nested groups were not read: "
+            f"{'; '.join(shown)}{more}; widen base_dn, let the bind account read them, "
+            "or remove them from the group"
+        )
 
     @staticmethod
     def _with_paths(

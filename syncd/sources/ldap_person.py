@@ -1,10 +1,11 @@
 """One AD account as syncd sees it: identity from the configured attributes in order, objectGUID as the
-stable id, display name, and enabled/disabled from userAccountControl."""
+stable id, display name, and enabled/disabled from userAccountControl and accountExpires."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 from syncd.identity import EmailKey, normalise_email
 from syncd.models import Person, Unidentified
@@ -13,6 +14,11 @@ from syncd.sources.ldap_connection import Entry
 # userAccountControl ACCOUNTDISABLE (0x2), [MS-ADTS] 2.2.16 / learn.microsoft.com "UserAccountControl flags"
 UAC_ACCOUNTDISABLE = 0x2
 PERSON_ATTRIBUTES = ("objectClass", "objectGUID", "sAMAccountName", "cn", "displayName", "userAccountControl")
+EXPIRY_ATTRIBUTES = ("accountExpires",)
+# accountExpires is a FILETIME (100 ns ticks since 1601-01-01 UTC); 0 and 0x7FFFFFFFFFFFFFFF mean "never"
+# ([MS-ADA1] 2.1 Attribute accountExpires; learn.microsoft.com "Account-Expires attribute")
+NEVER_EXPIRES = frozenset({0, 0x7FFFFFFFFFFFFFFF})
+_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
 
 
 def source_id(entry: Entry) -> str:
@@ -35,6 +41,30 @@ def is_disabled(entry: Entry) -> bool:
         return False
 
 
+def expired_at(entry: Entry, now: datetime) -> datetime | None:
+    """When the account expired, if `accountExpires` is at or before `now` (the DC then refuses its logon,
+    "data 701"); None when it never expires, has not expired yet, or the value is not a FILETIME."""
+    text = entry.text("accountExpires")
+    try:
+        ticks = int(text or "0")
+        if ticks in NEVER_EXPIRES or ticks < 0:
+            return None
+        moment = _FILETIME_EPOCH + timedelta(microseconds=ticks // 10)
+    except (ValueError, OverflowError):
+        return None  # beyond year 9999: in practice "never"
+    return moment if moment <= now else None
+
+
+def inactive_reason(entry: Entry, now: datetime) -> str:
+    """Why the account cannot sign in ('' when it can): disabled, or expired (with the time)."""
+    if is_disabled(entry):
+        return "account disabled in Active Directory"
+    expired = expired_at(entry, now)
+    if expired is not None:
+        return f"account expired {expired.strftime('%Y-%m-%d %H:%M UTC')} (accountExpires)"
+    return ""
+
+
 def identity(entry: Entry, attributes: Sequence[str]) -> tuple[EmailKey, str] | None:
     """The first usable address among `attributes`, as (key, address as written)."""
     for attribute in attributes:
@@ -51,7 +81,12 @@ def identity(entry: Entry, attributes: Sequence[str]) -> tuple[EmailKey, str] | 
 
 
 def to_person(
-    entry: Entry, attributes: Sequence[str], *, include_disabled: bool, via: tuple[str, ...]
+    entry: Entry,
+    attributes: Sequence[str],
+    *,
+    include_disabled: bool,
+    via: tuple[str, ...],
+    now: datetime | None = None,
 ) -> Person | Unidentified:
     found = identity(entry, attributes)
     name = display_name(entry)
@@ -63,11 +98,14 @@ def to_person(
             detail=f"{account}: no usable e-mail address in {', '.join(attributes)}",
         )
     key, email = found
+    # include_disabled reports disabled and expired accounts alike as enabled (one switch: "cannot sign in")
+    inactive = "" if include_disabled else inactive_reason(entry, now or datetime.now(UTC))
     return Person(
         key=key,
         email=email,
         display_name=name,
         source_id=source_id(entry),
-        enabled=include_disabled or not is_disabled(entry),
+        enabled=not inactive,
         via=via,
+        inactive=inactive,
     )

@@ -56,11 +56,14 @@ class MemberCollector:
         enabled: bool,
         via: tuple[str, ...],
         detail: str,
+        inactive: str = "",
     ) -> None:
+        """`inactive`: why the account cannot sign in, kept when `enabled` is False (the plan's reason)."""
         for raw in addresses:
             key = normalise_email(raw)
             if key is not None and raw is not None:
-                self.add(Person(key, raw.strip(), display_name, source_id, enabled, via))
+                why = "" if enabled else inactive
+                self.add(Person(key, raw.strip(), display_name, source_id, enabled, via, why))
                 return
         if source_id not in self._unidentified:
             self._unidentified[source_id] = Unidentified(source_id, display_name, detail)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from syncd import cli
+from syncd import config as config_module
 from syncd.cli import main
 from syncd.emulators.timetracker import EmulatedUser
 
@@ -148,7 +149,7 @@ def test_lock_held_exit_6(world: Any, capsys: pytest.CaptureFixture[str]) -> Non
 
     world.members({"Users": users(1), "Admins": []})
     config = world.write_config()
-    with RunLock(world.root / "state", "run"):
+    with RunLock(config_module.load(config).state_dir, "run"):
         assert main(["run", "-c", str(config)]) == 6
     assert "another syncd run holds the lock" in capsys.readouterr().err
     assert world.roles() == {}

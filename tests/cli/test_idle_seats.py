@@ -155,7 +155,7 @@ def test_a_failed_activity_read_makes_nobody_idle(
     world.emulator.worklogs.set_contract(WorklogContract(fail="forbidden"))
     # the re-check before the write fails: every reclaim is held
     capsys.readouterr()
-    assert main(["apply", "-c", config, "--plan", str(saved)]) == 0
+    assert main(["apply", "-c", config, "--plan", str(saved)]) == 4  # held work is not success
     assert "syncd: 2 reclaim(s) held: reclaim held: activity re-check failed" in capsys.readouterr().err
     assert world.roles() == dict.fromkeys(users(1, 2, 3), "Team")
     held = [e for e in world.audit() if e["event.action"] == "seat-held"]
@@ -327,7 +327,8 @@ def test_a_reclaim_recorded_by_a_run_killed_before_its_write_is_finished_or_undo
         path.read_text(encoding="utf-8").replace('mode = "report"', 'mode = "reclaim"'), encoding="utf-8"
     )
     # what a run killed between recording its reclaims and sending them leaves behind
-    with State(world.root / "state") as state:
+    state_dir = config_module.load(path).state_dir
+    with State(state_dir) as state:
         when = datetime.now(UTC)
         ReclaimState(state).record_reclaimed(
             Reclaimed(k, k, "Team", "reclaim", when, "no time tracked") for k in map(EmailKey, users(1, 2))
@@ -341,7 +342,7 @@ def test_a_reclaim_recorded_by_a_run_killed_before_its_write_is_finished_or_undo
     finishing = [e for e in done if e["event.reason"].startswith("finishing the reclaim of ")]
     assert [e["user.target.email"] for e in finishing] == users(2)
     assert finishing[0]["syncd.rule"] == "reclaim"
-    with State(world.root / "state") as state:
+    with State(state_dir) as state:
         assert sorted(ReclaimState(state).reclaimed()) == users(2, 3)
 
 
@@ -368,3 +369,23 @@ def test_the_first_read_is_spread_over_runs_by_the_budget(
     # later run first reads what was created since the previous one (1 request)
     assert counts[0] == 5 and all(c <= 5 + 4 for c in counts)
     assert "Idle seats: 1 idle seat" in out and "u0003@example.com" in out.split("Idle seats:")[1]
+
+
+def test_in_one_run_a_worklog_logged_after_planning_cancels_that_reclaim(
+    world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from syncd.idle_seats import IdleSeatStep
+
+    config = setup(world, "reclaim")
+    original = IdleSeatStep.before_write
+
+    def worklog_then_write(self: IdleSeatStep, *args: Any) -> Any:
+        world.emulator.log_work("u0003@example.com", datetime.now(UTC))  # u3 logs time right now
+        return original(self, *args)
+
+    monkeypatch.setattr(IdleSeatStep, "before_write", worklog_then_write)
+    assert main(["run", "-c", config]) == 0  # a worklog cancelling a reclaim is the policy working
+    assert world.roles() == dict.fromkeys(users(1, 3), "Team")
+    held = [e for e in world.audit() if e["event.action"] == "seat-held"]
+    assert [e["user.target.email"] for e in held] == users(3)
+    assert held[0]["syncd.held.why"].startswith("reclaim cancelled: time tracked at ")

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from syncd import config as config_module
+from syncd import plan_file
 from syncd.cli import main
 from syncd.cycle import Cycle, CycleRequest
 from syncd.emulators.faults import Faults
@@ -47,7 +48,7 @@ def test_mistyped_group_removes_nobody(world: Any) -> None:
     config = str(world.write_config())
     assert main(["apply", "-c", config]) == 0
     config = str(world.write_config(rules=(("Userz", "Team"), ("Admins", "Administrator"))))
-    assert main(["run", "-c", config]) == 0
+    assert main(["run", "-c", config]) == 4  # held work is not success (issue 15)
     assert world.roles() == dict.fromkeys(users(1, 2, 3), "Team")
     assert removals(world) == []
     assert [email for email, _ in held(world)] == users(1, 2, 3)
@@ -88,7 +89,7 @@ def test_emptied_group_is_held_as_suspicious(world: Any) -> None:
     config = str(world.write_config())
     assert main(["apply", "-c", config]) == 0
     world.members({"Users": [], "Admins": []})
-    assert main(["run", "-c", config]) == 0
+    assert main(["run", "-c", config]) == 4
     assert world.roles() == dict.fromkeys(users(1, 2, 3), "Team")
     assert all("is suspicious: empty now, 3 member(s) at its last good read" in why for _, why in held(world))
 
@@ -98,7 +99,7 @@ def test_sixty_percent_shrink_is_held(world: Any) -> None:
     config = str(world.write_config(policy='grace = "0s"\nmax_removal_percent = 100'))
     assert main(["apply", "-c", config]) == 0
     world.members({"Users": users(*range(4)), "Admins": []})
-    assert main(["run", "-c", config]) == 0
+    assert main(["run", "-c", config]) == 4
     assert len(world.roles()) == 10
     assert len(held(world)) == 6 and "shrank 60% (10 → 4)" in held(world)[0][1]
     # a 40 % shrink is within max_group_shrink_percent = 50 and is applied
@@ -140,13 +141,13 @@ def test_removing_a_rule_unwinds_exactly_its_seats(world: Any) -> None:
 
 
 def test_protected_admin_survives_a_rule_that_would_remove_them(world: Any) -> None:
-    world.members({"Users": users(1), "Admins": users(2)})
+    world.members({"Users": users(1), "Admins": users(2, 3)})
     policy = (
         'grace = "0s"\nunmanaged = "remove"\nmax_removal_percent = 100\nprotected = ["U0002@Example.com"]'
     )
     config = str(world.write_config(policy=policy))
     assert main(["apply", "-c", config]) == 0
-    world.members({"Users": users(1), "Admins": []})
+    world.members({"Users": users(1), "Admins": users(3)})  # a 50 % shrink: within the default limit
     assert main(["run", "-c", config]) == 0
     assert world.roles()["u0002@example.com"] == "Administrator"
     assert removals(world) == []
@@ -215,6 +216,11 @@ def test_reviewed_plan_applies_exactly_and_drift_is_refused(
     data["created"] = (datetime.now(UTC) - timedelta(hours=25)).isoformat()
     Path(plan).write_text(json.dumps(data), encoding="utf-8")
     capsys.readouterr()
+    assert main(["apply", "-c", config, "--plan", plan]) == 3  # an edited `created`: the seal says so
+    assert "plan was edited after it was made (created do(es) not match its seal)" in capsys.readouterr().err
+    # made 25 h ago (re-sealed here as syncd would have sealed it then): too old
+    body = {k: v for k, v in data.items() if k not in ("seal", "signature")}
+    Path(plan).write_text(json.dumps(plan_file.sealed(body)), encoding="utf-8")
     assert main(["apply", "-c", config, "--plan", plan]) == 3
     assert "plan is 25 h old (limit 24 h)" in capsys.readouterr().err
     assert sorted(world.roles()) == users(1, 2)

@@ -139,6 +139,27 @@ def test_subject_lookup_batch_size_is_configurable_and_subjects_are_cached(cloud
     assert cloud.ado.count("POST", "/graph/subjectlookup") == 3  # every member of Two was already known
 
 
+def test_a_refused_subject_lookup_batch_is_split_and_retried(cloud: Cloud, capsys) -> None:
+    """Issue 15: a 400 from subjectlookup (the per-call limit is [U]) splits the batch and retries the halves;
+    the rest of the read uses the size that worked, and a warning names lookup_batch_size."""
+    ado_dir = cloud.ado_dir
+    group = ado_dir.add_group("Many")
+    for n in range(95):
+        ado_dir.add_member(group, ado_dir.add_user(f"u{n}@contoso.com"))
+    cloud.ado.max_lookup_keys = 30
+    ado = cloud.open("azure_devops", cloud.ado_table(lookup_batch_size=100))
+
+    read = ado.read_group("[contoso]\\Many")
+
+    assert read.health is Health.OK, read.detail
+    assert len(read.members) == 95
+    statuses = [entry.status for entry in cloud.ado.log if "subjectlookup" in entry.path]
+    # 95 refused → 47 refused → the 95 at the size that worked: 23 + 23 + 23 + 23 + 3
+    assert statuses == [400, 400, 200, 200, 200, 200, 200]
+    captured = capsys.readouterr()  # the diagnostics stream depends on the logging set-up of the session
+    assert "set lookup_batch_size = 23" in captured.out + captured.err
+
+
 def test_service_identities_are_skipped_and_users_without_address_are_unidentified(cloud: Cloud) -> None:
     ado_dir = cloud.ado_dir
     group = ado_dir.add_group("Mixed")

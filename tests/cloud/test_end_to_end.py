@@ -154,3 +154,26 @@ def test_bad_client_secret_exits_5_with_the_aadsts_text_and_no_secret(
     assert cloud.client_secret not in out + err
     assert TOKEN not in out + err
     assert timetracker.roles_by_email() == {}
+
+
+def test_refused_expansion_source_exits_5_and_removes_nobody(
+    cloud: Cloud, timetracker: TimetrackerEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 15: the Entra secret used to expand an Entra group inside an ADO group expires. The run must
+    exit 5 (as if the rule's own source were down), name the expansion source, and remove nobody."""
+    _directory(cloud)
+    config = _config(cloud, timetracker, 'pat = { file = "pat.txt" }')
+    cloud.secret_file("pat.txt", cloud.pat)
+    assert main(["apply", "-c", str(config)]) == 0
+    assert timetracker.roles_by_email()["dana@contoso.com"] == "Team"
+    cloud.secret_file("entra.txt", "Expired~Secret.value-0123456789abcdef")
+    capsys.readouterr()
+
+    assert main(["run", "-c", str(config)]) == 5
+
+    err = capsys.readouterr().err
+    assert "source aad:" in err and "AADSTS7000215" in err
+    assert "Expired~Secret" not in err
+    assert timetracker.roles_by_email()["dana@contoso.com"] == "Team"
+    assert timetracker.roles_by_email()["eli@contoso.com"] == "Team"
+    assert main(["plan", "-c", str(config)]) == 5

@@ -76,6 +76,21 @@ def test_group_by_display_name_unique_missing_and_ambiguous(cloud: Cloud) -> Non
     assert unknown.health is Health.MISSING and "no group with object id" in unknown.detail
 
 
+def test_a_missing_group_lists_the_closest_display_names(cloud: Cloud) -> None:
+    """Issue 15: a mistyped group name ("Finanse") names the groups the tenant has that it looks like."""
+    entra = cloud.entra_dir
+    entra.add_group("Finance")
+    entra.add_group("Finance Leads")
+    entra.add_group("Facilities")
+    aad = cloud.open("entra", cloud.entra_table())
+
+    absent = aad.read_group("Finanse")
+
+    assert absent.health is Health.MISSING
+    assert absent.detail.endswith("did you mean 'Finance', 'Finance Leads'?"), absent.detail
+    assert cloud.graph.count("GET", "/groups") == 2  # the name, then one bounded look for similar ones
+
+
 def test_graph_throttling_is_retried(cloud: Cloud) -> None:
     entra = cloud.entra_dir
     group = entra.add_group("G")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from syncd.errors import ConfigError
-from syncd.models import Health
+from syncd.models import GroupRead, Health, Person
 
 if TYPE_CHECKING:
     from conftest import Cloud
@@ -115,3 +115,124 @@ def test_server_only_and_services_only_keys_are_refused(cloud: Cloud, wrong: str
         expected = "vssps_url: only for Azure DevOps Services"
     with pytest.raises(ConfigError, match=expected):
         cloud.parse("azure_devops", table)
+
+
+# -- identities as the server serialises them; Windows groups (issue 22) -----------------------------------
+
+WINDOWS_SID = "S-1-5-21-1004336348-1177238915-682003330-1104"
+
+
+class StubLdap:
+    """A stand-in `ldap` source: answers one SID with `read`, counts its reads."""
+
+    name = "corp"
+
+    def __init__(self, read: GroupRead) -> None:
+        self._read = read
+        self.asked: list[str] = []
+
+    def read_group(self, group: str) -> GroupRead:
+        self.asked.append(group)
+        return self._read if group == WINDOWS_SID else GroupRead("corp", group, Health.MISSING)
+
+    def close(self) -> None:
+        pass
+
+
+def _with_windows_group(cloud: Cloud, listed: list[str]) -> None:
+    ado = cloud.ado_dir
+    root = ado.add_group("Root")
+    ado.add_member(root, ado.add_user("ann@corp.example", principal_name="CORP\\ann", origin="ad"))
+    ado.add_member(root, ado.add_windows_group("Engineers", WINDOWS_SID, listed=listed))
+
+
+def test_a_false_is_active_is_left_out_and_read_as_inactive(cloud: Cloud) -> None:
+    ado = cloud.ado_dir
+    root = ado.add_group("Root")
+    ado.add_member(
+        root, ado.add_user("old@corp.example", principal_name="CORP\\old", origin="ad", active=False)
+    )
+    source = cloud.open("azure_devops", _server_table(cloud))
+
+    read = source.read_group("[contoso]\\Root")
+
+    [old] = read.members
+    assert (old.enabled, old.inactive) == (False, "not active on Azure DevOps Server (isActive is not true)")
+    answers = [e for e in cloud.ado.log if "descriptors" in e.query]
+    assert answers, "the member was resolved"
+
+
+def test_a_group_is_known_by_its_descriptor_type_when_is_container_is_left_out(
+    cloud: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _nested(cloud)
+    serialise = cloud.ado_dir.identity
+
+    def without_container(subject: Any, membership: str) -> dict[str, Any]:
+        body = serialise(subject, membership)
+        body.pop("isContainer", None)
+        return body
+
+    monkeypatch.setattr(cloud.ado_dir, "identity", without_container)
+    source = cloud.open("azure_devops", _server_table(cloud))
+
+    read = source.read_group("[contoso]\\Root")
+
+    assert read.health is Health.OK
+    assert [(p.key, p.via) for p in read.members][:2] == [
+        ("ann@corp.example", ()),
+        ("bob@corp.example", ("[contoso]\\Sub",)),
+    ]
+
+
+def test_a_windows_group_without_an_ldap_source_is_partial(cloud: Cloud) -> None:
+    ado = cloud.ado_dir
+    listed = ado.add_user("dan@corp.example", principal_name="CORP\\dan", origin="ad")
+    _with_windows_group(cloud, [listed])
+    source = cloud.open("azure_devops", _server_table(cloud))
+
+    read = source.read_group("[contoso]\\Root")
+
+    assert read.health is Health.PARTIAL
+    assert "Windows group CORP\\Engineers" in read.detail and "expand_windows_with" in read.detail
+    # the members the server's copy lists are still members (they may gain seats; nobody loses one)
+    assert [p.key for p in read.members] == ["ann@corp.example", "dan@corp.example"]
+
+
+def test_a_windows_group_is_expanded_through_the_named_ldap_source(cloud: Cloud) -> None:
+    _with_windows_group(cloud, [])  # the server's copy lists nobody
+    eve = Person("eve@corp.example", "eve@corp.example", via=("Platform",))  # type: ignore[arg-type]
+    ldap = StubLdap(GroupRead("corp", WINDOWS_SID, Health.OK, members=(eve,)))
+    source = cloud.open(
+        "azure_devops", _server_table(cloud, expand_windows_with="corp"), others={"corp": ldap}
+    )
+
+    read = source.read_group("[contoso]\\Root")
+    again = source.read_group("[contoso]\\Root")
+
+    assert (read.health, read.detail) == (Health.OK, "")
+    assert [(p.key, p.via) for p in read.members] == [
+        ("ann@corp.example", ()),
+        ("eve@corp.example", ("CORP\\Engineers", "Platform")),
+    ]
+    assert again == read and ldap.asked == [WINDOWS_SID]  # read once per run
+
+
+def test_a_windows_group_whose_ldap_read_is_not_ok_makes_the_read_partial(cloud: Cloud) -> None:
+    _with_windows_group(cloud, [])
+    ldap = StubLdap(GroupRead("corp", WINDOWS_SID, Health.PARTIAL, detail="1 member(s) … were not read"))
+    source = cloud.open(
+        "azure_devops", _server_table(cloud, expand_windows_with="corp"), others={"corp": ldap}
+    )
+
+    read = source.read_group("[contoso]\\Root")
+
+    assert read.health is Health.PARTIAL
+    assert read.detail.startswith(
+        f"Windows group CORP\\Engineers ({WINDOWS_SID}) could not be expanded through source 'corp': partial"
+    )
+
+
+def test_expand_windows_with_is_for_azure_devops_server_only(cloud: Cloud) -> None:
+    with pytest.raises(ConfigError, match="expand_windows_with: only for Azure DevOps Server"):
+        cloud.parse("azure_devops", cloud.ado_table(expand_windows_with="corp"))

@@ -56,7 +56,9 @@ def test_good_config_loads_with_defaults(workdir: Path) -> None:
     config = config_module.load(write(workdir, GOOD.format(extra="")))
     assert config.role_order == ("Administrator", "Budget", "Product", "Team")
     assert config.policy.unmanaged == "keep" and config.policy.grace.total_seconds() == 86400
-    assert config.state_dir == workdir / "state" and config.audit_dir == workdir / "logs"
+    # one state folder per target by default (issue 21), inside the former default `state/`
+    assert config.state_dir.parent == workdir / "state" and config.audit_dir == workdir / "logs"
+    assert config.state_dir.name.startswith("timetracker-") and config.legacy_state_dir == workdir / "state"
     assert [r.identity for r in config.rules] == ["hr:Timetracker Users→Team"]
     assert "sentinel-token-value" not in repr(config)
 
@@ -191,7 +193,14 @@ def test_missing_config_file_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFix
 
 def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     example = Path(__file__).resolve().parents[2] / "config.example.toml"
-    for name in ("SYNCD_TIMETRACKER_TOKEN", "SYNCD_LDAP_PASSWORD", "SYNCD_ADO_PAT", "SYNCD_ENTRA_SECRET"):
+    for name in (
+        "SYNCD_TIMETRACKER_TOKEN",
+        "SYNCD_LDAP_PASSWORD",
+        "SYNCD_ADO_PAT",
+        "SYNCD_ENTRA_SECRET",
+        "SYNCD_SMTP_PASSWORD",
+        "SYNCD_TEAMS_WEBHOOK_URL",
+    ):
         monkeypatch.setenv(name, "sentinel")
     # the example's relative files live beside a copy, as they would beside a real config
     copy = tmp_path / "syncd.toml"
@@ -200,6 +209,15 @@ def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     config = config_module.load(copy)
     assert {s.type for s in config.sources} >= {"file"}
     assert config.rules
+
+
+def test_expand_windows_with_must_name_an_ldap_source(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNCD_TEST_PAT", "sentinel")
+    extra = '[[sources]]\nname = "ado"\ntype = "azure_devops"\nserver_url = "https://tfs.corp.example/tfs/DefaultCollection"\npat = { env = "SYNCD_TEST_PAT" }\nexpand_windows_with = "hr"\n'
+    path = write(workdir, GOOD.format(extra=extra))
+    assert errors_of(path) == [
+        f"{path}: sources[1].expand_windows_with: 'hr' is a file source; name a [[sources]] entry with type = \"ldap\""
+    ]
 
 
 def test_expand_entra_with_must_name_an_entra_source(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

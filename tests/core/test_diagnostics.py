@@ -3,10 +3,12 @@ events, so a JSON diagnostics stream stays one JSON object per line, and secret-
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import logging
 
+import pytest
 import structlog
 
 from syncd import diagnostics
@@ -33,3 +35,19 @@ def test_console_format_renders_library_warnings_with_their_logger_name() -> Non
     logging.getLogger("msal").warning("token cache miss")
     (line,) = stream.getvalue().splitlines()
     assert "token cache miss" in line and "[msal]" in line and "warning" in line
+
+
+def test_colours_only_on_a_terminal_and_on_windows_only_with_colorama(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert diagnostics.can_show_colours(tty=True, platform="linux")
+    assert not diagnostics.can_show_colours(tty=False, platform="linux")
+    assert not diagnostics.can_show_colours(tty=False, platform="win32")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "colorama" else real(name))
+    assert not diagnostics.can_show_colours(tty=True, platform="win32")
+    assert diagnostics.can_show_colours(tty=True, platform="linux")  # no colorama needed off Windows
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: object() if name == "colorama" else real(name)
+    )
+    assert diagnostics.can_show_colours(tty=True, platform="win32")

@@ -43,7 +43,7 @@ def test_group_absent_from_the_file_is_missing(tmp_path: Path) -> None:
     path.write_text("group,email\nUsers,ann@example.com\n", encoding="utf-8")
     read = source(path).read_group("Userz")
     assert read.health is Health.MISSING
-    assert read.detail == f"no rows for group 'Userz' in {path} (1 groups in the file)"
+    assert read.detail == f"no rows for group 'Userz' in {path} (1 groups in the file); did you mean 'Users'?"
 
 
 def test_json_both_shapes(tmp_path: Path) -> None:

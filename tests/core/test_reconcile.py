@@ -12,7 +12,7 @@ from syncd.config import Policy, Rule
 from syncd.identity import EmailKey
 from syncd.models import NONE_ROLE, GroupRead, Health, LicensedUser, Person
 from syncd.reconcile import Owned, PlanInputs, UnhealthyGroup, reconcile
-from syncd.rules import desired_roles
+from syncd.rules import desired_roles, inactive_members
 
 ORDER = ("Administrator", "Budget", "Product", "Team")
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -101,6 +101,41 @@ def test_highest_role_wins_and_reason_names_the_rule() -> None:
 def test_disabled_members_are_not_selected() -> None:
     result = plan_for(reads(users=[person("ann", enabled=False), person("bob")]), {})
     assert summary(result.plan) == [("seat-assign", "bob", "None", "Team")]
+
+
+def test_an_inactive_members_removal_says_why_and_an_active_selection_wins() -> None:
+    expired = replace(person("carl", enabled=False), inactive="account expired 2026-05-28 00:00 UTC")
+    groups = reads(
+        admins=[person("bob", enabled=False)], users=[expired, person("bob")], budget=[person("dana", False)]
+    )
+    desired = desired_roles(RULES, groups, rank)
+    inactive = inactive_members(RULES, groups, desired)
+    # bob is disabled in admins but active in users: selected, so not "inactive"
+    assert inactive == {
+        key("carl"): "account expired 2026-05-28 00:00 UTC, member of 'users' (corp)",
+        key("dana"): "account disabled, member of 'budget' (hr)",
+    }
+    result = reconcile(
+        PlanInputs(
+            desired=desired,
+            licensed=licensed(carl="Team"),
+            owned=own("carl"),
+            absent_since={},
+            waiting_since={},
+            unhealthy=(),
+            policy=replace(NO_GRACE, grace=timedelta(hours=24)),
+            rank=rank,
+            now=NOW,
+            inactive=inactive,
+        )
+    )
+    # dana gets no new seat; carl's existing one waits for grace
+    assert summary(result.plan) == [("seat-assign", "bob", "None", "Team")]
+    [held] = result.plan.held
+    assert (held.cause, held.change.action.value) == ("grace", "seat-unassign")
+    assert held.change.reason.text.startswith(
+        "account expired 2026-05-28 00:00 UTC, member of 'users' (corp); no rule selects them any more"
+    )
 
 
 def test_upgrade_is_a_role_change() -> None:

@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-COMMAND = "uv pip compile pyproject.toml --extra keyring --universal --generate-hashes -o requirements.lock"
+COMMAND = (
+    "uv pip compile pyproject.toml --extra keyring --extra windows --universal --generate-hashes "
+    "-o requirements.lock"
+)
 FIX = f"check-lock: to fix: regenerate the lock from the repository root with: {COMMAND}\n"
 
 
@@ -27,7 +30,7 @@ def check_lock(root: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def copy(tmp_path: Path) -> Path:
-    for name in ("pyproject.toml", "requirements.lock"):
+    for name in ("pyproject.toml", "requirements.lock", "build-requirements.lock"):
         shutil.copy(REPO / name, tmp_path / name)
     return tmp_path
 
@@ -42,7 +45,7 @@ def test_the_shipped_lock_matches_pyproject() -> None:
     done = check_lock(REPO)
     assert (done.returncode, done.stdout, done.stderr) == (
         0,
-        "check-lock: requirements.lock matches pyproject.toml\n",
+        "check-lock: requirements.lock and build-requirements.lock match pyproject.toml\n",
         "",
     )
 
@@ -92,7 +95,7 @@ def test_an_entry_without_hashes_or_a_different_command_is_refused(copy: Path) -
     start = text.index("\nidna==") + 1
     end = text.index("\n", text.index("    # via", start))
     lock.write_text(text[:start] + "idna==3.20\n" + text[end + 1 :], encoding="utf-8")
-    edit(lock, "--extra keyring ", "")
+    edit(lock, "--extra keyring --extra windows ", "--extra keyring ")
     done = check_lock(copy)
     assert done.returncode == 1
     line = next(n for n, t in enumerate(lock.read_text().splitlines(), 1) if t.startswith("idna=="))
@@ -100,4 +103,31 @@ def test_an_entry_without_hashes_or_a_different_command_is_refused(copy: Path) -
         f"check-lock: requirements.lock: the header does not record the lock command {COMMAND!r}\n"
         f"check-lock: requirements.lock:{line}: idna has no sha256 hash (pip --require-hashes needs one)\n"
         + FIX
+    )
+
+
+def test_what_the_windows_readme_recommends_is_locked_for_windows() -> None:
+    """A gMSA with Kerberos (winkerberos), colours on a console (colorama), the system trust store (truststore)."""
+    lock = (REPO / "requirements.lock").read_text(encoding="utf-8")
+    readme = (REPO / "deploy" / "windows-task" / "README.md").read_text(encoding="utf-8")
+    assert "Kerberos" in readme
+    assert re.search(
+        r"^winkerberos==\S+ ; sys_platform == 'win32' \\\n    --hash=sha256:", lock, flags=re.MULTILINE
+    )
+    assert re.search(
+        r"^colorama==\S+ ; sys_platform == 'win32' \\\n    --hash=sha256:", lock, flags=re.MULTILINE
+    )
+    assert re.search(r"^truststore==\S+ \\\n    --hash=sha256:", lock, flags=re.MULTILINE)
+    # gssapi (the Linux side of the kerberos extra) has no wheels: never in the lock installed --only-binary
+    assert not re.search(r"^gssapi==", lock, flags=re.MULTILINE)
+
+
+def test_the_build_backend_is_pinned_with_hashes(copy: Path) -> None:
+    build = (REPO / "build-requirements.lock").read_text(encoding="utf-8")
+    assert re.search(r"^setuptools==\S+ \\\n    --hash=sha256:", build, flags=re.MULTILINE)
+    edit(copy / "pyproject.toml", 'requires = ["setuptools>=69"]', 'requires = ["setuptools>=69", "wheel"]')
+    done = check_lock(copy)
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[0] == (
+        "check-lock: build-requirements.lock: wheel (pyproject.toml build-system.requires: 'wheel') is not pinned"
     )

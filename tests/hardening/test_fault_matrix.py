@@ -535,7 +535,7 @@ def test_ldap_dc_killed_during_a_paged_search(
         "LDAP DC killed during a paged search",
         "source read (~400 kB in)",
         lambda world: None,
-        {"plan": 0, "apply": 0, "run": 0},
+        {"plan": 4, "apply": 4, "run": 4},  # the group's read did not finish: work held is exit 4 (issue 15)
         no_removals=True,
         id="ldap-killed",
     )

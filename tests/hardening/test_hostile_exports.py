@@ -112,8 +112,10 @@ path = {json.dumps(export)}
 
 def plan(world: hh.World) -> dict[str, Any]:
     code, out, err = syncd(["plan", "--format", "json", "-c", str(world.config)])
-    assert code == 0, err
     doc: dict[str, Any] = json.loads(out)
+    # a group not read cleanly holds work, and the plan says so by exit 4 (issue 15)
+    held_work = any(g["health"] != "ok" for g in doc["groups"])
+    assert code == (4 if held_work else 0), err
     return doc
 
 
@@ -380,7 +382,9 @@ def test_group_names_match_exactly_trimmed_and_case_insensitive(tmp_path: Path, 
             ("group", 1, number),
         )
     assert seen == {q: None if g is None else f"{g!r} (ok)" for q, g in GROUP_QUERIES}
-    assert missing_details == {
+    # the closest names the file has follow as "; did you mean …?" (issue 15): the look-alikes are named,
+    # never matched
+    assert {q: d.partition("; did you mean")[0] for q, d in missing_details.items()} == {
         q: f"no rows for group {q!r} in {path} ({len(ODD_GROUPS)} groups in the file)"
         for q, g in GROUP_QUERIES
         if g is None
@@ -898,4 +902,4 @@ def test_a_million_row_export_is_read_exactly(
     assert users["user399996@contoso.example"] == ("User399996@Contoso.Example", "User 399996", True)
     assert found["Finance"]["user000001@contoso.example"] == ("User000001@Contoso.Example", "User 1", True)
     missing = files.read_group("Timetracker Guests")
-    assert missing.health is Health.MISSING and missing.detail.endswith("(4 groups in the file)")
+    assert missing.health is Health.MISSING and "(4 groups in the file); did you mean" in missing.detail

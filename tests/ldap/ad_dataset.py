@@ -10,6 +10,10 @@ People (OU=People,OU=SyncTest): user00000 … user02999. By index i:
   i % 7 == 2 or i % 50 == 17 (mail is "N/A") → userPrincipalName user{i}@test.example.com only;
   otherwise mail "User{i}@Example.COM" (and a UPN, which mail outranks).
 Groups (OU=Groups,OU=SyncTest): see GROUPS below.
+Contractors (OU=Contractors,OU=SyncTest), in group Contractors: accounts whose accountExpires is in the past,
+in the future, 0 and 0x7FFFFFFFFFFFFFFF (both "never"), and one both disabled and expired (CONTRACTORS).
+Narrow (OU=Narrow,OU=SyncTest), read with base_dn = NARROW_BASE: NarrowTeam ⊃ NarrowNested ⊃ user00601, who
+lives outside that base_dn (NARROW_* below).
 """
 
 from __future__ import annotations
@@ -22,13 +26,15 @@ from typing import Any
 from ldap3 import BASE, MODIFY_ADD, MODIFY_REPLACE, NONE, Connection, Server
 from ldap3.utils.dn import escape_rdn
 
-DATASET_VERSION = "v1"
+DATASET_VERSION = "v2-expiry-narrow"
 BASE_DN = "DC=test,DC=example,DC=com"
 ROOT = f"OU=SyncTest,{BASE_DN}"
 PEOPLE = f"OU=People,{ROOT}"
 GROUPS = f"OU=Groups,{ROOT}"
 GROUPS2 = f"OU=MoreGroups,{ROOT}"
 SERVICE = f"OU=Service,{ROOT}"
+CONTRACTORS_OU = f"OU=Contractors,{ROOT}"
+NARROW_BASE = f"OU=Narrow,{ROOT}"
 USERS = 3000
 
 SERVICE_USER = "svc-syncd@test.example.com"
@@ -168,6 +174,41 @@ def expected_unidentified(group: str) -> set[str]:
     return {user_name(i) for i in expected_users(group) if expected_key(i) is None and not disabled(i)}
 
 
+# -- accounts that expire: kind → (accountExpires FILETIME, disabled) --------------------------------------
+EXPIRED_AT = "2020-01-01 00:00 UTC"
+CONTRACTORS: dict[str, tuple[int, bool]] = {
+    "expired": (132223104000000000, False),  # 2020-01-01 00:00 UTC
+    "future": (157766880000000000, False),  # 2100-12-11 13:20 UTC
+    "never0": (0, False),
+    "nevermax": (0x7FFFFFFFFFFFFFFF, False),
+    "disabledexpired": (132223104000000000, True),
+}
+
+
+def contractor_dn(kind: str) -> str:
+    return f"CN=contractor-{kind},{CONTRACTORS_OU}"
+
+
+def contractor_key(kind: str) -> str:
+    return f"contractor-{kind}@example.com"
+
+
+def expected_contractors() -> dict[str, bool]:
+    """identity key → enabled for group Contractors (expired and disabled accounts are not enabled)."""
+    return {contractor_key(k): k in ("future", "never0", "nevermax") for k in CONTRACTORS}
+
+
+# -- members outside a narrowed base_dn, one nesting level down --------------------------------------------
+NARROW_TEAM = f"CN=NarrowTeam,{NARROW_BASE}"
+NARROW_NESTED = f"CN=NarrowNested,{NARROW_BASE}"
+NARROW_INSIDE = ("narrow-direct", "narrow-nested")  # users inside NARROW_BASE: in NarrowTeam, NarrowNested
+NARROW_OUTSIDE_USER = 601  # user00601 (OU=People): a member of NarrowNested, outside NARROW_BASE
+
+
+def narrow_user_dn(name: str) -> str:
+    return f"CN={name},{NARROW_BASE}"
+
+
 # -- writing it ----------------------------------------------------------------------------------------
 
 
@@ -244,9 +285,31 @@ def populate(host: str, admin_dn: str, password: str) -> dict[str, float]:
     conn.modify(
         group_dn("Mixed"), {"member": [(MODIFY_ADD, [f"CN=WS01,{PEOPLE}", f"CN=Outside Contact,{PEOPLE}"])]}
     )
+    _populate_contractors_and_narrow(conn)
     conn.unbind()
     t2 = time.monotonic()
     return {"users": t1 - t0, "groups": t2 - t1}
+
+
+def _populate_contractors_and_narrow(conn: Connection) -> None:
+    classes = ["top", "person", "organizationalPerson", "user"]
+    conn.add(CONTRACTORS_OU, ["top", "organizationalUnit"])
+    for kind, (expires, is_disabled) in CONTRACTORS.items():
+        conn.add(contractor_dn(kind), classes, {
+            "sAMAccountName": f"contractor-{kind}"[:20], "displayName": f"Contractor {kind}",
+            "mail": contractor_key(kind), "userAccountControl": "514" if is_disabled else "512",
+            "accountExpires": str(expires),
+        })  # fmt: skip
+    add_group(conn, group_dn("Contractors"), "Contractors", [contractor_dn(k) for k in CONTRACTORS])
+    conn.add(NARROW_BASE, ["top", "organizationalUnit"])
+    for name in NARROW_INSIDE:
+        conn.add(narrow_user_dn(name), classes, {
+            "sAMAccountName": name, "mail": f"{name}@example.com", "userAccountControl": "512",
+        })  # fmt: skip
+    add_group(
+        conn, NARROW_NESTED, "NarrowNested", [narrow_user_dn("narrow-nested"), user_dn(NARROW_OUTSIDE_USER)]
+    )
+    add_group(conn, NARROW_TEAM, "NarrowTeam", [narrow_user_dn("narrow-direct"), NARROW_NESTED])
 
 
 # -- the bench's 10,000-member nested group ------------------------------------------------------------

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 
@@ -74,6 +75,18 @@ class RunningDC:
     @property
     def ldap_url(self) -> str:
         return f"ldap://{self.host}:389"
+
+    def admin(self) -> Any:
+        """An ldap3 Connection bound as the domain Administrator over plain LDAP (for tests that write)."""
+        from ldap3 import NONE, Connection, Server
+
+        return Connection(
+            Server(self.host, 389, get_info=NONE),
+            ADMIN_DN,
+            ADMIN_PASSWORD,
+            auto_bind=True,
+            raise_exceptions=True,
+        )
 
     def running(self) -> bool:
         return self.process.poll() is None

@@ -9,6 +9,7 @@ import struct
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -301,8 +302,9 @@ def test_direct_member_outside_base_dn_makes_the_read_partial() -> None:
     assert read.health is Health.PARTIAL
     assert keys(read.members) == ["ann@corp.example.com"]
     assert read.detail == (
-        f"1 direct member(s) of Team were not found under base_dn {BASE} (e.g. CN=bob,OU=Elsewhere,DC=other,DC=com); "
-        "widen base_dn or remove them from the group"
+        "1 member(s) of Team or of its nested groups were not read: CN=bob,OU=Elsewhere,DC=other,DC=com "
+        f"(member of Team: outside base_dn {BASE}); widen base_dn, let the bind account read them, or remove "
+        "them from the group"
     )
 
 
@@ -396,15 +398,49 @@ def far_chain(top: str = "Top") -> FakeAD:
     return ad
 
 
-def test_group_outside_base_dn_inside_the_chain_hands_over_to_in_chain() -> None:
-    # IN_CHAIN walks Far, which memberOf=Mid cannot see through
+def test_group_of_another_domain_inside_the_chain_hands_over_to_in_chain_and_is_partial() -> None:
+    # IN_CHAIN walks Far, which memberOf=Mid cannot see through; Far itself (another domain) cannot be read,
+    # so whether every member of Far came back is unknown: partial, naming Far
     ad = far_chain()
     read = MembershipReader(ad, settings()).read("Top")
-    assert read.health is Health.OK
+    assert read.health is Health.PARTIAL
     assert keys(read.members) == ["ann@corp.example.com", "bob@corp.example.com"]
+    assert f"CN=Far,OU=Groups,{OTHER} (member of Mid: outside base_dn {BASE})" in read.detail
     assert chain_searches(ad) == [f"(memberOf:{IN_CHAIN}:={ad.group_dn_escaped('Top')})"]
     ad.requests.clear()
     assert read == ChainOnlyReader(ad, settings()).read("Top")
+
+
+NARROW = f"OU=Teams,{BASE}"
+
+
+def test_group_of_the_domain_outside_a_narrowed_base_dn_is_read_across_the_domain() -> None:
+    # Top (in OU=Teams = base_dn) ⊃ Mid (OU=Groups: outside base_dn) ⊃ ann (inside): Mid is found by the
+    # IN_CHAIN group search from the domain root, its member values are read, ann came back: ok
+    ad = FakeAD()
+    ann = ad.user("ann", suffix=NARROW, mail="ann@corp.example.com")
+    mid = ad.group("Mid", [ann])
+    ad.group("Top", [mid], ou="OU=Teams")
+    read = MembershipReader(ad, settings(base_dn=NARROW)).read("Top")
+    assert (read.health, read.detail) == (Health.OK, "")
+    assert [(p.key, p.via) for p in read.members] == [("ann@corp.example.com", ("Mid",))]
+    assert [r.base for r in ad.requests if r.scope == "subtree" and "objectClass=group" in r.ldap_filter][
+        -1
+    ] == BASE
+
+
+def test_nested_member_outside_a_narrowed_base_dn_is_partial_at_any_depth() -> None:
+    # Top ⊃ Mid ⊃ Deep ⊃ bob (OU=People of the domain: outside base_dn); ann inside
+    ad = FakeAD()
+    ann = ad.user("ann", suffix=NARROW, mail="ann@corp.example.com")
+    bob = ad.user("bob", mail="bob@corp.example.com")
+    deep = ad.group("Deep", [bob], ou="OU=Teams")
+    mid = ad.group("Mid", [deep, ann], ou="OU=Teams")
+    ad.group("Top", [mid], ou="OU=Teams")
+    read = MembershipReader(ad, settings(base_dn=NARROW)).read("Top")
+    assert read.health is Health.PARTIAL
+    assert keys(read.members) == ["ann@corp.example.com"]
+    assert f"{bob} (member of Deep: outside base_dn {NARROW})" in read.detail
 
 
 def test_member_of_only_server_with_a_nested_group_is_an_error_not_a_short_read() -> None:
@@ -637,9 +673,36 @@ def test_object_guid_is_the_source_id_and_disabled_bit_is_read() -> None:
         display_name="Ann",
         source_id="0b3bd2f8-1c39-4a54-9d4f-4b5c2b5f9c01",
         enabled=False,  # 66050 = 0x10202: NORMAL_ACCOUNT | DONT_EXPIRE_PASSWORD | ACCOUNTDISABLE
+        inactive="account disabled in Active Directory",
     )
     assert source_id(entry(objectGUID=guid.bytes_le)) == str(guid)
     enabled = to_person(
         entry(mail="a@b.example", userAccountControl="514"), ("mail",), include_disabled=True, via=()
     )
     assert isinstance(enabled, Person) and enabled.enabled
+
+
+# -- accountExpires ------------------------------------------------------------------------------------
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("expires", "enabled", "inactive"),
+    [
+        ("0", True, ""),  # never
+        ("9223372036854775807", True, ""),  # 0x7FFFFFFFFFFFFFFF: never
+        (None, True, ""),  # not set
+        ("132223104000000000", False, "account expired 2020-01-01 00:00 UTC (accountExpires)"),
+        ("134244000000000000", False, "account expired 2026-05-28 00:00 UTC (accountExpires)"),
+        ("134270784000000000", True, ""),  # 2026-06-28: not yet
+        ("not a number", True, ""),
+    ],
+)
+def test_account_expires_is_judged_like_disabled(expires: str | None, enabled: bool, inactive: str) -> None:
+    values = {"mail": "ann@corp.example.com"} | ({"accountExpires": expires} if expires else {})
+    person = to_person(entry(**values), ("mail",), include_disabled=False, via=(), now=NOW)
+    assert isinstance(person, Person)
+    assert (person.enabled, person.inactive) == (enabled, inactive)
+    kept = to_person(entry(**values), ("mail",), include_disabled=True, via=(), now=NOW)
+    assert isinstance(kept, Person) and kept.enabled and kept.inactive == ""
