@@ -20,7 +20,7 @@ from syncd import config as config_module
 from syncd.alerts.run import run_with_alerts
 from syncd.config_section import parse_duration
 from syncd.cycle import Cycle, CycleRequest, CycleResult, utc_now
-from syncd.diagnostics import add_log_file, configure, prune_log_files
+from syncd.diagnostics import add_log_file, configure, configure_fallback, prune_log_files
 from syncd.errors import ConfigError, ExitCode, SyncdError, UsageError
 from syncd.identity import normalise_email
 from syncd.models import Outcome
@@ -604,24 +604,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # inside the handlers: a logging set-up that fails (e.g. colour on a console) is one line and an exit
         # code too, never a traceback that stops install.ps1
-        configure(
-            args.log_format,
-            _verbosity(args),
-            interactive=args.command
-            in (
-                "plan",
-                "check",
-                "status",
-                "demo",
-                "audit",
-                "secret",
-                "init",
-                "alerts",
-                "state",
-                "idle",
-                "grant",
-            ),
-        )
+        try:
+            configure(
+                args.log_format,
+                _verbosity(args),
+                interactive=args.command
+                in (
+                    "plan",
+                    "check",
+                    "status",
+                    "demo",
+                    "audit",
+                    "secret",
+                    "init",
+                    "alerts",
+                    "state",
+                    "idle",
+                    "grant",
+                ),
+            )
+        except Exception:
+            configure_fallback()  # reporting this must not log to stdout via structlog's defaults
+            raise
         code = COMMANDS[args.command](args)
         return _ended(args, code, ["the audit log has this run's records"])
     except BrokenPipeError:

@@ -54,7 +54,9 @@ def read_http_options(section: Section) -> HttpOptions:
     """Read `ca_bundle`, `proxy`, `timeout` from a source or target table."""
     ca_bundle: Path | None = None
     system_trust = False
-    if section.has("ca_bundle"):
+    if not section.has("ca_bundle"):
+        section.path("ca_bundle", kind="file")  # absent: None, but listed among the keys allowed here
+    else:
         text = section.str("ca_bundle", expected='a path to a PEM file, or "system"')
         system_trust = text == SYSTEM_TRUST
         if text and not system_trust:

@@ -330,20 +330,24 @@ class MembershipReader:
                 kind = "a user" if "user" in classes else "not a group"
                 return f"{group} is {kind} (objectClass {', '.join(entry.texts('objectClass'))})"
             return self._ref(entry)
+        # a SID (Azure DevOps Server names Windows groups so) is matched on objectSid, a name on
+        # sAMAccountName or cn; either must name exactly one group under base_dn
         sid = sid_bytes(group)
         if sid is not None:
-            return self._resolve_sid(group, sid)
-        value = escape_filter_chars(group)
+            attribute, matching = "objectSid", f"(objectSid={escape_bytes(sid)})"
+        else:
+            value = escape_filter_chars(group)
+            attribute, matching = "sAMAccountName or cn", f"(|(sAMAccountName={value})(cn={value}))"
         page = directory.search(
             self._settings.base_dn,
-            f"(&(objectClass=group)(|(sAMAccountName={value})(cn={value})))",
+            f"(&(objectClass=group){matching})",
             GROUP_ATTRIBUTES,
             scope="subtree",
             page_size=AMBIGUITY_LIST,
             step=f"looking up group {group!r}",
         )
         if not page.entries:
-            return f"no group with sAMAccountName or cn {group!r} under {self._settings.base_dn}"
+            return f"no group with {attribute} {group!r} under {self._settings.base_dn}"
         if len(page.entries) > 1 or page.cookie:
             more = "+" if page.cookie else ""
             names = "; ".join(e.dn for e in page.entries)
@@ -351,20 +355,6 @@ class MembershipReader:
                 f"{group!r} names {len(page.entries)}{more} groups ({names}); "
                 "name the group by its distinguished name instead"
             )
-        return self._ref(page.entries[0])
-
-    def _resolve_sid(self, group: str, sid: bytes) -> GroupRef | str:
-        """A group named by its SID (Azure DevOps Server names Windows groups so): objectSid under base_dn."""
-        page = self._directory.search(
-            self._settings.base_dn,
-            f"(&(objectClass=group)(objectSid={escape_bytes(sid)}))",
-            GROUP_ATTRIBUTES,
-            scope="subtree",
-            page_size=AMBIGUITY_LIST,
-            step=f"looking up group {group}",
-        )
-        if not page.entries:
-            return f"no group with objectSid {group} under {self._settings.base_dn}"
         return self._ref(page.entries[0])
 
     @staticmethod
@@ -466,7 +456,9 @@ class MembershipReader:
 
         people, unidentified = self._with_paths(ref, found.members, nested)
         skipped = found.skipped
-        if absent and not found.seen:
+        base = settings.base_dn
+        if absent and not found.seen and any(is_under(dn, base) for dn, _ in absent.values()):
+            # members under base_dn, and not one came back: the DC does not evaluate the rule
             return GroupRead(
                 settings.name,
                 group,

@@ -126,3 +126,37 @@ def test_a_secret_file_readable_by_users_is_refused_naming_icacls(world: Any) ->
     assert ran.code == 2, ran.stderr
     assert "token.txt is readable by Users; restrict it: icacls" in ran.stderr
     assert "chmod" not in ran.stderr
+
+
+@pytest.mark.parametrize("colorama", [True, False], ids=["with-colorama", "without-colorama"])
+def test_unattended_commands_by_hand_on_a_console(world: Any, colorama: bool) -> None:
+    """An administrator runs the task's command by hand, then looks at the audit trail."""
+    config = world.write_config()
+    world.members({"Users": ["u0001@example.com"], "Admins": []})
+    ran = as_windows(
+        ["run", "-v", "-c", str(config), "--max-runtime", "40m"], console=True, colorama=colorama
+    )
+    assert ran.code == 0, ran.stderr
+    assert "Traceback" not in ran.stderr
+    ran = as_windows(
+        ["audit", "-c", str(config), "--user", "u0001@example.com"], console=True, colorama=colorama
+    )
+    assert ran.code == 0, ran.stderr
+    assert "u0001@example.com" in ran.stdout
+
+
+def test_secret_set_as_on_windows_names_a_missing_icacls(world: Any) -> None:
+    """`syncd secret set` takes its Windows branch in the lane, where icacls.exe does not exist: it must say
+    which program could not start (exit 2) and leave no file, not blame the file it was writing."""
+    config = world.write_config()
+    done = subprocess.run(
+        [sys.executable, str(AS_WINDOWS), "secret", "set", "timetracker-token", "-c", str(config)],
+        input="s3cret-sentinel\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "icacls.exe" in done.stderr and "nothing written" in done.stderr
+    assert "s3cret-sentinel" not in done.stdout + done.stderr
+    assert not (world.root / "secrets" / "timetracker-token.txt").exists()
