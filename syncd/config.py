@@ -201,6 +201,7 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "", *, secrets: boo
     clock = parse_clock(root.section("clock"))
     alerts = parse_alerts(root)
     reclaim = _parse_reclaim(root, role_order, {s.name: s.type for s in sources})
+    _check_warn_channel(root, reclaim, {a.name: a.email is not None for a in alerts})
     root.finish()
 
     if not secrets:
@@ -387,3 +388,11 @@ def _parse_reclaim(
     from syncd.reclaim_settings import parse_reclaim
 
     return parse_reclaim(root.section("reclaim"), role_order, sources)
+
+
+def _check_warn_channel(
+    root: Section, reclaim: ReclaimSettings | None, email_alerts: Mapping[str, bool]
+) -> None:
+    from syncd.reclaim_settings import check_warn_channel
+
+    check_warn_channel(Section({}, "reclaim", root.file, root.problems), reclaim, email_alerts)

@@ -166,16 +166,12 @@ class IdleSeatStep:
             )
         )
         if self.write and settings.mode == "reclaim" and decision.judged:
-            # warnings of people who worked since, or left, are dropped; unknown activity keeps them all
-            self.store.replace_warnings(decision.warned)
+            warned = dict(decision.warned)
             for change in decision.new_warnings:
-                due = now + settings.warn_before
-                self._event(
-                    WARNING,
-                    change.email,
-                    f"seat will be reclaimed from {due:%Y-%m-%d}: {change.reason.text}",
-                    {"syncd.reclaim.due": due.isoformat(timespec="seconds")},
-                )
+                if not self._warn(change, now + settings.warn_before):
+                    warned.pop(change.key, None)  # not sent: not warned; the next run tries again
+            # warnings of people who worked since, or left, are dropped; unknown activity keeps them all
+            self.store.replace_warnings(warned)
         judged = decision.judged
         # a reclaim recorded by a run that was stopped before (or while) its write: the rules now remove the
         # seat ("no rule selects them"); it is still that reclaim, re-checked before the write like any other
@@ -203,6 +199,32 @@ class IdleSeatStep:
             idle=decision.idle,
             idle_summary=summary,
         )
+
+    def _warn(self, change: Change, due: datetime) -> bool:
+        """Audit the warning and, with `warn_channel`, mail it to the person. False: it could not be sent."""
+        text = f"seat will be reclaimed from {due:%Y-%m-%d}: {change.reason.text}"
+        fields: dict[str, object] = {"syncd.reclaim.due": due.isoformat(timespec="seconds")}
+        name = self.settings.warn_channel
+        if name is not None:
+            from syncd.reclaim_warning import find_channel, send_warning
+
+            alert = find_channel(self.config.alerts, name)
+            run_id = self.audit.run_id if self.audit is not None else None
+            error = (
+                send_warning(
+                    alert, change.email, due, change.reason.text, config=str(self.config.file), run_id=run_id
+                )
+                if alert is not None
+                else f"no [[alerts]] email entry named {name!r}"
+            )
+            fields["syncd.alert.channel"] = name
+            if error:
+                fields |= {"event.outcome": "failure", "error.message": error}
+                self._problems.append(f"reclaim warning to {change.email} not sent ({name}): {error}")
+                self._event(WARNING, change.email, f"NOT SENT ({error}); {text}", fields)
+                return False
+        self._event(WARNING, change.email, text, fields)
+        return True
 
     def _devops_last_access(self) -> tuple[dict[EmailKey, datetime | None] | None, tuple[str, ...]]:
         """The optional Azure DevOps signal; a failed read only leaves its column empty, with a note."""

@@ -8,6 +8,7 @@ exempt = ["boss@example.com"]
 exempt_groups = [{ source = "hr", group = "Managers" }]
 mode = "report"             # or "reclaim"
 warn_before = "7d"          # default "0s": reclaim without a warning period
+warn_channel = "ops-mail"   # optional: mail each warning to the person through this [[alerts]] email entry
 max_per_run = 25            # reclaims per run; they also count toward the removal guards
 regrant_group = { source = "hr", group = "Timetracker again" }
 activity_overlap = "26h"    # how far back an incremental worklog read reaches past the last read
@@ -56,6 +57,7 @@ class ReclaimSettings:
     regrant_group: GroupRef | None
     activity_overlap: timedelta
     activity_budget: int = 300  # requests per run for the first worklog read (0: no limit)
+    warn_channel: str | None = None  # an [[alerts]] entry of type email: warnings are mailed to the person
     devops_source: str | None = None  # an azure_devops source: lastAccessedDate for the idle list
     devops_url: str = "https://vsaex.dev.azure.com"
 
@@ -107,6 +109,9 @@ def parse_reclaim(
     regrant = _group(section.section("regrant_group"), source_names) if section.has("regrant_group") else None
     overlap = section.duration("activity_overlap", DEFAULT_OVERLAP)
     budget = section.int("activity_budget", DEFAULT_BUDGET, minimum=0)
+    warn_channel = section.optional_str(
+        "warn_channel", expected='the name of an [[alerts]] entry of type "email"'
+    )
     devops = section.optional_str("devops_source", expected="the name of an azure_devops source")
     devops_url = section.url("devops_url", "https://vsaex.dev.azure.com")
     section.finish()
@@ -131,6 +136,7 @@ def parse_reclaim(
         regrant_group=regrant,
         activity_overlap=overlap,
         activity_budget=budget,
+        warn_channel=warn_channel,
         devops_source=devops,
         devops_url=devops_url or "https://vsaex.dev.azure.com",
     )
@@ -145,3 +151,17 @@ def _group(section: Section, source_names: set[str]) -> GroupRef | None:
         section.error("source", f"no [[sources]] is named {source!r} (defined: {known})")
         return None
     return GroupRef(source, group) if source and group else None
+
+
+def check_warn_channel(
+    section: Section, settings: ReclaimSettings | None, email_alerts: Mapping[str, bool]
+) -> None:
+    """`warn_channel` must name an `[[alerts]]` entry of type email (`email_alerts`: name → is email)."""
+    name = settings.warn_channel if settings is not None else None
+    if name is None or email_alerts.get(name):
+        return
+    emails = ", ".join(sorted(n for n, is_email in email_alerts.items() if is_email)) or "none"
+    found = "is a webhook" if name in email_alerts else "is not defined"
+    section.error(
+        "warn_channel", f'{name!r} {found}; name an [[alerts]] entry with type = "email" (defined: {emails})'
+    )

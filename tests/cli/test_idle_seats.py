@@ -17,8 +17,10 @@ from syncd.cli import main
 from syncd.cycle import Cycle, CycleRequest
 from syncd.emulators.timetracker_worklogs import WorklogContract
 from syncd.identity import EmailKey
+from tests.cli.test_alerts import smtp, test_ca
 
 KIND = "GET worklogs/all"
+__all__ = ["smtp", "test_ca"]  # SMTP server fixtures of the alert tests (aiosmtpd on 127.0.0.1)
 
 
 def users(*numbers: int) -> list[str]:
@@ -389,3 +391,59 @@ def test_in_one_run_a_worklog_logged_after_planning_cancels_that_reclaim(
     held = [e for e in world.audit() if e["event.action"] == "seat-held"]
     assert [e["user.target.email"] for e in held] == users(3)
     assert held[0]["syncd.held.why"].startswith("reclaim cancelled: time tracked at ")
+
+
+def test_warn_before_mails_the_person_through_an_alerts_email_entry(
+    world: Any, smtp: Any, test_ca: Any
+) -> None:
+    from tests.cli.test_alerts import email_alert
+
+    box, port = smtp
+    world.members({"Users": users(1, 2), "Admins": []})
+    path = world.write_config(
+        policy='grace = "0s"\nmax_removal_percent = 100',
+        extra=reclaim_table("reclaim", 'warn_before = "7d"\nwarn_channel = "ops-mail"'),
+    )
+    path.write_text(path.read_text(encoding="utf-8") + email_alert(world, port, test_ca), encoding="utf-8")
+    world.emulator.log_work("u0001@example.com", datetime.now(UTC) - timedelta(days=1))
+    assert main(["run", "-c", str(path)]) == 0  # assigns
+    assert main(["run", "-c", str(path)]) == 0  # u2 idle: warned by mail, not reclaimed
+    assert world.roles() == dict.fromkeys(users(1, 2), "Team")
+    mails = [m for m in box.messages if m["X-Syncd-Event"] == "reclaim-warning"]
+    assert [str(m["To"]) for m in mails] == users(2)
+    assert str(mails[0]["Subject"]).startswith(
+        "[syncd ALERT] Your 7pace Timetracker seat will be reclaimed on "
+    )
+    assert "no time tracked since at least" in mails[0].get_content()
+    warning = [e for e in world.audit() if e["event.action"] == "reclaim-warning"]
+    assert warning[0]["event.outcome"] == "success" and warning[0]["syncd.alert.channel"] == "ops-mail"
+    assert main(["run", "-c", str(path)]) == 0
+    assert len([m for m in box.messages if m["X-Syncd-Event"] == "reclaim-warning"]) == 1  # warned once
+
+
+def test_a_warning_that_cannot_be_sent_is_not_a_warning(
+    world: Any, test_ca: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.cli.test_alerts import _free_port, email_alert
+
+    world.members({"Users": users(1, 2), "Admins": []})
+    path = world.write_config(
+        policy='grace = "0s"\nmax_removal_percent = 100',
+        extra=reclaim_table("reclaim", 'warn_before = "7d"\nwarn_channel = "ops-mail"'),
+    )
+    path.write_text(
+        path.read_text(encoding="utf-8") + email_alert(world, _free_port(), test_ca), encoding="utf-8"
+    )
+    world.emulator.log_work("u0001@example.com", datetime.now(UTC) - timedelta(days=1))
+    assert main(["run", "-c", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["run", "-c", str(path)]) == 0
+    assert "syncd: reclaim warning to u0002@example.com not sent (ops-mail): " in capsys.readouterr().err
+    failed = [e for e in world.audit() if e["event.action"] == "reclaim-warning"]
+    assert [e["event.outcome"] for e in failed] == ["failure"]
+    config = config_module.load(path)
+    from syncd.reclaim_state import ReclaimState
+    from syncd.state import State
+
+    with State(config.state_dir) as state:
+        assert ReclaimState(state).warnings() == {}  # the next run tries again; the reclaim waits

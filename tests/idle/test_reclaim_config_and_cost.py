@@ -72,7 +72,7 @@ def test_every_problem_is_one_line_naming_its_key(tmp_path: Path, monkeypatch: p
         "reclaim.max_per_run: 0 is out of range: must be at least 1",
         "reclaim.regrant_group.source: no [[sources]] is named 'ad' (defined: hr)",
         "reclaim.idle_fro: unknown key; did you mean 'idle_for'? (allowed here: activity_budget, activity_overlap, devops_source, devops_url, exempt, "
-        "exempt_groups, idle_for, max_per_run, min_seat_age, mode, regrant_group, roles, warn_before)",
+        "exempt_groups, idle_for, max_per_run, min_seat_age, mode, regrant_group, roles, warn_before, warn_channel)",
         "reclaim.warn_before: must be shorter than idle_for (the warning comes before the reclaim)",
     ]
 
@@ -87,6 +87,13 @@ def test_devops_source_must_be_an_azure_devops_source(
     assert problems(tmp_path, 'idle_for = "60d"\ndevops_source = "ado"\ndevops_url = "vsaex"\n') == [
         "reclaim.devops_url: 'vsaex' is not a URL (https://… or http://…)",
         "reclaim.devops_source: 'ado' is not defined; name a [[sources]] entry with type = \"azure_devops\"",
+    ]
+
+
+def test_warn_channel_must_name_an_email_alert(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SYNCD_TEST_TOKEN", "t")
+    assert problems(tmp_path, 'idle_for = "60d"\nwarn_before = "7d"\nwarn_channel = "ops"\n') == [
+        "reclaim.warn_channel: 'ops' is not defined; name an [[alerts]] entry with type = \"email\" (defined: none)"
     ]
 
 
