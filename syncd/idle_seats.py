@@ -285,17 +285,17 @@ class IdleSeatStep:
             why = f"reclaim held: activity re-check failed ({read.problem})"
             self._problems.append(f"{len(reclaims)} reclaim(s) held: {why}")
             self.unread_holds += len(reclaims)
-            cancelled = [Held(c, why, None, "activity") for c in reclaims]
+            cancelled = [Held(c, why, None, HELD_CAUSE) for c in reclaims]
             keep: list[Change] = []
         else:
             keep, cancelled = still_idle(reclaims, licensed, read.latest, self.now - self.settings.idle_for)
+            # a person working whose reclaim an interrupted run recorded keeps the seat, reclaimed no more
+            self.store.forget_reclaimed(h.change.key for h in cancelled if h.change.key in self._unfinished)
         self.store.record_reclaimed(
             Reclaimed(c.key, c.email, c.before, c.reason.rule, self.now, c.reason.text)
             for c in keep
             if c.key not in self._unfinished
         )
-        # a person working whose reclaim an interrupted run recorded keeps the seat and is reclaimed no more
-        self.store.forget_reclaimed(h.change.key for h in cancelled if h.change.key in self._unfinished)
         if not cancelled:
             return plan
         for held in cancelled:
