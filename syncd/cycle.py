@@ -313,6 +313,7 @@ def settle_interrupted(
     for intent in state.pending_intents():
         owned: dict[EmailKey, Owned] = {}
         released: list[EmailKey] = []
+        removed: dict[EmailKey, str] = {}
         for item in intent.changes:
             change = plan_file.change_from_dict(item, f"interrupted run {intent.run_id}")
             user = licensed.get(change.key)
@@ -321,6 +322,7 @@ def settle_interrupted(
                 outcome, error = Outcome.SUCCESS, ""
                 if change.after == NONE_ROLE:
                     released.append(change.key)
+                    removed[change.key] = change.before
                 else:
                     owned[change.key] = _owned_after(change, now)
             else:
@@ -332,6 +334,8 @@ def settle_interrupted(
                 audit.change(ChangeResult(change, outcome, error), batch=intent.batch, recovered=True)
             settled += 1
         state.settle_intent(intent.run_id, intent.batch, owned, released)
+        if removed:  # an interrupted run's removals count against the removal window too
+            state.record_removed(intent.run_id, removed, now)
     if settled:
         log.warning("settled changes of an interrupted run", changes=settled)
     return settled

@@ -18,6 +18,7 @@ from pathlib import Path
 from syncd.audit import AuditLog
 from syncd.config import Config
 from syncd.diagnostics import DatedLogFile
+from syncd.errors import StorageError
 
 UNATTENDED = frozenset({"run", "apply", "daemon"})
 
@@ -92,8 +93,8 @@ def _audit(ending: Ending, config: Config) -> None:
                 "error.type": type(ending.error).__name__,
             },
         )
-    except OSError:
-        pass  # the diagnostic log already has it; the audit folder is what failed
+    except (OSError, StorageError):
+        pass  # the diagnostic log already has it; the audit folder is what failed (full, read-only)
     finally:
         if audit is not None:
             audit.close()
