@@ -1,4 +1,4 @@
-"""What syncd remembers for idle seats (issue 18), in the state database's schema-2 tables:
+"""What syncd remembers for idle seats (issue 18), in the state database's tables of schema step 3 (additive):
 
 - `activity`: each 7pace user id's latest activity seen (the max of every read so far);
 - `activity_reads`: row "worklogs": since when the activity is complete (`covered_from`, the first read's
