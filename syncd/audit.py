@@ -21,7 +21,7 @@ from structlog.typing import EventDict, WrappedLogger
 
 from syncd import __version__
 from syncd.errors import StorageError
-from syncd.models import Action, Change, ChangeResult, Held, Outcome
+from syncd.models import Action, Change, ChangeResult, Held, LeftAlone, Outcome
 
 AUDIT_SCHEMA = 1
 ECS_VERSION = "8.11.0"
@@ -33,6 +33,7 @@ GUARD_STOP = "guard-stop"
 CLOCK_SUSPECT = "clock-suspect"
 STATE_REBUILT = "state-rebuilt"
 ALERT = "alert"
+LEFT_ALONE = "seat-left-alone"
 
 _EVENT_TYPE = {
     Action.ASSIGN.value: ["user", "creation"],
@@ -233,6 +234,21 @@ class AuditLog:
             fields["syncd.held.due"] = held.due.astimezone(UTC).isoformat(timespec="seconds")
         self._emit(f"held {held.change.action.value} of {held.change.email}: {held.why}", fields)
 
+    def left_alone(self, entry: LeftAlone) -> None:
+        """A person nothing was sent for (ambiguous in 7pace, unknown role, not in the organization)."""
+        self._emit(
+            f"left alone {entry.email}: {entry.kind}: {entry.why}",
+            {
+                "event.action": LEFT_ALONE,
+                "event.outcome": Outcome.UNKNOWN.value,
+                "user.target.email": entry.email,
+                "user.target.roles": [entry.role],
+                "syncd.wanted.role": entry.wanted,
+                "syncd.left_alone.kind": entry.kind,
+                "syncd.left_alone.why": entry.why,
+            },
+        )
+
     def blocked(self, change: Change, limit: int | None) -> None:
         fields = self._change_fields(change, BLOCKED, Outcome.FAILURE.value)
         fields["error.message"] = f"seat limit {limit} reached"
@@ -264,6 +280,10 @@ class AuditLog:
 
     def guard_stop(self, message: str, summary: Mapping[str, Any]) -> None:
         self._emit(message, {"event.action": GUARD_STOP, "event.outcome": Outcome.FAILURE.value, **summary})
+
+    def event(self, action: str, message: str, fields: Mapping[str, Any]) -> None:
+        """Any other audited act, named by `action` (e.g. "reclaim-warning", "reclaim-grant")."""
+        self._emit(message, {"event.action": action, "event.outcome": Outcome.SUCCESS.value, **fields})
 
     def alert(self, channel: str, event: str, title: str, error: str) -> None:
         """An alert sent, or not (a failing channel never fails the run; it is recorded here)."""

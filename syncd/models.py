@@ -12,7 +12,7 @@ UNUSABLE_LISTED = 1000
 """How many members without a usable e-mail a plan names (the count is always complete)."""
 
 NONE_ROLE = "None"
-"""The 7pace role that holds no seat; assigning it is how a seat is released (apis.md 1.10 d)."""
+"""The 7pace role that holds no seat; assigning it is how a seat is released (docs/contract.md §1)."""
 
 
 class Health(enum.Enum):
@@ -85,6 +85,8 @@ class LicensedUser:
     role: str
     target_id: str = ""
     display_name: str = ""
+    unique_name: str = ""
+    vsts_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,12 +149,42 @@ class UnusableMember:
 
 
 @dataclass(frozen=True, slots=True)
+class LeftAlone:
+    """A person syncd sends nothing for this run, and why (docs/contract.md, "What the plan leaves alone").
+
+    `kind` is "ambiguous" (7pace holds the person twice), "unknown-role" (a role `[roles] order` does not
+    name) or "not-in-organization" (not a user of the organization yet, so no seat can be given)."""
+
+    key: EmailKey
+    email: str
+    role: str
+    wanted: str
+    kind: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
 class GroupStatus:
     source: str
     group: str
     health: Health
     members: int
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IdleSeat:
+    """A paid seat nobody uses (issue 18): who, since when, the rule that gives it, what happens to it."""
+
+    key: EmailKey
+    email: str
+    role: str
+    rule: str  # the rule that gives the seat (its name), or how the seat is held otherwise
+    idle_since: datetime  # the latest activity, or the start of what syncd has read when there is none
+    tracked: bool  # False: no worklog at all since `idle_since`
+    days: int
+    status: str  # "reported", "reclaim", "warned …", "kept: …", "held: …"
+    devops: str = ""  # Azure DevOps last access: a date, "never", "not listed", or "" when not read
 
 
 @dataclass(frozen=True)
@@ -169,7 +201,11 @@ class Plan:
     unidentified: int = 0
     seat_limit: int | None = None
     notes: tuple[str, ...] = field(default=())
+    idle: tuple[IdleSeat, ...] = ()  # idle seats, when [reclaim] is configured
+    idle_summary: str = ""  # "14 idle seats: USD 126.00 a month; …"
     unusable: tuple[UnusableMember, ...] = ()  # the members behind `unidentified`, at most UNUSABLE_LISTED
+    unmatched: tuple[str, ...] = ()  # seat-holding 7pace rows no person can be matched to (counted in seats)
+    left_alone: tuple[LeftAlone, ...] = ()
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)

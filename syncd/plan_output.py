@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from syncd.identity import EmailKey
+from syncd.idle_output import idle_lines
 from syncd.models import Action, Change, Health, Plan
 from syncd.plan_file import SavedPlan, saved_plan_to_dict, sealed
 from syncd.secrets import Secret
@@ -70,12 +71,24 @@ def render_table(plan: Plan, cost_lines: Sequence[str] = (), *, title: str = "")
             f"Blocked by the seat limit of {plan.seat_limit} ({len(plan.blocked)}), retried every run:"
         )
         out.extend(_rows(plan.blocked, "x"))
+    if plan.left_alone:
+        out.append(f"Left alone, nothing sent ({len(plan.left_alone)}):")
+        width = max(len(e.email) for e in plan.left_alone)
+        out.extend(f"  ? {e.email:<{width}}  {e.kind}: {e.why}" for e in plan.left_alone)
+    if plan.unmatched:
+        shown = ", ".join(plan.unmatched[:10])
+        more = f" (+{len(plan.unmatched) - 10} more)" if len(plan.unmatched) > 10 else ""
+        out.append(
+            f"{len(plan.unmatched)} licensed user(s) cannot be matched (no usable e-mail; their seats are "
+            f"counted and left alone): {shown}{more}"
+        )
     limit = f" (limit {plan.seat_limit})" if plan.seat_limit is not None else ""
     delta = plan.seats_after - plan.seats_before
     if cost_lines:
         out.extend(cost_lines)  # the cost block starts with the seat figures
     else:
         out.append(f"Seats: {plan.seats_before} → {plan.seats_after} ({delta:+d}){limit}")
+    out.extend(idle_lines(plan.idle, plan.idle_summary))
     if plan.unidentified:
         out.append(f"Note: {plan.unidentified} member(s) have no usable e-mail address and were skipped")
     out.extend(f"Note: {note}" for note in plan.notes)

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from syncd.config import Config
+from syncd.reclaim_state import ReclaimState
 from syncd.state import State
 
 
@@ -18,6 +19,7 @@ def collect_status(config: Config, now: datetime) -> dict[str, Any]:
         runs = state.recent_runs(10)
         absent = state.absent_since()
         owned = state.owned()
+        reclaimed = ReclaimState(state).reclaimed()
     last = next((r for r in runs if r.finished is not None), None)
     summary = last.summary if last else {}
     # A run that failed before reading the target (credentials refused) has no seat figures: show the last
@@ -57,8 +59,16 @@ def collect_status(config: Config, now: datetime) -> dict[str, Any]:
         "held": summary.get("held", []),
         "pending_in_grace": pending,
         "blocked": summary.get("blocked", []),
+        "left_alone": summary.get("left_alone", []),
+        "unmatched": summary.get("unmatched", []),
         "cost": summary.get("cost"),
         "cost_lines": summary.get("cost_lines", []),
+        "idle_summary": summary.get("idle_summary", ""),
+        "idle": summary.get("idle", []),
+        "reclaimed": [
+            {"email": r.email, "role": r.role, "since": r.since.isoformat(), "reason": r.reason}
+            for r in sorted(reclaimed.values(), key=lambda r: r.since)
+        ],
         "now": now.isoformat(),
     }
 
@@ -97,6 +107,36 @@ def render_status(config: Config, fmt: str, now: datetime) -> str:
     if data["held"]:
         out.append(f"Held at the last run ({len(data['held'])}):")
         out.extend(f"  {h['email']}  {h['action']}: {h['why']}" for h in data["held"][:50])
+    if data["left_alone"]:
+        out.append(f"Left alone at the last run ({len(data['left_alone'])}):")
+        out.extend(f"  {e['email']}  {e['kind']}: {e['why']}" for e in data["left_alone"][:50])
+    if data["unmatched"]:
+        out.append(
+            f"Seats 7pace lists without a usable e-mail ({len(data['unmatched'])}): "
+            + ", ".join(data["unmatched"][:20])
+        )
     if data["blocked"]:
         out.append(f"Blocked by the seat limit ({len(data['blocked'])}): " + ", ".join(data["blocked"][:20]))
+    out.extend(_idle_lines(data))
     return "\n".join(out)
+
+
+def _idle_lines(data: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    if data["idle_summary"]:
+        out.append(f"Idle seats at the last run: {data['idle_summary']}")
+        out.extend(
+            f"  {s['email']}  {s['role']}  idle since {s['idle_since']} ({s['days']} days); "
+            f"{s['rule']}; {s['status']}"
+            for s in data["idle"][:50]
+        )
+    if data["reclaimed"]:
+        out.append(
+            f"Reclaimed ({len(data['reclaimed'])}), kept unassigned until `syncd grant EMAIL` or the "
+            "regrant group:"
+        )
+        out.extend(
+            f"  {r['email']}  {r['role']}  since {r['since'][:10]}: {r['reason']}"
+            for r in data["reclaimed"][:50]
+        )
+    return out

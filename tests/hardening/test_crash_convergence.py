@@ -78,7 +78,9 @@ def kill_at(
 ) -> tuple[str, int]:
     """Start a run, kill it at the point `kind`/`draw` names (`seats` before and after the run, `changes`
     it will make); returns (where, POSTs received by 7pace)."""
-    pages_before = seats[0] // 500 + 1
+    # the run assigns people, so its first read also lists the organization users without a seat
+    # (includeNoneRoles): every user of the emulator, not only the seats
+    pages_before = len(world.emulator.roles_by_email(include_none=True)) // 500 + 1
     batches = -(-changes // BATCH)
     posts = world.emulator.count("POST users/roles")
     world.proxy.reset()
@@ -95,7 +97,15 @@ def kill_at(
         hold, where = hh.Hold("POST users/roles", n, action), f"batch {n} of {batches}"
     elif kind == "verify":
         k = 1 + int(draw * (seats[1] // 500 + 1))
-        hold, where = hh.Hold("GET users/roles", pages_before + k, "drop"), f"verify GET page {k}"
+        hold, where = hh.Hold("GET users/roles", 10**9, "drop"), f"verify GET page {k}"
+        armed = hold
+
+        def arm(seen: str, number: int, request: Any) -> None:
+            # the verify is the first read after the last POST: re-armed at each POST, k GETs later
+            if seen == "POST users/roles" and not armed.arrived.is_set():
+                armed.ordinal = world.proxy.count("GET users/roles") + k
+
+        world.proxy.before = arm
     else:
         where = "start-up"
     world.proxy.hold = hold

@@ -46,6 +46,8 @@ ORG = [
     EmulatedUser(BOSS, "Team"),
     EmulatedUser(NEW),
     EmulatedUser(MALLORY),
+    # users of the organization without a seat: 7pace can give them one (issue 14 leaves anyone else alone)
+    *(EmulatedUser(email) for email in EXTRA),
 ]
 POLICY = f'grace = "0s"\nmax_removal_percent = 100\nmax_removals = 100\nprotected = ["{BOSS}"]'
 
@@ -431,6 +433,9 @@ def test_a_damaged_state_is_refused_and_rebuilt_from_the_audit(
     )
     assert after == before, err
     assert "Rebuilt" in out
+    assert [e["event.action"] for e in world.audit() if e["event.action"] == "state-rebuilt"] == [
+        "state-rebuilt"
+    ]
     assert damage == "deleted" or list(state.parent.glob("syncd.sqlite3.damaged-*"))  # kept, never deleted
     again, _, err = syncd("state", "rebuild", "--from-audit", "-c", str(world.config))
     assert again == 2 and "is not damaged" in err  # a healthy state is rebuilt only with --force
