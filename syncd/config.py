@@ -30,6 +30,7 @@ from syncd.targets.interface import TargetSettings
 
 if TYPE_CHECKING:
     from syncd.pricing import PricingSettings
+    from syncd.reclaim_settings import ReclaimSettings
 
 DEFAULT_ROLE_ORDER = ("Administrator", "Budget", "Product", "Team")
 CONFIG_ENV = "SYNCD_CONFIG"
@@ -122,6 +123,7 @@ class Config:
     legacy_state_dir: Path | None = None  # the pre-issue-21 default state folder, when [state] dir is unset
     alerts: tuple[AlertSettings, ...] = ()
     identity: IdentitySettings = field(default_factory=IdentitySettings)
+    reclaim: ReclaimSettings | None = None  # idle seats (issue 18)
 
     def source(self, name: str) -> SourceSettings:
         for settings in self.sources:
@@ -221,6 +223,8 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "", *, secrets: boo
     clock = parse_clock(root.section("clock"))
     alerts = parse_alerts(root)
     identity = _parse_identity(root.section("identity"))
+    reclaim = _parse_reclaim(root, role_order, {s.name: s.type for s in sources})
+    _check_warn_channel(root, reclaim, {a.name: a.email is not None for a in alerts})
     root.finish()
 
     if not secrets:
@@ -247,6 +251,7 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "", *, secrets: boo
         legacy_state_dir=None if explicit_state else legacy_state,
         alerts=alerts,
         identity=identity,
+        reclaim=reclaim,
     )
 
 
@@ -417,3 +422,19 @@ def _parse_pricing(root: Section) -> PricingSettings | None:
     from syncd.pricing import parse_pricing
 
     return parse_pricing(root.section("pricing"))
+
+
+def _parse_reclaim(
+    root: Section, role_order: tuple[str, ...], sources: Mapping[str, str]
+) -> ReclaimSettings | None:
+    from syncd.reclaim_settings import parse_reclaim
+
+    return parse_reclaim(root.section("reclaim"), role_order, sources)
+
+
+def _check_warn_channel(
+    root: Section, reclaim: ReclaimSettings | None, email_alerts: Mapping[str, bool]
+) -> None:
+    from syncd.reclaim_settings import check_warn_channel
+
+    check_warn_channel(Section({}, "reclaim", root.file, root.problems), reclaim, email_alerts)

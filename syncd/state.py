@@ -58,7 +58,17 @@ _MIGRATIONS: tuple[str, ...] = (
         key TEXT NOT NULL, role TEXT NOT NULL, at TEXT NOT NULL, run_id TEXT NOT NULL,
         PRIMARY KEY (key, at));
     """,
-    # 3 (issue 16): ownership by stable ids, and the history of renames. Additive: every existing entry is
+    # issue 18 (idle seats): additive and idempotent like the step before; tables of syncd.reclaim_state
+    """
+    CREATE TABLE IF NOT EXISTS activity (user_id TEXT PRIMARY KEY, last TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS activity_reads (
+        name TEXT PRIMARY KEY, covered_from TEXT NOT NULL, read_at TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS reclaimed (
+        key TEXT PRIMARY KEY, email TEXT NOT NULL, role TEXT NOT NULL, rule TEXT NOT NULL,
+        since TEXT NOT NULL, reason TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS reclaim_warnings (key TEXT PRIMARY KEY, warned_at TEXT NOT NULL);
+    """,
+    # 4 (issue 16): ownership by stable ids, and the history of renames. Additive: every existing entry is
     # carried over with empty ids, which the next run fills in from the rows and people it matches.
     # Idempotent too (IF NOT EXISTS; `_migrate` skips a column that is already there): the issue-16 branch
     # shipped this step as schema 2 (see _REPLAYED_FROM).

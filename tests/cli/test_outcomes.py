@@ -167,3 +167,23 @@ def test_the_console_renderer_falls_back_to_plain_when_structlog_refuses_colour(
     renderer = diagnostics._console_renderer(True)
     assert isinstance(renderer, real)
     assert "\x1b[" not in renderer(None, "warning", {"event": "plain", "level": "warning"})
+
+
+def test_an_audit_log_that_refuses_the_record_does_not_hide_the_exit_code(
+    world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full or read-only audit folder (the audit log's StorageError) while recording a held lock: the exit
+    code stays 6 and the diagnostic log still has the line."""
+    from syncd.audit import AuditLog
+    from syncd.errors import StorageError
+
+    world.members({"Users": ["u0001@example.com"], "Admins": []})
+    config = world.write_config(extra='\n[audit]\ndir = "audit"\n\n[state]\ndir = "state"\n')
+
+    def full(self: AuditLog, message: str, fields: object) -> None:
+        raise StorageError("audit log cannot be written: No space left on device")
+
+    monkeypatch.setattr(AuditLog, "summary", full)
+    with RunLock(world.root / "state", "test"):
+        assert main(["run", "-c", str(config)]) == 6
+    assert [e["exit_code"] for e in errors_in(world.root / "audit")] == [6]

@@ -160,3 +160,19 @@ def test_secret_set_as_on_windows_names_a_missing_icacls(world: Any) -> None:
     assert "icacls.exe" in done.stderr and "nothing written" in done.stderr
     assert "s3cret-sentinel" not in done.stdout + done.stderr
     assert not (world.root / "secrets" / "timetracker-token.txt").exists()
+
+
+def test_a_keyring_reference_without_a_usable_backend_is_one_line(world: Any) -> None:
+    """As on a Windows server where the task account has no usable Credential Manager (a gMSA has none):
+    the lookup fails as one exit-2 line naming the key. (keyring's WinVault backend checks
+    platform.system(), which the lane cannot switch: this shows the failure path, not WinVault itself.)"""
+    config = world.write_config()
+    world.members({"Users": ["u0001@example.com"], "Admins": []})
+    text = config.read_text(encoding="utf-8").replace(
+        'token = { file = "token.txt" }', 'token = { keyring = "syncd/tt" }'
+    )
+    config.write_text(text, encoding="utf-8")
+    ran = as_windows(["plan", "-c", str(config)], console=True)
+    assert ran.code == 2, ran.stderr
+    (line,) = ran.stderr.splitlines()
+    assert line.startswith(f"syncd: error: {config}: target.token: keyring lookup of 'syncd/tt' failed")

@@ -333,14 +333,14 @@ def duplicates(draw: st.DrawFn) -> Mutation:
 
 @st.composite
 def missing_path(draw: st.DrawFn) -> Mutation:
-    slot = draw(st.sampled_from(["source", "token", "ca_bundle", "state-is-a-file", "audit-is-a-file"]))
+    # not the token: a secret that is not there (yet) is a note for `check --offline`, which works without
+    # the secrets (issue 15); run, apply and plan still refuse it (tests/cli/test_errors_that_help.py)
+    slot = draw(st.sampled_from(["source", "ca_bundle", "state-is-a-file", "audit-is-a-file"]))
     name = draw(st.from_regex(r"[a-z]{1,8}(/[a-z]{1,8})?\.(csv|txt|pem)", fullmatch=True))
 
     def apply(doc: dict[str, Any]) -> None:
         if slot == "source":
             doc["sources"][0]["path"] = "missing/" + name
-        elif slot == "token":
-            doc["target"]["token"] = {"file": "missing/" + name}
         elif slot == "ca_bundle":
             doc["target"]["ca_bundle"] = "missing/" + name
         elif slot == "state-is-a-file":

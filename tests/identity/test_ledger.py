@@ -1,4 +1,4 @@
-"""The ownership ledger by stable ids: schema 1 → 3 carries every entry over (and a schema-2 database of
+"""The ownership ledger by stable ids: schema 1 → 4 carries every entry over (and a schema-2 database of
 either branch that shipped one); renames move keys and are kept."""
 
 from __future__ import annotations
@@ -83,12 +83,28 @@ CREATE TABLE IF NOT EXISTS removed (
 """
 
 
-@pytest.mark.parametrize("branch", ["issue16", "issue21"])
+ISSUE_18_SCHEMA_3 = """
+CREATE TABLE IF NOT EXISTS activity (user_id TEXT PRIMARY KEY, last TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS activity_reads (name TEXT PRIMARY KEY, covered_from TEXT NOT NULL, read_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS reclaimed (
+    key TEXT PRIMARY KEY, email TEXT NOT NULL, role TEXT NOT NULL, rule TEXT NOT NULL,
+    since TEXT NOT NULL, reason TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS reclaim_warnings (key TEXT PRIMARY KEY, warned_at TEXT NOT NULL);
+"""
+
+
+@pytest.mark.parametrize("branch", ["issue16", "issue21", "issue18"])
 def test_a_schema_2_database_of_either_branch_migrates_keeping_its_ledger(
     tmp_path: Path, branch: str
 ) -> None:
     db = sqlite3.connect(tmp_path / STATE_FILE)
-    db.executescript(SCHEMA_1 + (ISSUE_16_SCHEMA_2 if branch == "issue16" else ISSUE_21_SCHEMA_2))
+    # issue16: its schema 2; issue21: main's schema 2; issue18: main's schema 3 (issue 21's + the idle tables)
+    extra = {
+        "issue16": ISSUE_16_SCHEMA_2,
+        "issue21": ISSUE_21_SCHEMA_2,
+        "issue18": ISSUE_21_SCHEMA_2 + ISSUE_18_SCHEMA_3,
+    }[branch]
+    db.executescript(SCHEMA_1 + extra)
     if branch == "issue16":
         db.execute(
             "INSERT INTO owned VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -110,7 +126,7 @@ def test_a_schema_2_database_of_either_branch_migrates_keeping_its_ledger(
         db.execute(
             "INSERT INTO removed VALUES (?, ?, ?, ?)", ("bob@contoso.com", "Team", NOW.isoformat(), "r1")
         )
-    db.execute("PRAGMA user_version = 2")
+    db.execute(f"PRAGMA user_version = {3 if branch == 'issue18' else 2}")
     db.commit()
     db.close()
     with State(tmp_path) as state:
@@ -134,6 +150,8 @@ def test_a_schema_2_database_of_either_branch_migrates_keeping_its_ledger(
     assert again.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     columns = {row[1] for row in again.execute("PRAGMA table_info(owned)")}
     assert {"target_id", "vsts_id", "person_id"} <= columns
+    tables = {name for (name,) in again.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"renames", "run_clock", "removed", "target", "activity", "reclaimed"} <= tables
 
 
 def test_rekey_moves_the_entry_and_its_observations_and_remembers_the_rename(tmp_path: Path) -> None:
