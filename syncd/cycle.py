@@ -637,7 +637,9 @@ class Cycle:
             {k: s.role for k, s in desired.items()},
             {k: u.role for k, u in licensed.items()},
         )
-        plan = replace(recon.plan, unusable=_unusable(reads))
+        plan = replace(
+            recon.plan, unusable=_unusable(reads), notes=recon.plan.notes + _target_notes(target)
+        )
         # Observations are facts about the world, remembered by every run (a dry run advances the grace
         # clock too, so turning writes on later does not restart every grace period). A `plan` is a preview
         # and writes nothing: had it recorded waiting times for the people the seat cap blocked, they would
@@ -954,6 +956,12 @@ def _refuse_unexplained(path: Path | None, reviewed: Plan, fresh: Plan, override
 
 def _path(audit: AuditLog | None) -> Path | None:
     return audit.path if audit is not None else None
+
+
+def _target_notes(target: Target) -> tuple[str, ...]:
+    """What the target has to say about its last read (TrackingTime: seats held by pending invitations)."""
+    notes = getattr(target, "notes", None)
+    return tuple(notes()) if callable(notes) else ()
 
 
 def _request_counts(target: Target) -> dict[str, int]:
