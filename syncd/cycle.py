@@ -637,9 +637,7 @@ class Cycle:
             {k: s.role for k, s in desired.items()},
             {k: u.role for k, u in licensed.items()},
         )
-        plan = replace(
-            recon.plan, unusable=_unusable(reads), notes=recon.plan.notes + _target_notes(target)
-        )
+        plan = replace(recon.plan, unusable=_unusable(reads), notes=recon.plan.notes + _target_notes(target))
         # Observations are facts about the world, remembered by every run (a dry run advances the grace
         # clock too, so turning writes on later does not restart every grace period). A `plan` is a preview
         # and writes nothing: had it recorded waiting times for the people the seat cap blocked, they would

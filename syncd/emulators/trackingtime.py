@@ -145,7 +145,7 @@ class TrackingTimeEmulator:
         self._log: list[LoggedRequest] = []
         for user in users:
             self.add_user(user)
-        self._server = EmulatorServer(self._handle, port=port, ssl_context=ssl_context)
+        self._server = EmulatorServer(self.handle, port=port, ssl_context=ssl_context)
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> TrackingTimeEmulator:
@@ -266,7 +266,7 @@ class TrackingTimeEmulator:
     def _count_seats(self) -> None:
         self._high_water = max(self._high_water, sum(1 for u in self._users.values() if not u.archived))
 
-    def _handle(self, request: Request) -> Response:
+    def handle(self, request: Request) -> Response:
         arrived = time.monotonic()
         kind, account, rest = self._route(request)
         fault = self._injector.decide(request)
