@@ -35,17 +35,22 @@ users, at least `minimum_seats` (the PRO plan "starts at 3 users"); `new_cycle()
 
 from __future__ import annotations
 
+import argparse
+import csv
 import json
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Literal, NamedTuple
 from urllib.parse import parse_qs
 
 from syncd.emulators.faults import Fault, FaultInjector, Faults
 from syncd.emulators.http_server import EmulatorServer, Request, Response
+from syncd.emulators.standalone import wait_for_signal
 from syncd.identity import normalise_email
 
 ADMIN, PROJECT_MANAGER, CO_WORKER = "ADMIN", "PROJECT_MANAGER", "CO_WORKER"
@@ -562,6 +567,58 @@ def with_contract(emulator: TrackingTimeEmulator, **changes: Any) -> None:
     emulator.contract = replace(emulator.contract, **changes)
 
 
+def load_users(path: Path) -> list[TtUser]:
+    """CSV `email,role[,state]` with state empty, `archived`, `pending` or `owner` (header optional)."""
+    found = []
+    text = path.read_text(encoding="utf-8-sig")
+    for number, row in enumerate(csv.reader(text.splitlines()), start=1):
+        cells = [c.strip() for c in row]
+        if not cells or not any(cells) or cells[0].startswith("#") or (number == 1 and cells[0] == "email"):
+            continue
+        state = cells[2].lower() if len(cells) > 2 else ""
+        if state not in ("", "archived", "pending", "owner"):
+            raise ValueError(
+                f"{path}:{number}: state must be empty, archived, pending or owner, not {state!r}"
+            )
+        role = cells[1] if len(cells) > 1 and cells[1] else CO_WORKER
+        found.append(TtUser(cells[0], role, state == "archived", state == "pending", state == "owner"))
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run standalone on 127.0.0.1 to rehearse a `type = "trackingtime"` config."""
+    parser = argparse.ArgumentParser(
+        prog="python -m syncd.emulators.trackingtime",
+        description="Run a TrackingTime API v4 emulator on 127.0.0.1 to rehearse a syncd config.",
+    )
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
+    parser.add_argument("--users", type=Path, help="CSV email,role[,archived|pending|owner]")
+    parser.add_argument("--account-id", type=int, default=4711, help="the account id (default 4711)")
+    parser.add_argument("--app-password", default="tt-app-password", help="the app password to accept")
+    parser.add_argument(
+        "--fault", action="append", default=[], metavar="NAME=VALUE", help="e.g. error_ratio=0.1"
+    )
+    args = parser.parse_args(argv)
+    try:
+        users = load_users(args.users) if args.users else []
+        faults = Faults.parse(args.fault)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    emulator = TrackingTimeEmulator(
+        users, account_id=args.account_id, app_password=args.app_password, faults=faults, port=args.port
+    )
+    with emulator:
+        print(
+            f'TrackingTime emulator: [target] url = "{emulator.api_url}", account_id = {args.account_id} '
+            f"({len(users)} users, {emulator.active} active); Ctrl-C stops it",
+            flush=True,
+        )
+        wait_for_signal()
+    print(f"stopped after {len(emulator.requests)} requests", flush=True)
+    return 0
+
+
 __all__: Sequence[str] = (
     "ADMIN",
     "CO_WORKER",
@@ -573,3 +630,7 @@ __all__: Sequence[str] = (
     "TtUser",
     "with_contract",
 )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

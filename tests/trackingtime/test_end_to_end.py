@@ -203,3 +203,16 @@ def test_an_emptied_group_is_suspicious_and_archives_nobody(
     members(tmp_path, {"Staff": [], "Leads": []})
     assert main(["apply", "-c", cfg]) == 4
     assert not tt.user("ann@contoso.example").archived and not tt.user("fred@contoso.example").archived
+
+
+def test_a_state_bound_to_one_account_refuses_another(
+    tmp_path: Path, tt: TrackingTimeEmulator, ca: TestCA, capsys
+) -> None:
+    """Issue 21's binding holds for TrackingTime: the account id is part of the target's identity."""
+    members(tmp_path, {"Staff": ["ann"], "Leads": []})
+    cfg = Path(config(tmp_path, tt, ca, extra='[state]\ndir = "shared-state"'))
+    assert main(["apply", "-c", str(cfg)]) == 0
+    cfg.write_text(cfg.read_text().replace(f"account_id = {ACCOUNT}", f"account_id = {ACCOUNT + 1}"))
+    capsys.readouterr()
+    assert main(["plan", "-c", str(cfg)]) == 2
+    assert str(ACCOUNT) in capsys.readouterr().err

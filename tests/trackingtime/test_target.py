@@ -289,3 +289,17 @@ def test_post_on_close_is_an_html_page_and_changes_nothing(emulator_factory) -> 
     )
     assert "html" in answer.headers["Content-Type"]
     assert not emulator.user("x@contoso.example").archived
+
+
+def test_standalone_users_file(tmp_path) -> None:
+    from syncd.emulators.trackingtime import load_users
+
+    path = tmp_path / "users.csv"
+    path.write_text("email,role,state\nboss@x.example,ADMIN,owner\nb@x.example,,archived\n", encoding="utf-8")
+    assert load_users(path) == [
+        TtUser("boss@x.example", "ADMIN", owner=True),
+        TtUser("b@x.example", "CO_WORKER", archived=True),
+    ]
+    path.write_text("c@x.example,ADMIN,gone\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="state must be empty, archived, pending or owner"):
+        load_users(path)
