@@ -8,6 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +25,7 @@ import pytest
 
 from syncd.cli import main
 from syncd.emulators.faults import Fault, Faults
-from syncd.emulators.http_server import EmulatorServer, Request, Response
+from syncd.emulators.http_server import DropConnection, EmulatorServer, Request, Response
 from syncd.emulators.trackingtime import Contract, TrackingTimeEmulator, TtUser
 
 PASSWORD = "sentinel-trackingtime-app-password"
@@ -55,6 +62,8 @@ class TtWorld:
     front: EmulatorServer  # forwards to the emulator; `refuse` may answer instead, `reshape` after it
     refuse: Callable[[Request], Response | None] | None = None
     reshape: Callable[[Request, Response], Response] | None = None
+    gate: hh.Hold | None = None  # holds the gate.ordinal-th request of gate.kind ("GET users" or "write")
+    counts: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def members(self, groups: dict[str, list[str]]) -> None:
         rows = ["group,email"]
@@ -63,7 +72,7 @@ class TtWorld:
             rows.extend(f"{group},{email}" for email in emails)
         (self.root / "members.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
 
-    def write_config(self, target: str = "") -> Path:
+    def write_config(self, target: str = "", policy: str = "") -> Path:
         text = f"""
 [target]
 type = "trackingtime"
@@ -95,6 +104,7 @@ role = "ADMIN"
 grace = "0s"
 max_removal_percent = 100
 max_removals = 100000
+{policy}
 """
         path = self.root / "syncd.toml"
         path.write_text(text, encoding="utf-8")
@@ -105,19 +115,34 @@ max_removals = 100000
 
 
 @contextlib.contextmanager
-def running_world(root: Path) -> Iterator[TtWorld]:
+def running_world(root: Path, org: list[TtUser] = ORG) -> Iterator[TtWorld]:
     secret = root / "tt.txt"
     secret.write_text(PASSWORD, encoding="utf-8")
     secret.chmod(0o600)
-    with TrackingTimeEmulator(ORG, account_id=ACCOUNT, app_password=PASSWORD) as emulator:
+    lock = threading.Lock()
+    with TrackingTimeEmulator(org, account_id=ACCOUNT, app_password=PASSWORD) as emulator:
         holder: list[TtWorld] = []
 
         def forward(request: Request) -> Response:
             world = holder[0]
+            kind = "write" if request.method in ("POST", "PUT") else f"{request.method} users"
+            with lock:
+                world.counts[kind] = number = world.counts.get(kind, 0) + 1
+            gate = world.gate
+            held = gate is not None and gate.kind == kind and gate.ordinal == number
+            if held and gate is not None and gate.action != "answer-lost":
+                gate.arrived.set()
+                gate.released.wait(60)
+                if gate.action == "drop":
+                    raise DropConnection()
             early = world.refuse(request) if world.refuse is not None else None
             if early is not None:
                 return early
             answer = emulator.handle(request)  # the emulator answers in this process; then reshaped
+            if held and gate is not None and gate.action == "answer-lost":
+                gate.arrived.set()
+                gate.released.wait(60)
+                raise DropConnection()
             return world.reshape(request, answer) if world.reshape is not None else answer
 
         with EmulatorServer(forward) as front:
@@ -354,3 +379,127 @@ def test_fault(
         )
         record("TrackingTime", COLUMNS, result.cells(), (CASES.index(case), COMMANDS.index(command)))
         assert result.problems() == []
+
+
+# -- crash convergence -----------------------------------------------------------------------------------------
+
+CRASH_SEED = 20261202
+CRASH_PEOPLE = hh.users("c", range(300))
+CRASH_ANCHOR = "anchor@example.com"  # keeps Admins non-empty in both states (an emptied group would be held)
+CRASH_MEMBER = "member@example.com"  # and Users
+CRASH_A = {"Users": [*CRASH_PEOPLE, CRASH_MEMBER], "Admins": [CRASH_ANCHOR]}
+CRASH_B = {"Users": [CRASH_MEMBER], "Admins": [*CRASH_PEOPLE[:150], CRASH_ANCHOR]}
+CRASH_POLICY = "max_group_shrink_percent = 100"
+CRASH_KINDS = {
+    "startup": "at a random moment of start-up, config and source read",
+    "read": "during the target read (GET page k held)",
+    "write-dropped": "before write n arrives (the kill comes first)",
+    "write-late": "inside a write (write n reaches TrackingTime after the kill)",
+    "answer-lost": "inside a write (TrackingTime applied write n, the answer is lost)",
+    "verify": "during the verify re-read after the last write",
+}
+
+
+def crash_wanted(groups: dict[str, list[str]]) -> dict[str, str]:
+    roles = dict.fromkeys(map(hh.key, [*CRASH_PEOPLE, CRASH_ANCHOR, CRASH_MEMBER]), hh.NONE)
+    roles |= {hh.key(e): "CO_WORKER" for e in groups["Users"]}
+    roles |= {hh.key(e): "ADMIN" for e in groups["Admins"]}
+    return roles
+
+
+def crash_schedule() -> list[tuple[str, float]]:
+    rng = random.Random(CRASH_SEED)
+    kinds = ["startup"] + [k for k in CRASH_KINDS if k != "startup"] * 3
+    rng.shuffle(kinds)
+    return [(kind, rng.random()) for kind in kinds]
+
+
+def crash_gate(world: TtWorld, kind: str, draw: float, changes: int) -> tuple[hh.Hold | None, str]:
+    rows = len(world.emulator.roles_by_email(include_none=True))
+    pages = rows // 100 + 1
+    writes = max(1, -(-changes // 20))  # at least this many writes (invitations go 20 to a call)
+    if kind == "read":
+        k = 1 + int(draw * pages)
+        return hh.Hold("GET users", k, "drop"), f"GET page {k} of {pages}"
+    if kind in ("write-dropped", "write-late", "answer-lost"):
+        n = 1 + int(draw * writes)
+        action = {"write-dropped": "drop", "write-late": "forward", "answer-lost": "answer-lost"}[kind]
+        return hh.Hold("write", n, action), f"write {n}"
+    if kind == "verify":
+        return hh.Hold("GET users", pages + 1, "drop"), "verify GET page 1"
+    return None, "start-up"
+
+
+@pytest.mark.slow
+def test_sigkill_at_seeded_points_converges(tmp_path: Path, record: Callable[..., None]) -> None:
+    """`python -m syncd run` against TrackingTime, killed with SIGKILL at seeded points of a 300-change
+    apply (invitations, upgrades, archives, re-opens, downgrades): nobody ends in a role that is neither their
+    old nor their desired one, every change is covered by an intent or a success event, and a clean `run`
+    converges (exit 0, re-plan empty, roles as desired)."""
+    failures: list[str] = []
+    cut_short = 0  # kills that landed part-way through the writes (the points the test is about)
+    with running_world(tmp_path, []) as world:
+        config = world.write_config(policy=CRASH_POLICY)
+        for number, (kind, draw) in enumerate(crash_schedule(), start=1):
+            groups = CRASH_A if number % 2 else CRASH_B
+            world.members(groups)
+            wanted = crash_wanted(groups)
+            before = world.roles()
+            mark = {p: p.stat().st_size for p in (tmp_path / "logs").glob("audit-*.jsonl")}
+            world.counts.clear()
+            gate, where = crash_gate(world, kind, draw, len(hh.changed(before, wanted)))
+            world.gate = gate
+            process = subprocess.Popen(
+                [sys.executable, "-m", "syncd", "run", "-c", str(config)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+            try:
+                if gate is None:
+                    time.sleep(0.05 + 0.25 * draw)
+                else:
+                    assert gate.arrived.wait(60), f"the run never reached {where}"
+                process.send_signal(signal.SIGKILL)
+                process.wait(timeout=30)
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait(timeout=30)
+                if gate is not None:
+                    gate.release()
+                world.gate = None
+            time.sleep(0.2)  # a write released after the kill is still being answered
+            after_kill = world.roles()
+            killed_events = hh.read_audit(tmp_path / "logs", mark)
+            moved = hh.changed(before, after_kill)
+            cut_short += 0 < len(moved) < len(hh.changed(before, wanted))
+            problems = hh.unintended(before, after_kill, wanted)
+            problems += [f"changed without an intent: {p}" for p in sorted(moved - hh.covered(killed_events))]
+
+            recovered = main(["run", "-c", str(config)])
+            replan = main(["plan", "-c", str(config), "--detailed-exitcode"])
+            final = world.roles()
+            wrong = sorted(p for p in wanted if final.get(p, hh.NONE) != wanted[p])
+            if recovered != 0 or replan != 0 or wrong:
+                problems.append(
+                    f"recovery run {recovered}, re-plan {replan}, {len(wrong)} wrong: {wrong[:3]}"
+                )
+            invites = world.emulator.count("POST users/invite", status=500)
+            record(
+                "TrackingTime",
+                ["#", "killed", "where", "changed by the killed run", "verdict"],
+                [
+                    number,
+                    CRASH_KINDS[kind],
+                    where,
+                    len(moved),
+                    "converged, audited" if not problems else "FAIL: " + "; ".join(problems)[:300],
+                ],
+                (100 + number,),
+            )
+            if problems:
+                failures.append(
+                    f"point {number} ({kind}, {where}): {problems[:3]} (refused invites {invites})"
+                )
+    assert failures == []
