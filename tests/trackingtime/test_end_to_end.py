@@ -216,3 +216,22 @@ def test_a_state_bound_to_one_account_refuses_another(
     capsys.readouterr()
     assert main(["plan", "-c", str(cfg)]) == 2
     assert str(ACCOUNT) in capsys.readouterr().err
+
+
+def test_the_app_password_is_never_written_or_printed(
+    tmp_path: Path, tt: TrackingTimeEmulator, ca: TestCA, capfd
+) -> None:
+    import base64
+
+    members(tmp_path, {"Staff": ["ann", "dana"], "Leads": ["fred"]})
+    cfg = config(tmp_path, tt, ca)
+    assert main(["-vv", "apply", "-c", cfg]) == 0
+    tt.app_password = "changed"  # and a refused credential, whose message names the secret's reference
+    assert main(["-vv", "plan", "-c", cfg]) == 5
+    out, err = capfd.readouterr()
+    assert "target.app_password" in err  # the key is named, so the operator knows what to fix
+    forms = [PASSWORD, base64.b64encode(f"API_TOKEN:{PASSWORD}".encode()).decode()]
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "tt.txt"]
+    for form in forms:
+        assert form not in out + err
+        assert not [p for p in written if form.encode() in p.read_bytes()]
