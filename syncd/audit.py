@@ -21,7 +21,7 @@ from structlog.typing import EventDict, WrappedLogger
 
 from syncd import __version__
 from syncd.errors import StorageError
-from syncd.models import Action, Change, ChangeResult, Held, Outcome
+from syncd.models import Action, Change, ChangeResult, Held, LeftAlone, Outcome
 
 AUDIT_SCHEMA = 1
 ECS_VERSION = "8.11.0"
@@ -33,6 +33,7 @@ GUARD_STOP = "guard-stop"
 CLOCK_SUSPECT = "clock-suspect"
 STATE_REBUILT = "state-rebuilt"
 ALERT = "alert"
+LEFT_ALONE = "seat-left-alone"
 
 _EVENT_TYPE = {
     Action.ASSIGN.value: ["user", "creation"],
@@ -232,6 +233,21 @@ class AuditLog:
         if held.due is not None:
             fields["syncd.held.due"] = held.due.astimezone(UTC).isoformat(timespec="seconds")
         self._emit(f"held {held.change.action.value} of {held.change.email}: {held.why}", fields)
+
+    def left_alone(self, entry: LeftAlone) -> None:
+        """A person nothing was sent for (ambiguous in 7pace, unknown role, not in the organization)."""
+        self._emit(
+            f"left alone {entry.email}: {entry.kind}: {entry.why}",
+            {
+                "event.action": LEFT_ALONE,
+                "event.outcome": Outcome.UNKNOWN.value,
+                "user.target.email": entry.email,
+                "user.target.roles": [entry.role],
+                "syncd.wanted.role": entry.wanted,
+                "syncd.left_alone.kind": entry.kind,
+                "syncd.left_alone.why": entry.why,
+            },
+        )
 
     def blocked(self, change: Change, limit: int | None) -> None:
         fields = self._change_fields(change, BLOCKED, Outcome.FAILURE.value)

@@ -20,7 +20,7 @@ from syncd import config as config_module
 from syncd.alerts.run import run_with_alerts
 from syncd.config_section import parse_duration
 from syncd.cycle import Cycle, CycleRequest, CycleResult, utc_now
-from syncd.diagnostics import add_log_file, configure, prune_log_files
+from syncd.diagnostics import add_log_file, configure, configure_fallback, prune_log_files
 from syncd.errors import ConfigError, ExitCode, SyncdError, UsageError
 from syncd.identity import normalise_email
 from syncd.models import Outcome
@@ -149,6 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("daemon", parents=[common], help="run on the [schedule] until SIGTERM or Ctrl-C")
     check = commands.add_parser("check", parents=[common], help="validate the config (and reach every peer)")
     check.add_argument("--offline", action="store_true", help="only validate the file; contact nothing")
+    check.add_argument(
+        "--probe", action="store_true", help="report what the 7pace server speaks (read-only contract probe)"
+    )
+    check.add_argument("--format", choices=("table", "json"), default="table", help="--probe report format")
+    check.add_argument(
+        "--probe-write",
+        metavar="EMAIL",
+        help="with --probe: send EMAIL's current role again (a write that changes nothing)",
+    )
     status = commands.add_parser("status", parents=[common], help="last runs, held groups, pending removals")
     status.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     status.add_argument(
@@ -366,6 +375,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     config = _load(args, secrets=not args.offline)
+    if args.format == "json" and (args.probe or args.probe_write):
+        from syncd.checks import probe_target
+
+        return probe_target(config, _print, fmt="json", write_email=args.probe_write)
     _print(
         f"{config.file}: configuration is valid ({len(config.sources)} source(s), "
         f"{len(config.rules)} rule(s), target {config.target.type})"
@@ -378,6 +391,10 @@ def cmd_check(args: argparse.Namespace) -> int:
             for line in error.lines:
                 _print(f"note (not needed offline): {line}")
         return int(ExitCode.OK)
+    if args.probe or args.probe_write:
+        from syncd.checks import probe_target
+
+        return probe_target(config, _print, fmt=args.format, write_email=args.probe_write)
     from syncd.checks import check_online
 
     return check_online(config, _print)
@@ -565,12 +582,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # inside the handlers: a logging set-up that fails (e.g. colour on a console) is one line and an exit
         # code too, never a traceback that stops install.ps1
-        configure(
-            args.log_format,
-            _verbosity(args),
-            interactive=args.command
-            in ("plan", "check", "status", "demo", "audit", "secret", "init", "alerts", "state"),
-        )
+        try:
+            configure(
+                args.log_format,
+                _verbosity(args),
+                interactive=args.command
+                in ("plan", "check", "status", "demo", "audit", "secret", "init", "alerts", "state"),
+            )
+        except Exception:
+            configure_fallback()  # reporting this must not log to stdout via structlog's defaults
+            raise
         code = COMMANDS[args.command](args)
         return _ended(args, code, ["the audit log has this run's records"])
     except BrokenPipeError:

@@ -119,14 +119,24 @@ class Config:
 
     def rank(self, role: str) -> int:
         """Higher is more privileged; None (no seat) is 0."""
-        if role == NONE_ROLE:
+        if role == NONE_ROLE or role.casefold() == "none":
             return 0
-        try:
-            return len(self.role_order) - self.role_order.index(role)
-        except ValueError:
-            # a role the target holds that the config does not list: treat as above every configured role
-            # so syncd never "downgrades" into it or out of it by accident
-            return len(self.role_order) + 1
+        folded = role.casefold()  # 7pace may spell a role its own way (docs/contract.md §1.4)
+        for index, name in enumerate(self.role_order):
+            if name == role or name.casefold() == folded:
+                return len(self.role_order) - index
+        # a role the target holds that the config does not list: the planner leaves such seats alone
+        # (reconcile rule 6); ranked above every configured role as a second line of defence
+        return len(self.role_order) + 1
+
+    def canonical_role(self, role: str) -> str:
+        """The configured spelling of a role the target spells its own way (unknown roles unchanged)."""
+        if role in self.role_order or role == NONE_ROLE:
+            return role
+        folded = role.casefold()
+        if folded == "none":
+            return NONE_ROLE
+        return next((name for name in self.role_order if name.casefold() == folded), role)
 
 
 def locate(explicit: str | None) -> Path:

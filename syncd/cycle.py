@@ -58,6 +58,7 @@ from syncd.sources.interface import Source
 from syncd.state import GroupBaseline, State
 from syncd.state_location import carry_over, check_binding
 from syncd.target_identity import binding
+from syncd.target_read import Organization, TargetRead
 from syncd.targets import target_type
 from syncd.targets.interface import Target
 
@@ -272,15 +273,49 @@ def _unusable(reads: Mapping[tuple[str, str], GroupRead]) -> tuple[UnusableMembe
     return tuple(found)
 
 
-def read_licensed(target: Target) -> dict[EmailKey, LicensedUser]:
-    licensed: dict[EmailKey, LicensedUser] = {}
+def read_target(
+    target: Target, config: Config | None = None, wanted: frozenset[EmailKey] = frozenset()
+) -> TargetRead:
+    """One complete, judged read of the target (TargetReadRefused otherwise: no writes, exit 5), with each
+    role in the configured spelling when the server spells it another way (the target keeps its own
+    spelling for writes). With `wanted`, the read also learns which of them the organization has."""
     progress = Progress(f"reading {target.name}", "seats")
-    for user in target.licensed():
-        if user.role != NONE_ROLE:
-            licensed.setdefault(user.key, user)
-        progress.advance()
+    read = target.read(wanted or None)
+    progress.advance(read.seats)
     progress.finish()
-    return licensed
+    if config is None:
+        return read
+    respelled = {
+        key: replace(user, role=config.canonical_role(user.role))
+        for key, user in read.licensed.items()
+        if user.role not in config.role_order
+    }
+    if respelled:
+        read = replace(read, licensed={**read.licensed, **respelled})
+    return read
+
+
+def read_licensed(target: Target) -> dict[EmailKey, LicensedUser]:
+    return dict(read_target(target).licensed)
+
+
+def _organization(
+    target: Target, desired: Mapping[EmailKey, Any], seen: TargetRead, wanted: frozenset[EmailKey]
+) -> Organization | None:
+    """Who of the people who may need a new seat the organization has: from the target read when it could
+    tell, else `GET users`, read only when someone needs a seat (an hourly run that assigns nobody sends no
+    extra request)."""
+    candidates = {key for key in desired if key not in seen.licensed and key not in seen.ambiguous_keys}
+    if not candidates:
+        return None
+    if seen.organization is not None and candidates <= wanted:
+        return seen.organization
+    organization = target.organization(candidates)
+    if organization is None:
+        log.info(
+            "who can be assigned is not known ahead of the write: the organization's users are not listed"
+        )
+    return organization
 
 
 def _unhealthy(config: Config, reads: Mapping[tuple[str, str], GroupRead]) -> list[UnhealthyGroup]:
@@ -312,14 +347,16 @@ def settle_interrupted(
     for intent in state.pending_intents():
         owned: dict[EmailKey, Owned] = {}
         released: list[EmailKey] = []
+        removed: dict[EmailKey, str] = {}
         for item in intent.changes:
             change = plan_file.change_from_dict(item, f"interrupted run {intent.run_id}")
             user = licensed.get(change.key)
             actual = user.role if user else NONE_ROLE
-            if actual == change.after:
+            if actual.casefold() == change.after.casefold():
                 outcome, error = Outcome.SUCCESS, ""
                 if change.after == NONE_ROLE:
                     released.append(change.key)
+                    removed[change.key] = change.before
                 else:
                     owned[change.key] = _owned_after(change, now)
             else:
@@ -331,6 +368,8 @@ def settle_interrupted(
                 audit.change(ChangeResult(change, outcome, error), batch=intent.batch, recovered=True)
             settled += 1
         state.settle_intent(intent.run_id, intent.batch, owned, released)
+        if removed:  # an interrupted run's removals count against the removal window too
+            state.record_removed(intent.run_id, removed, now)
     if settled:
         log.warning("settled changes of an interrupted run", changes=settled)
     return settled
@@ -343,14 +382,23 @@ def outcome_exit_code(
 
     5 when a source, or a source used to expand another's groups, was down; 4 when changes failed or were
     left, or when any group was not read cleanly (missing, partial, suspicious, unreadable): the people it
-    covers are held, and a scheduler must not see that as success. Holds by grace and assignments blocked
-    by the configured seat cap are the policy working: 0.
+    covers are held, and a scheduler must not see that as success. 4 too when 7pace holds a person twice
+    (ambiguous): nothing is sent for them until an admin merges the accounts. Holds by grace, assignments
+    blocked by the configured seat cap, seats in a role `[roles]` does not name, and people who are not
+    users of the organization yet (often for good: they do not use Azure DevOps; plan, status and audit
+    name them) are the policy working: 0.
     """
     if source_errors:
         return ExitCode.UNREACHABLE
     if failed or not_applied or any(g.health is not Health.OK for g in plan.groups):
         return ExitCode.PARTIAL
+    if any(entry.kind in ADMIN_TO_CLEAR for entry in plan.left_alone):
+        return ExitCode.PARTIAL
     return ExitCode.OK
+
+
+ADMIN_TO_CLEAR = frozenset({"ambiguous"})
+"""Kinds of `LeftAlone` that hold work until an admin acts (exit 4), unlike a role syncd is told to skip."""
 
 
 def held_problems(plan: Plan, source_errors: Mapping[str, SyncdError]) -> list[str]:
@@ -591,18 +639,32 @@ class Cycle:
     ) -> CycleResult:
         config = self.config
         readout = read_sources(config, stack)
-        target: Target = stack.enter_context(self._open_target(config))
-        licensed = read_licensed(target)
-        log.info("target read", target=config.target.type, licensed=len(licensed))
-        if request.write:
-            settled = settle_interrupted(state, audit, licensed, now)
-            if settled:
-                licensed = read_licensed(target)
-
         reads, good = judge_health(
             readout.reads, state.group_baselines(), config.policy.max_group_shrink_percent, now
         )
         desired = desired_roles(config.rules, reads, config.rank)
+        owned = state.owned()
+        # people who may need a seat (selected, no seat syncd knows of): the target read then also says
+        # which of them are users of the organization, in the same pages (docs/contract.md §1.4)
+        wanted = frozenset(key for key in desired if key not in owned)
+        target: Target = stack.enter_context(self._open_target(config))
+        seen = read_target(target, config, wanted)
+        licensed = seen.licensed
+        log.info(
+            "target read",
+            target=config.target.type,
+            licensed=len(licensed),
+            unmatched=len(seen.unmatched),
+            ambiguous=len(seen.ambiguous),
+        )
+        if request.write:
+            settled = settle_interrupted(state, audit, licensed, now)
+            if settled:
+                seen = read_target(target, config, wanted)
+                licensed = seen.licensed
+                owned = state.owned()
+
+        organization = _organization(target, desired, seen, wanted)
         seat_info = target.seats()
         groups = tuple(
             GroupStatus(s, g, r.health, len(r.members), r.detail) for (s, g), r in sorted(reads.items())
@@ -630,12 +692,24 @@ class Cycle:
                     for k, at in recently_removed.items()
                     if k in licensed and k not in owned and at >= now - REGRANT_WINDOW
                 },
+                extra_seats=seen.seats - len(licensed),
+                unmatched=seen.unmatched_lines(),
+                unmatched_ids=frozenset(u.target_id.casefold() for u in seen.unmatched if u.target_id),
+                ambiguous={
+                    a.key: ", ".join(f"{u.target_id or '?'}: {u.role}" for u in a.rows)
+                    for a in seen.ambiguous
+                },
+                known_roles=frozenset(config.role_order),
+                organization=organization,
             )
         )
+        # seats nobody can be matched to, and people 7pace holds twice, are part of the world a plan saw
+        held_elsewhere = {f"unmatched:{n}:{line}": "" for n, line in enumerate(seen.unmatched_lines())}
+        held_elsewhere |= {f"ambiguous:{a.key}": str(len(a.rows)) for a in seen.ambiguous}
+        roles_seen: dict[str, str] = {k: u.role for k, u in licensed.items()}
+        roles_seen.update(held_elsewhere)
         fingerprint = plan_file.fingerprint(
-            config.digest,
-            {k: s.role for k, s in desired.items()},
-            {k: u.role for k, u in licensed.items()},
+            config.digest, {k: s.role for k, s in desired.items()}, roles_seen
         )
         plan = replace(recon.plan, unusable=_unusable(reads), notes=recon.plan.notes + _target_notes(target))
         # Observations are facts about the world, remembered by every run (a dry run advances the grace
@@ -670,6 +744,7 @@ class Cycle:
                 "Held, not removed again"
             )
         problems += held_problems(plan, readout.source_errors)
+        problems += [f"{e.email}: left alone ({e.kind}): {e.why}" for e in plan.left_alone[:20]]
         base = CycleResult(run_id, plan, ExitCode.OK, fingerprint, now, (), (), 0, None, cost, cost_lines)
 
         window_start = now - config.policy.removal_window
@@ -719,6 +794,8 @@ class Cycle:
                 audit.held(held)
             for change in plan.blocked:
                 audit.blocked(change, plan.seat_limit)
+            for entry in plan.left_alone:
+                audit.left_alone(entry)
             audit.summary(
                 _summary_message(result),
                 _summary_fields(plan, results, started, result.seats_after)
@@ -830,6 +907,8 @@ class Cycle:
             audit.held(held)
         for change in plan.blocked:
             audit.blocked(change, plan.seat_limit)
+        for entry in plan.left_alone:
+            audit.left_alone(entry)
         audit.summary(
             f"dry run: {len(plan.changes)} change(s) planned, nothing applied",
             _summary_fields(plan, (), started, plan.seats_after)
@@ -855,16 +934,14 @@ class Cycle:
         )
         results: list[ChangeResult] = []
         changes = plan.changes
-        size = max(1, target.batch_size)
         progress = Progress(f"applying to {target.name}", "changes", len(changes))
-        for number, start in enumerate(range(0, len(changes), size), start=1):
+        for number, (start, batch) in enumerate(_batches(changes, max(1, target.batch_size)), start=1):
             if self.stop.is_set() or (deadline is not None and time.monotonic() > deadline):
                 left = len(changes) - start
                 why = "stop requested" if self.stop.is_set() else "--max-runtime reached"
                 progress.finish()
                 log.warning("stopping before the next batch", why=why, left=left)
                 return results, left
-            batch = changes[start : start + size]
             now = self.clock()
             state.write_intent(run_id, number, [plan_file.change_to_dict(c) for c in batch], now)
             if audit is not None:
@@ -900,7 +977,7 @@ class Cycle:
         """Re-read the target: the POST is not assumed atomic, so report what did not take."""
         if not any(r.outcome is Outcome.SUCCESS for r in results):
             return results
-        actual = {u.key: u.role for u in target.licensed()}
+        actual = {key: u.role for key, u in target.read().licensed.items()}
         verified: list[ChangeResult] = []
         for r in results:
             now_role = actual.get(r.change.key, NONE_ROLE)
@@ -952,6 +1029,21 @@ def _refuse_unexplained(path: Path | None, reviewed: Plan, fresh: Plan, override
         )
 
 
+def _batches(changes: Sequence[Change], size: int) -> Iterator[tuple[int, Sequence[Change]]]:
+    """(start, batch) of at most `size` changes; unassignments never share a batch with other changes, so
+    seats are freed by POSTs of their own before any assignment is sent (docs/contract.md §1.5)."""
+    start = 0
+    while start < len(changes):
+        freeing = changes[start].action is Action.UNASSIGN
+        end = start + 1
+        while (
+            end < len(changes) and end - start < size and (changes[end].action is Action.UNASSIGN) == freeing
+        ):
+            end += 1
+        yield start, changes[start:end]
+        start = end
+
+
 def _path(audit: AuditLog | None) -> Path | None:
     return audit.path if audit is not None else None
 
@@ -999,6 +1091,8 @@ def _status_summary(result: CycleResult) -> dict[str, Any]:
             for h in plan.held
         ],
         "blocked": [c.email for c in plan.blocked],
+        "left_alone": [{"email": e.email, "kind": e.kind, "why": e.why} for e in plan.left_alone],
+        "unmatched": list(plan.unmatched),
         "groups": [
             {
                 "source": g.source,

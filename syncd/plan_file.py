@@ -26,7 +26,7 @@ from typing import Any
 
 from syncd.errors import PlanRefused, UsageError
 from syncd.identity import EmailKey
-from syncd.models import Action, Change, GroupStatus, Health, Held, Plan, Reason, UnusableMember
+from syncd.models import Action, Change, GroupStatus, Health, Held, LeftAlone, Plan, Reason, UnusableMember
 from syncd.secrets import Secret
 
 PLAN_FORMAT = 1
@@ -107,6 +107,18 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             for u in plan.unusable
         ],
         "notes": list(plan.notes),
+        "unmatched": list(plan.unmatched),
+        "left_alone": [
+            {
+                "email": e.email,
+                "key": e.key,
+                "role": e.role,
+                "wanted": e.wanted,
+                "kind": e.kind,
+                "why": e.why,
+            }
+            for e in plan.left_alone
+        ],
     }
 
 
@@ -166,6 +178,18 @@ def plan_from_dict(data: Mapping[str, Any], where: str) -> Plan:
                     u["source"], u["group"], u["id"], u.get("display_name", ""), u.get("detail", "")
                 )
                 for u in data.get("unidentified_members", [])
+            ),
+            unmatched=tuple(str(u) for u in data.get("unmatched", ())),
+            left_alone=tuple(
+                LeftAlone(
+                    EmailKey(str(e["key"])),
+                    str(e["email"]),
+                    str(e["role"]),
+                    str(e["wanted"]),
+                    str(e["kind"]),
+                    str(e["why"]),
+                )
+                for e in data.get("left_alone", ())
             ),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:

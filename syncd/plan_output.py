@@ -70,6 +70,17 @@ def render_table(plan: Plan, cost_lines: Sequence[str] = (), *, title: str = "")
             f"Blocked by the seat limit of {plan.seat_limit} ({len(plan.blocked)}), retried every run:"
         )
         out.extend(_rows(plan.blocked, "x"))
+    if plan.left_alone:
+        out.append(f"Left alone, nothing sent ({len(plan.left_alone)}):")
+        width = max(len(e.email) for e in plan.left_alone)
+        out.extend(f"  ? {e.email:<{width}}  {e.kind}: {e.why}" for e in plan.left_alone)
+    if plan.unmatched:
+        shown = ", ".join(plan.unmatched[:10])
+        more = f" (+{len(plan.unmatched) - 10} more)" if len(plan.unmatched) > 10 else ""
+        out.append(
+            f"{len(plan.unmatched)} licensed user(s) cannot be matched (no usable e-mail; their seats are "
+            f"counted and left alone): {shown}{more}"
+        )
     limit = f" (limit {plan.seat_limit})" if plan.seat_limit is not None else ""
     delta = plan.seats_after - plan.seats_before
     if cost_lines:

@@ -81,7 +81,8 @@ class Notifier:
         self._stale = stale(last, now, self.config.schedule.stale_after, str(self.config.file))
         if self._stale is None:
             return []
-        return self._dispatch(None, [self._stale], frozenset(), now)
+        stale_now = [self._stale]
+        return self._dispatch(None, {s.name: (stale_now, frozenset()) for s, _ in self.channels}, now)
 
     def run_finished(self, facts: RunFacts) -> list[Delivery]:
         now = self.clock()
@@ -91,7 +92,7 @@ class Notifier:
             if self._stale is not None and "stale" not in judged:
                 present.append(self._stale)
             by_channel[settings.name] = (present, judged)
-        return self._dispatch(facts.run_id, [], frozenset(), now, by_channel)
+        return self._dispatch(facts.run_id, by_channel, now)
 
     def test(self) -> list[Delivery]:
         """`syncd alerts test`: one test message to every channel, outside the ledger."""
@@ -111,15 +112,14 @@ class Notifier:
     def _dispatch(
         self,
         run_id: str | None,
-        present: list[Condition],
-        judged: frozenset[str],
+        by_channel: dict[str, tuple[list[Condition], frozenset[str]]],
         now: datetime,
-        by_channel: dict[str, tuple[list[Condition], frozenset[str]]] | None = None,
     ) -> list[Delivery]:
+        """Per channel: the conditions present and the events judged (a judged event absent is over)."""
         ledger = self._load()
         deliveries: list[Delivery] = []
         for settings, channel in self.channels:
-            conditions, seen = by_channel[settings.name] if by_channel is not None else (present, judged)
+            conditions, seen = by_channel[settings.name]
             open_items: dict[str, Any] = ledger.setdefault(settings.name, {})
             for condition in conditions:
                 if condition.event not in settings.events:

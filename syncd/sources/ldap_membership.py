@@ -63,9 +63,10 @@ from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
 
 from syncd.models import GroupRead, Health, Person, Unidentified
-from syncd.sources.ldap_connection import RESULT_NO_SUCH_OBJECT, Directory, Entry, LdapFailure
+from syncd.sources.ldap_connection import RESULT_NO_SUCH_OBJECT, Directory, Entry, LdapFailure, Page
 from syncd.sources.ldap_person import EXPIRY_ATTRIBUTES, PERSON_ATTRIBUTES, inactive_reason, to_person
 from syncd.sources.ldap_settings import LdapSettings, looks_like_dn
+from syncd.sources.members import did_you_mean
 
 log = structlog.get_logger("syncd.sources.ldap")
 
@@ -264,6 +265,9 @@ def rid_of(entry: Entry) -> int | None:
     return value
 
 
+SIMILAR_LISTED = 100  # groups fetched (one page) to suggest names for a missing one
+
+
 class MembershipReader:
     """Reads groups through one `Directory`. Not thread-safe; one read at a time."""
 
@@ -330,20 +334,20 @@ class MembershipReader:
                 kind = "a user" if "user" in classes else "not a group"
                 return f"{group} is {kind} (objectClass {', '.join(entry.texts('objectClass'))})"
             return self._ref(entry)
+        # a SID (Azure DevOps Server names Windows groups so) is matched on objectSid, a name on
+        # sAMAccountName or cn; either must name exactly one group under base_dn
         sid = sid_bytes(group)
         if sid is not None:
             return self._resolve_sid(group, sid)
         value = escape_filter_chars(group)
-        page = directory.search(
-            self._settings.base_dn,
-            f"(&(objectClass=group)(|(sAMAccountName={value})(cn={value})))",
-            GROUP_ATTRIBUTES,
-            scope="subtree",
-            page_size=AMBIGUITY_LIST,
-            step=f"looking up group {group!r}",
+        page = self._groups_where(
+            f"(|(sAMAccountName={value})(cn={value}))", AMBIGUITY_LIST, f"looking up group {group!r}"
         )
         if not page.entries:
-            return f"no group with sAMAccountName or cn {group!r} under {self._settings.base_dn}"
+            return (
+                f"no group with sAMAccountName or cn {group!r} under {self._settings.base_dn}"
+                + did_you_mean(group, self._names_like(group))
+            )
         if len(page.entries) > 1 or page.cookie:
             more = "+" if page.cookie else ""
             names = "; ".join(e.dn for e in page.entries)
@@ -353,15 +357,36 @@ class MembershipReader:
             )
         return self._ref(page.entries[0])
 
-    def _resolve_sid(self, group: str, sid: bytes) -> GroupRef | str:
-        """A group named by its SID (Azure DevOps Server names Windows groups so): objectSid under base_dn."""
-        page = self._directory.search(
+    def _groups_where(self, condition: str, limit: int, step: str) -> Page:
+        """One page (at most `limit`) of the groups under base_dn meeting the (escaped) filter `condition`."""
+        return self._directory.search(
             self._settings.base_dn,
-            f"(&(objectClass=group)(objectSid={escape_bytes(sid)}))",
+            f"(&(objectClass=group){condition})",
             GROUP_ATTRIBUTES,
             scope="subtree",
-            page_size=AMBIGUITY_LIST,
-            step=f"looking up group {group}",
+            page_size=limit,
+            step=step,
+        )
+
+    def _names_like(self, group: str) -> list[str]:
+        """Names of groups that start like `group` (its first three characters, escaped): candidates for
+        "did you mean". One page, bounded; a failure here only loses the hint."""
+        prefix = escape_filter_chars(group[:3])
+        try:
+            page = self._groups_where(
+                f"(|(sAMAccountName={prefix}*)(cn={prefix}*))",
+                SIMILAR_LISTED,
+                f"looking for groups named like {group!r}",
+            )
+        except LdapFailure:
+            return []
+        names = [(e.texts("sAMAccountName") or e.texts("cn") or [""])[0] for e in page.entries]
+        return [n for n in names if n]
+
+    def _resolve_sid(self, group: str, sid: bytes) -> GroupRef | str:
+        """A group named by its SID (Azure DevOps Server names Windows groups so): objectSid under base_dn."""
+        page = self._groups_where(
+            f"(objectSid={escape_bytes(sid)})", AMBIGUITY_LIST, f"looking up group {group}"
         )
         if not page.entries:
             return f"no group with objectSid {group} under {self._settings.base_dn}"
@@ -466,7 +491,9 @@ class MembershipReader:
 
         people, unidentified = self._with_paths(ref, found.members, nested)
         skipped = found.skipped
-        if absent and not found.seen:
+        base = settings.base_dn
+        if absent and not found.seen and any(is_under(dn, base) for dn, _ in absent.values()):
+            # members under base_dn, and not one came back: the DC does not evaluate the rule
             return GroupRead(
                 settings.name,
                 group,

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,6 +45,7 @@ from syncd.http import HttpClient, HttpOptions, RateLimiter, read_http_options
 from syncd.identity import EmailKey, normalise_email
 from syncd.models import NONE_ROLE, Action, Change, ChangeResult, LicensedUser, Outcome, SeatInfo
 from syncd.secrets import SecretRef
+from syncd.target_read import Organization, ReadHealth, TargetRead, TargetReadRefused, UnmatchedSeat, judge
 from syncd.targets.interface import Target, TargetSettings, TargetType
 
 log = structlog.get_logger("syncd.targets.trackingtime")
@@ -152,7 +153,7 @@ class ReadSummary:
     pending: list[str] = field(default_factory=list)  # e-mails of pending invitations (they hold seats)
     archived: int = 0
     unidentified: int = 0
-    duplicates: int = 0
+    largest_page: int = 0
     unpaged: bool = False  # the server ignored paging and answered the whole list at once
 
 
@@ -217,31 +218,47 @@ class TrackingTimeTarget:
     def batch_size(self) -> int:
         return self.settings.batch_size
 
-    def licensed(self) -> Iterator[LicensedUser]:
-        """Every active user (pending invitations included), each e-mail once, streamed page by page."""
+    def read(self, wanted: Collection[EmailKey] | None = None) -> TargetRead:
+        """Every user of the account, page by page until an empty page, judged (syncd/target_read.py): the
+        active users (pending invitations included) as seats, or TargetReadRefused. `wanted` is not needed:
+        anyone can be invited by e-mail, so who is in the account decides only invite or re-open."""
         members: dict[EmailKey, Member] = {}
         summary = ReadSummary()
+        seats: list[LicensedUser] = []
+        unmatched: list[UnmatchedSeat] = []
         for member in self._read_all(summary):
-            held = members.get(member.key)
-            if held is not None and not held.archived:
-                if not member.archived:
-                    summary.duplicates += 1
+            if isinstance(member, UnmatchedSeat):
+                unmatched.append(member)
                 continue
-            members[member.key] = member
+            held = members.get(member.key)
+            if held is None or held.archived:
+                members[member.key] = member  # an active row wins over an archived one of the same address
             if member.archived:
                 summary.archived += 1
                 continue
             summary.licensed += 1
             if member.pending:
                 summary.pending.append(member.email)
-            yield LicensedUser(member.key, member.email, member.role, member.id, member.name)
-        if summary.unidentified:
-            log.warning(
-                "TrackingTime users without a usable e-mail cannot be matched and are left alone",
-                count=summary.unidentified,
-            )
+            seats.append(LicensedUser(member.key, member.email, member.role, member.id, member.name))
+        summary.unidentified = len(unmatched)
         self._members = members
         self.last_read = summary
+        return judge(
+            seats,
+            unmatched,
+            self._client.describe,
+            pages=summary.pages,
+            largest_page=summary.largest_page,
+            notes=self.notes(),
+        )
+
+    def licensed(self) -> Iterator[LicensedUser]:
+        """The matched seat holders of one complete read (`read()` has the rest)."""
+        yield from self.read().licensed.values()
+
+    def organization(self, wanted: Collection[EmailKey] | None = None) -> Organization | None:
+        """None: TrackingTime invites by e-mail, so nobody has to be a user of the account beforehand."""
+        return None
 
     def apply(self, batch: Sequence[Change]) -> list[ChangeResult]:
         """One result per change, in order. Archives first, then role changes, then re-opens and invites."""
@@ -318,12 +335,11 @@ class TrackingTimeTarget:
 
     # -- reading -----------------------------------------------------------------------------------------
     def _directory(self) -> dict[EmailKey, Member]:
-        for _ in self.licensed():
-            pass
+        self.read()
         assert self._members is not None
         return self._members
 
-    def _read_all(self, summary: ReadSummary) -> Iterator[Member]:
+    def _read_all(self, summary: ReadSummary) -> Iterator[Member | UnmatchedSeat]:
         size = self.settings.page_size
         seen: set[str] = set()
         first: list[str] = []
@@ -338,10 +354,11 @@ class TrackingTimeTarget:
             )
             rows = self._rows(answer, step)
             summary.pages += 1
+            summary.largest_page = max(summary.largest_page, len(rows))
             if not rows:
                 return
-            parsed = [self._member(row, step, number) for number, row in enumerate(rows)]
-            ids = [m.id if isinstance(m, Member) else m for m in parsed]
+            parsed = [self._member(row, number) for number, row in enumerate(rows)]
+            ids = [str(row["id"]) for row in rows]  # every row has one: _member checked
             if page == 0:
                 first = ids
             elif page == 1 and ids == first and len(first) != size:
@@ -349,21 +366,21 @@ class TrackingTimeTarget:
                 return
             repeated = next((i for i in ids if i in seen), None)
             if repeated is not None:
-                raise TargetProtocolError(
-                    f"{step}: {self._client.describe} returned user {repeated} again, so the list moved "
-                    "while it was read or paging is not honoured; nothing was changed, run again "
-                    "(or lower [target] page_size if this repeats)"
+                raise TargetReadRefused(
+                    ReadHealth.PARTIAL,
+                    self._client.describe,
+                    f"returned user {repeated} again on page {page} (the list moved while it was read, or "
+                    "paging is not honoured); run again, or lower [target] page_size if this repeats",
                 )
             seen.update(ids)
             summary.rows += len(rows)
             for member in parsed:
-                if isinstance(member, Member):
+                if member is not None:
                     yield member
-                else:
-                    summary.unidentified += 1
-        raise TargetProtocolError(
-            f"reading users: {self._client.describe} still returned users after {MAX_PAGES} pages; "
-            "the list cannot be read completely"
+        raise TargetReadRefused(
+            ReadHealth.PARTIAL,
+            self._client.describe,
+            f"still returned users after {MAX_PAGES} pages, so the list cannot be read completely",
         )
 
     def _rows(self, answer: Answer, step: str) -> list[Any]:
@@ -378,13 +395,15 @@ class TrackingTimeTarget:
             )
         return answer.data
 
-    def _member(self, row: object, step: str, number: int) -> Member | str:
-        """A Member, or the user's id when the row has no usable e-mail (counted, never guessed)."""
+    def _member(self, row: object, number: int) -> Member | UnmatchedSeat | None:
+        """A Member; an UnmatchedSeat for an active user without a usable e-mail (a seat, never guessed);
+        None for an archived one without. A row that cannot be told stops the read."""
 
-        def bad(why: str) -> TargetProtocolError:
-            return TargetProtocolError(
-                f"{step}: row {number} from {self._client.describe} {why}; a seat that cannot be told must "
-                "not be read as no seat, so nothing was changed"
+        def bad(why: str) -> TargetReadRefused:
+            return TargetReadRefused(
+                ReadHealth.INCONSISTENT,
+                self._client.describe,
+                f"returned row {number} that {why}, so whether it holds a seat cannot be told",
             )
 
         if not isinstance(row, dict):
@@ -398,11 +417,11 @@ class TrackingTimeTarget:
         role = row.get("role")
         if not isinstance(role, str) or not role.strip():
             raise bad("has no role")
+        name = " ".join(str(row.get(k) or "") for k in ("name", "surname")).strip()
         email = row.get("email")
         key = normalise_email(email) if isinstance(email, str) else None
         if key is None or not isinstance(email, str):
-            return str(raw_id)
-        name = " ".join(str(row.get(k) or "") for k in ("name", "surname")).strip()
+            return None if archived else UnmatchedSeat(name or str(raw_id), role.strip(), str(raw_id))
         return Member(str(raw_id), key, email, role.strip(), archived, self._pending(row), name)
 
     def _pending(self, row: dict[str, Any]) -> bool:

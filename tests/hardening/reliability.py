@@ -28,6 +28,15 @@ SECTIONS: dict[str, str] = {
         "shortened to 2 attempts (syncd.http defaults to 6 attempts / 300 s, exercised by the "
         "default-budget row) so a dead peer costs seconds, not minutes."
     ),
+    "Dialect matrix": (
+        "Each way a real 7pace may answer where its documentation is silent (docs/contract.md) is a switch "
+        "of the emulator's contract. Against each: `plan`, `run`, `plan` again, on an organization of 252 "
+        "seats (150 Administrators who are only in the Team group and must keep their role, 100 Team "
+        "seats, a Budget member of the Admins group to upgrade, a seat with a role the config does not "
+        "know) plus 60 people of the organization to assign and 2 who are not in it. *Harm* counts "
+        "unintended role moves plus every downgrade or removal; *seats counted* is the plan's seats held "
+        "(unmatched and ambiguous rows included); *left alone* is what the plan lists as not sent."
+    ),
     "Crash convergence": (
         "`python -m syncd run` is killed with SIGKILL at seeded random points while it applies 2,000 "
         "changes (batches of 100) through the proxy, which holds the chosen request so the kill lands "

@@ -431,6 +431,9 @@ def test_a_damaged_state_is_refused_and_rebuilt_from_the_audit(
     )
     assert after == before, err
     assert "Rebuilt" in out
+    assert [e["event.action"] for e in world.audit() if e["event.action"] == "state-rebuilt"] == [
+        "state-rebuilt"
+    ]
     assert damage == "deleted" or list(state.parent.glob("syncd.sqlite3.damaged-*"))  # kept, never deleted
     again, _, err = syncd("state", "rebuild", "--from-audit", "-c", str(world.config))
     assert again == 2 and "is not damaged" in err  # a healthy state is rebuilt only with --force

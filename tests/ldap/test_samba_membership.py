@@ -175,6 +175,14 @@ def test_missing_group_is_missing_with_the_reason(read: Callable[[str], GroupRea
     assert result.detail == f"no entry with DN '{dn}' on ldaps://127.0.0.1:636 (renamed, moved or mistyped?)"
 
 
+def test_a_mistyped_group_lists_the_closest_names(read: Callable[[str], GroupRead]) -> None:
+    result = read("GroupX")  # issue 15: the closest names the directory has
+    assert result.health is Health.MISSING
+    text, _, hint = result.detail.partition("; did you mean ")
+    assert text == "no group with sAMAccountName or cn 'GroupX' under DC=test,DC=example,DC=com"
+    assert sorted(hint.rstrip("?").split(", ")) == ["'GroupA'", "'GroupB'", "'GroupC'"]  # equally close
+
+
 def test_ambiguous_name_is_missing_and_lists_the_candidates(read: Callable[[str], GroupRead]) -> None:
     result = read("Ambiguous")
     assert (result.health, result.members) == (Health.MISSING, ())
@@ -203,7 +211,8 @@ def test_filter_metacharacters_in_names_match_nothing(read: Callable[[str], Grou
     # unescaped, "*" would match every group (→ "ambiguous") and "Group*" GroupA/B/C
     result = read(name)
     assert result.health is Health.MISSING
-    assert result.detail == (
+    # a look-alike may be suggested ("; did you mean 'GroupA', …?", issue 15), never matched
+    assert result.detail.partition("; did you mean")[0] == (
         f"group name {name!r} contains control characters"
         if "\x00" in name
         else f"no group with sAMAccountName or cn {name!r} under DC=test,DC=example,DC=com"
