@@ -303,3 +303,44 @@ def test_standalone_users_file(tmp_path) -> None:
     path.write_text("c@x.example,ADMIN,gone\n", encoding="utf-8")
     with pytest.raises(ValueError, match="state must be empty, archived, pending or owner"):
         load_users(path)
+
+
+def _serving(rows: list[object]) -> Any:
+    from syncd.emulators.http_server import EmulatorServer, Response
+
+    pages = [rows, []]
+
+    def answer(request: Any) -> Response:
+        page = int(request.param("page", "0"))
+        data = pages[page] if page < len(pages) else []
+        return Response.json(200, {"response": {"status": 200, "message": "ok"}, "data": data})
+
+    return EmulatorServer(answer)
+
+
+def test_an_active_user_without_an_email_is_an_unmatched_seat(emulator_factory, target_factory) -> None:
+    rows = [
+        {"id": 1, "email": "a@contoso.example", "role": "ADMIN", "is_archived": False},
+        {"id": 2, "email": "", "name": "Ghost", "role": "CO_WORKER", "is_archived": False},
+        {"id": 3, "email": None, "role": "CO_WORKER", "is_archived": True},  # archived: no seat, ignored
+    ]
+    with _serving(rows) as server:
+        target = target_factory(emulator_factory(), api_url=server.base_url + "/api/v4")
+        read = target.read()
+    assert list(read.licensed) == ["a@contoso.example"]
+    assert read.unmatched_lines() == ("Ghost (CO_WORKER)",)
+    assert read.seats == 2  # the unmatched seat is paid for too
+
+
+def test_one_address_on_two_active_users_is_ambiguous(emulator_factory, target_factory) -> None:
+    rows = [
+        {"id": 1, "email": "a@contoso.example", "role": "ADMIN", "is_archived": False},
+        {"id": 2, "email": "A@contoso.example", "role": "CO_WORKER", "is_archived": False},
+        {"id": 3, "email": "b@contoso.example", "role": "CO_WORKER", "is_archived": True},
+        {"id": 4, "email": "b@contoso.example", "role": "CO_WORKER", "is_archived": False},
+    ]
+    with _serving(rows) as server:
+        read = target_factory(emulator_factory(), api_url=server.base_url + "/api/v4").read()
+    assert [a.email for a in read.ambiguous] == ["a@contoso.example"]  # nothing is sent for them
+    assert list(read.licensed) == ["b@contoso.example"]  # the active row of b wins over the archived one
+    assert read.seats == 3
