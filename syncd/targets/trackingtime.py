@@ -8,10 +8,10 @@ unknown invites them by e-mail with the role. Roles are TrackingTime's literals 
 
 Reading: `GET /{account}/users?filter=ALL&page=N&page_size=P` from page 0 until an *empty* page (a short page
 is not trusted to be the last). A user id seen twice, a row without `id`/`is_archived`/`role`, or an answer
-without a list in `data` stops the read (TargetProtocolError): a seat we cannot see must never look like "no
-seat". One exception, because TrackingTime's paging is inconsistent per endpoint (contract, paging): when
-page 1 repeats page 0 exactly and page 0 was not a full page, the server ignored paging and page 0 was the
-whole list.
+without a list in `data` stops the read (TargetReadRefused, partial or inconsistent: syncd/target_read.py):
+a seat we cannot see must never look like "no seat". One exception, because TrackingTime's paging is
+inconsistent per endpoint (contract, paging): when page 1 repeats page 0 exactly and page 0 was not a full
+page, the server ignored paging and page 0 was the whole list.
 
 Errors arrive as HTTP 200 with `response.status` ≠ 200 in the envelope (measured by third parties), or as
 real HTTP statuses: both are checked. Envelope 429/503 are retried with back-off within the HTTP retry
@@ -455,9 +455,9 @@ class TrackingTimeTarget:
             reopened = self._write(
                 change, "PUT", f"users/open/{known.id}", "PUT users/open", {}, archived=False
             )
-            if reopened.outcome is not Outcome.SUCCESS or known.role == change.after:
+            if reopened.outcome is not Outcome.SUCCESS or known.role.casefold() == change.after.casefold():
                 return reopened
-        if known.role == change.after:
+        if known.role.casefold() == change.after.casefold():
             return ChangeResult(change, Outcome.SUCCESS)
         return self._write(
             change,
@@ -560,7 +560,10 @@ class TrackingTimeTarget:
         settled = []
         for result in results:
             change = result.change
-            if result.outcome is Outcome.FAILURE and now.get(change.key, NONE_ROLE) == change.after:
+            if (
+                result.outcome is Outcome.FAILURE
+                and now.get(change.key, NONE_ROLE).casefold() == change.after.casefold()
+            ):
                 log.info("a refused write shows as done", email=change.email, refusal=result.error)
                 result = ChangeResult(change, Outcome.SUCCESS)
             settled.append(result)
