@@ -50,6 +50,7 @@ from urllib.parse import parse_qs
 
 from syncd.emulators.faults import Fault, FaultInjector, Faults
 from syncd.emulators.http_server import EmulatorServer, Request, Response
+from syncd.emulators.served import Served
 from syncd.emulators.standalone import wait_for_signal
 from syncd.identity import normalise_email
 
@@ -114,7 +115,7 @@ class _ApiError(Exception):
         self.status = status
 
 
-class TrackingTimeEmulator:
+class TrackingTimeEmulator(Served):
     """A running TrackingTime API for one account (`account_id`). Context manager, or `start()` / `stop()`.
     `base_url` + "/api/v4" is what `[target] url` points at."""
 
@@ -151,24 +152,6 @@ class TrackingTimeEmulator:
         for user in users:
             self.add_user(user)
         self._server = EmulatorServer(self.handle, port=port, ssl_context=ssl_context)
-
-    # -- lifecycle ------------------------------------------------------------------------------------
-    def start(self) -> TrackingTimeEmulator:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self) -> TrackingTimeEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        return self._server.base_url
 
     @property
     def api_url(self) -> str:
