@@ -372,9 +372,11 @@ def plan_scenario(options: Options, people: int) -> tuple[Row, list[float], list
             show_profile(profile, 15)
     seats = dataset.seats
     reads_expected = seats // 500 + 1
+    with_none = (people + dataset.leavers) // 500 + 1  # includeNoneRoles: the plan assigns the joiners
     note = (
         f"N={people:,} S={seats:,} churn {options.churn_percent:g}% → {churn:,}+{churn:,} changes; "
-        f"{reads_expected} reads expected; {spread(walls, cpus)}first run "
+        f"{with_none} reads expected (users/roles with the joiners' None rows; {reads_expected} without); "
+        f"{spread(walls, cpus)}first run "
         f"(empty state, adopts {seats - churn:,} seats): wall {cold.wall:.2f} s, CPU {cold.cpu:.2f} s, "
         f"RSS {cold.rss_kib / 1024:.0f} MiB; emulator loaded in {emu.startup:.1f} s"
     )
@@ -443,9 +445,11 @@ def apply_scenario(options: Options) -> tuple[Row, int, int, float | None]:
     if options.profile:
         apply_once(options, options.work / "apply-profiled", profile=True)
     counts = by_kind(log)
-    # budget (issue 8): ceil(changes / batch) writes + the reads (ceil(seats / 500) pages, one more when a
-    # multiple of 500: the list ends at a short page) before and after (verify) + 5
-    reads = (0 // 500 + 1) + (changes // 500 + 1)
+    # budget (issue 8): ceil(changes / batch) writes + the reads + 5. Reads: `users/roles` before and after
+    # (verify), floor(rows / 500) + 1 pages each (the list ends at an empty page). This apply assigns, so the
+    # first read also lists the organization's users without a seat (includeNoneRoles: `users` "only when
+    # needed", issue 8): its rows are the 10,000 people, not the 0 seats.
+    reads = (changes // 500 + 1) + (changes // 500 + 1)
     budget = math.ceil(changes / options.batch_size) + reads + 5
     total = sum(counts.values())
     post_rate = rate_per_minute(log, POST)

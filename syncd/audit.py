@@ -9,6 +9,7 @@ under `syncd.*` (style-and-operations.md B4). Schema changes bump `syncd.audit.s
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -19,7 +20,8 @@ import structlog
 from structlog.typing import EventDict, WrappedLogger
 
 from syncd import __version__
-from syncd.models import Action, Change, ChangeResult, Held, Outcome
+from syncd.errors import StorageError
+from syncd.models import Action, Change, ChangeResult, Held, LeftAlone, Outcome
 
 AUDIT_SCHEMA = 1
 ECS_VERSION = "8.11.0"
@@ -28,7 +30,10 @@ HELD = "seat-held"
 INTENT = "batch-intent"
 SUMMARY = "run-summary"
 GUARD_STOP = "guard-stop"
+CLOCK_SUSPECT = "clock-suspect"
+STATE_REBUILT = "state-rebuilt"
 ALERT = "alert"
+LEFT_ALONE = "seat-left-alone"
 
 _EVENT_TYPE = {
     Action.ASSIGN.value: ["user", "creation"],
@@ -46,19 +51,58 @@ def audit_file(directory: Path, day: date) -> Path:
     return directory / f"audit-{day.isoformat()}.jsonl"
 
 
+PRUNE_SHARE = 0.1  # at most this share of the dated files is deleted by one run (at least one file)
+
+
 def prune(directory: Path, retention_days: int, today: date) -> list[Path]:
-    """Delete dated audit files older than the retention. Returns what was removed."""
+    """Delete dated audit files older than the retention. Returns what was removed.
+
+    Bounded, so that a wrong clock cannot take the trail with it (issue 21): the newest file is never
+    deleted, and one run deletes at most PRUNE_SHARE of the files, oldest first; a backlog (retention
+    shortened) is worked off over the following runs."""
     cutoff = today - timedelta(days=retention_days)
-    removed: list[Path] = []
+    dated: list[tuple[date, Path]] = []
     for path in directory.glob("audit-*.jsonl"):
         try:
-            day = date.fromisoformat(path.stem.removeprefix("audit-"))
+            dated.append((date.fromisoformat(path.stem.removeprefix("audit-")), path))
         except ValueError:
             continue  # not ours
-        if day < cutoff:
+    dated.sort()
+    budget = max(1, int(len(dated) * PRUNE_SHARE))
+    removed: list[Path] = []
+    for day, path in dated[:-1]:
+        if day >= cutoff or len(removed) >= budget:
+            break
+        try:
             path.unlink(missing_ok=True)
-            removed.append(path)
+        except OSError as error:
+            raise _storage(path, error) from None
+        removed.append(path)
     return removed
+
+
+def repair_torn_line(path: Path) -> bool:
+    """End a last line cut short (disk full, power cut mid-write) with a newline, so the next event starts a
+    line of its own instead of being glued onto the fragment; readers skip the fragment. True if repaired."""
+    try:
+        with path.open("rb+") as handle:
+            handle.seek(0, 2)
+            if handle.tell() == 0:
+                return False
+            handle.seek(-1, 2)
+            if handle.read(1) == b"\n":
+                return False
+            handle.write(b"\n")
+            return True
+    except FileNotFoundError:
+        return False
+
+
+def _storage(path: Path, error: OSError) -> StorageError:
+    return StorageError(
+        f"audit log {path} cannot be written: {error.strerror or error}; free space or make the folder "
+        "writable; nothing was sent after the failed write"
+    )
 
 
 class AuditLog:
@@ -72,8 +116,10 @@ class AuditLog:
         dry_run: bool,
         target: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        target_url: str = "",
     ) -> None:
         self.directory = directory
+        self.target_url = target_url  # host/path of the target (issue 21): tells targets apart in one trail
         self.run_id = run_id
         self.dry_run = dry_run
         self.target = target
@@ -82,24 +128,37 @@ class AuditLog:
         self._handle: IO[str] | None = None
         self._logger: Any = None
         self._host = socket.gethostname()
-        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise _storage(directory, error) from None
 
     def close(self) -> None:
         if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+            handle, self._handle = self._handle, None
+            with contextlib.suppress(OSError):  # every event was flushed when written; nothing is pending
+                handle.close()
 
     @property
     def path(self) -> Path:
         return audit_file(self.directory, (self._day or self._clock().date()))
 
     def _emit(self, message: str, fields: Mapping[str, Any]) -> None:
+        try:
+            self._write(message, fields)
+        except OSError as error:
+            self.close()  # a half-written handle is not reused; the next event reopens (and repairs)
+            raise _storage(audit_file(self.directory, self._day or self._clock().date()), error) from None
+
+    def _write(self, message: str, fields: Mapping[str, Any]) -> None:
         now = self._clock()
         if self._day != now.date() or self._handle is None:
             # one file per UTC day, reopened when the day turns during a long run
             self.close()
             self._day = now.date()
-            self._handle = audit_file(self.directory, self._day).open("a", encoding="utf-8")
+            path = audit_file(self.directory, self._day)
+            repair_torn_line(path)
+            self._handle = path.open("a", encoding="utf-8")
             self._logger = structlog.wrap_logger(
                 structlog.WriteLogger(self._handle),
                 processors=[_rename_event, structlog.processors.JSONRenderer(ensure_ascii=False)],
@@ -120,6 +179,7 @@ class AuditLog:
             "syncd.run.id": self.run_id,
             "syncd.dry_run": self.dry_run,
             "syncd.target": self.target,
+            **({"syncd.target.url": self.target_url} if self.target_url else {}),
             "syncd.audit.schema": AUDIT_SCHEMA,
         }
         self._logger.info(message, **record)
@@ -174,6 +234,21 @@ class AuditLog:
             fields["syncd.held.due"] = held.due.astimezone(UTC).isoformat(timespec="seconds")
         self._emit(f"held {held.change.action.value} of {held.change.email}: {held.why}", fields)
 
+    def left_alone(self, entry: LeftAlone) -> None:
+        """A person nothing was sent for (ambiguous in 7pace, unknown role, not in the organization)."""
+        self._emit(
+            f"left alone {entry.email}: {entry.kind}: {entry.why}",
+            {
+                "event.action": LEFT_ALONE,
+                "event.outcome": Outcome.UNKNOWN.value,
+                "user.target.email": entry.email,
+                "user.target.roles": [entry.role],
+                "syncd.wanted.role": entry.wanted,
+                "syncd.left_alone.kind": entry.kind,
+                "syncd.left_alone.why": entry.why,
+            },
+        )
+
     def blocked(self, change: Change, limit: int | None) -> None:
         fields = self._change_fields(change, BLOCKED, Outcome.FAILURE.value)
         fields["error.message"] = f"seat limit {limit} reached"
@@ -189,6 +264,19 @@ class AuditLog:
                 "syncd.batch.emails": [c.email for c in changes],
             },
         )
+
+    def clock_suspect(self, message: str, accepted: bool) -> None:
+        self._emit(
+            message,
+            {
+                "event.action": CLOCK_SUSPECT,
+                "event.outcome": Outcome.UNKNOWN.value,
+                "syncd.clock.accepted": accepted,
+            },
+        )
+
+    def state_rebuilt(self, message: str, fields: Mapping[str, Any]) -> None:
+        self._emit(message, {"event.action": STATE_REBUILT, "event.outcome": Outcome.SUCCESS.value, **fields})
 
     def guard_stop(self, message: str, summary: Mapping[str, Any]) -> None:
         self._emit(message, {"event.action": GUARD_STOP, "event.outcome": Outcome.FAILURE.value, **summary})

@@ -7,9 +7,10 @@ from collections.abc import Callable
 from contextlib import ExitStack
 
 from syncd.config import Config
-from syncd.cycle import SourceSet, opened_target, read_licensed
-from syncd.errors import ExitCode, SourceError, TargetError
+from syncd.cycle import SourceSet, opened_target, read_target
+from syncd.errors import ExitCode, SourceError, TargetError, UsageError
 from syncd.models import Health
+from syncd.target_read import roles_against
 
 
 def check_online(config: Config, emit: Callable[[str], None]) -> int:
@@ -47,11 +48,29 @@ def check_online(config: Config, emit: Callable[[str], None]) -> int:
                 worst = ExitCode.UNREACHABLE
         try:
             with opened_target(config) as target:
-                licensed = read_licensed(target)
+                seen = read_target(target)
                 seats = target.seats()
                 limit = f" of {seats.assignable} assignable" if seats and seats.assignable is not None else ""
-                emit(f"ok    target {config.target.type}: {len(licensed)} seat(s) held{limit}")
+                emit(f"ok    target {config.target.type}: {seen.seats} seat(s) held{limit}")
+                emit(f"      roles the server returns: {roles_against(seen.roles, config.role_order)[0]}")
         except TargetError as error:
             emit(f"FAIL  target {config.target.type}: {error}")
             worst = ExitCode.UNREACHABLE
     return int(worst)
+
+
+def probe_target(config: Config, emit: Callable[[str], None], *, fmt: str, write_email: str | None) -> int:
+    """`syncd check --probe`: the contract report of the 7pace server; exit 5 when syncd would refuse it."""
+    from syncd.targets.timetracker import TimetrackerSettings, TimetrackerTarget
+    from syncd.targets.timetracker_probe import probe
+
+    settings = config.target
+    if not isinstance(settings, TimetrackerSettings):
+        raise UsageError(f"--probe speaks to 7pace Timetracker targets, not {settings.type!r}")
+    target = TimetrackerTarget(settings)
+    try:
+        report = probe(target, config.role_order, auth=settings.auth_label, write_email=write_email)
+    finally:
+        target.close()
+    emit(report.json() if fmt == "json" else report.table())
+    return int(ExitCode.UNREACHABLE if report.refuses else ExitCode.OK)

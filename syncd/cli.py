@@ -4,8 +4,10 @@ and every expected error is one line on stderr naming what to fix."""
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -18,11 +20,12 @@ from syncd import config as config_module
 from syncd.alerts.run import run_with_alerts
 from syncd.config_section import parse_duration
 from syncd.cycle import Cycle, CycleRequest, CycleResult, utc_now
-from syncd.diagnostics import add_log_file, configure, prune_log_files
+from syncd.diagnostics import add_log_file, configure, configure_fallback, prune_log_files
 from syncd.errors import ConfigError, ExitCode, SyncdError, UsageError
 from syncd.identity import normalise_email
 from syncd.models import Outcome
 from syncd.plan_output import FORMATS, render_csv, render_json, render_table
+from syncd.stopping import stop_on_signals
 
 log = structlog.get_logger("syncd.cli")
 
@@ -43,13 +46,17 @@ EXIT_CODE_TABLE: tuple[tuple[ExitCode, str], ...] = (
     (
         ExitCode.UNREACHABLE,
         "a source (or one used to expand another's groups) or the target could not be reached or refused "
-        "the credentials; what the healthy groups allow was applied, nothing if it was the target",
+        "the credentials (what the healthy groups allow was applied, nothing if it was the target), or a "
+        "local folder (state, audit) is read-only or full",
     ),
     (ExitCode.LOCKED, "another run holds the lock; nothing done"),
     (ExitCode.CHANGES_PENDING, "plan --detailed-exitcode only: changes are pending"),
 )
 
 
+ACCEPT_CLOCK_HELP = (
+    "trust this run's clock although it reads earlier than the last run's start, or far after it"
+)
 LOG_FORMAT_HELP = "diagnostics as JSON lines or console text (default: console on a terminal, JSON otherwise)"
 
 
@@ -130,16 +137,27 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument(
         "--override-guards", action="store_true", help="with --plan only: apply it although a guard trips"
     )
+    apply.add_argument("--accept-clock", action="store_true", help=ACCEPT_CLOCK_HELP)
 
     run = commands.add_parser("run", parents=[common], help="one unattended cycle (what the scheduler calls)")
     run.add_argument("--dry-run", action="store_true", help="plan and audit, but change nothing")
     run.add_argument(
         "--max-runtime", type=_duration, help="stop starting new batches after this long, e.g. 45m"
     )
+    run.add_argument("--accept-clock", action="store_true", help=ACCEPT_CLOCK_HELP)
 
     commands.add_parser("daemon", parents=[common], help="run on the [schedule] until SIGTERM or Ctrl-C")
     check = commands.add_parser("check", parents=[common], help="validate the config (and reach every peer)")
     check.add_argument("--offline", action="store_true", help="only validate the file; contact nothing")
+    check.add_argument(
+        "--probe", action="store_true", help="report what the 7pace server speaks (read-only contract probe)"
+    )
+    check.add_argument("--format", choices=("table", "json"), default="table", help="--probe report format")
+    check.add_argument(
+        "--probe-write",
+        metavar="EMAIL",
+        help="with --probe: send EMAIL's current role again (a write that changes nothing)",
+    )
     status = commands.add_parser("status", parents=[common], help="last runs, held groups, pending removals")
     status.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     status.add_argument(
@@ -169,6 +187,21 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("table", "jsonl"),
         default="table",
         help="table (default) or jsonl (one event a line)",
+    )
+    state = commands.add_parser("state", parents=[common], help="repair the state database")
+    state_commands = state.add_subparsers(
+        dest="state_command", metavar="STATE_COMMAND", parser_class=_Parser, help="rebuild | rebind"
+    )
+    state_commands.required = True
+    rebuild = state_commands.add_parser(
+        "rebuild", parents=[common], help="rebuild a damaged state's ownership ledger (keeps the old file)"
+    )
+    rebuild.add_argument(
+        "--from-audit", action="store_true", required=True, help="replay the audit trail ([audit] dir)"
+    )
+    rebuild.add_argument("--force", action="store_true", help="rebuild even a state that is not damaged")
+    state_commands.add_parser(
+        "rebind", parents=[common], help="bind the state to the config's target (after the target moved)"
     )
     demo = commands.add_parser(  # no -c: the demo writes its own config
         "demo", parents=[diagnostics], help="a self-contained tour against the bundled emulator"
@@ -249,14 +282,22 @@ def _results_lines(result: CycleResult) -> list[str]:
     return lines
 
 
+def _stoppable(config: config_module.Config, request: CycleRequest) -> CycleResult:
+    """A cycle that SIGTERM/SIGINT stop between batches, with outcomes and a summary written (exit 4)."""
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        return Cycle(config, stop=stop, clock=utc_now).run(request)
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     config = _load(args)
-    result = Cycle(config).run(CycleRequest("plan", write=False, audit=False))
+    result = Cycle(config, clock=utc_now).run(CycleRequest("plan", write=False, audit=False))
     saved = result.saved(config)
+    key = config.plan_signing_key.resolve() if config.plan_signing_key is not None else None
     if args.out is not None:
-        plan_file.save(args.out, saved)
+        plan_file.save(args.out, saved, key)
     if args.format == "json":
-        _print(render_json(saved))
+        _print(render_json(saved, key))
     elif args.format == "csv":
         sys.stdout.write(render_csv(result.plan))
     else:
@@ -290,7 +331,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
         )
     config = _load(args)
     _log_to_files(args, config)
-    reviewed = plan_file.load(args.plan_file, utc_now()) if args.plan_file is not None else None
+    key = config.plan_signing_key.resolve() if config.plan_signing_key is not None else None
+    reviewed = plan_file.load(args.plan_file, utc_now(), key) if args.plan_file is not None else None
     request = CycleRequest(
         "apply",
         write=True,
@@ -298,8 +340,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
         reviewed=reviewed,
         reviewed_path=args.plan_file,
         override_guards=args.override_guards,
+        accept_clock=args.accept_clock,
     )
-    result = run_with_alerts(config, lambda: Cycle(config).run(request), utc_now)
+    result = run_with_alerts(config, lambda: _stoppable(config, request), utc_now)
     _print(render_table(result.plan, result.cost_lines, title=f"Plan for {config.file}"))
     _print("\n".join(_results_lines(result)))
     for line in result.problems:
@@ -311,8 +354,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
     _log_to_files(args, config)
     dry = args.dry_run or config.dry_run
-    request = CycleRequest("run", write=not dry, audit=True, max_runtime=args.max_runtime)
-    result = run_with_alerts(config, lambda: Cycle(config).run(request), utc_now)
+    request = CycleRequest(
+        "run", write=not dry, audit=True, max_runtime=args.max_runtime, accept_clock=args.accept_clock
+    )
+    result = run_with_alerts(config, lambda: _stoppable(config, request), utc_now)
     if dry:
         plan = result.plan
         _print(
@@ -330,6 +375,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     config = _load(args, secrets=not args.offline)
+    if args.format == "json" and (args.probe or args.probe_write):
+        from syncd.checks import probe_target
+
+        return probe_target(config, _print, fmt="json", write_email=args.probe_write)
     _print(
         f"{config.file}: configuration is valid ({len(config.sources)} source(s), "
         f"{len(config.rules)} rule(s), target {config.target.type})"
@@ -342,6 +391,10 @@ def cmd_check(args: argparse.Namespace) -> int:
             for line in error.lines:
                 _print(f"note (not needed offline): {line}")
         return int(ExitCode.OK)
+    if args.probe or args.probe_write:
+        from syncd.checks import probe_target
+
+        return probe_target(config, _print, fmt=args.format, write_email=args.probe_write)
     from syncd.checks import check_online
 
     return check_online(config, _print)
@@ -388,6 +441,25 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.last:
         found = found[-1:]
     _print(audit_query.render_jsonl(found) if args.format == "jsonl" else audit_query.render_table(found))
+    return int(ExitCode.OK)
+
+
+def cmd_state(args: argparse.Namespace) -> int:
+    from syncd.state_location import describe
+    from syncd.state_rebuild import rebind, rebuild_from_audit
+
+    config = _load(args)
+    if args.state_command == "rebind":
+        old = rebind(config)
+        _print(f"{config.state_dir} now belongs to the target in {config.file} (was: {describe(old)})")
+        return int(ExitCode.OK)
+    done = rebuild_from_audit(config, utc_now(), force=args.force)
+    kept = ", ".join(str(p) for p in done.kept) or "none (there was no state file)"
+    _print(
+        f"Rebuilt {config.state_dir}: {done.owned} seat(s) owned, {done.groups} group baseline(s), from "
+        f"{done.events} change event(s) in {config.audit_dir}. Damaged files kept: {kept}. Grace clocks "
+        "restart from the next run."
+    )
     return int(ExitCode.OK)
 
 
@@ -469,6 +541,7 @@ COMMANDS = {
     "status": cmd_status,
     "audit": cmd_audit,
     "daemon": cmd_daemon,
+    "state": cmd_state,
     "demo": cmd_demo,
     "alerts": cmd_alerts,
     "init": cmd_init,
@@ -509,12 +582,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # inside the handlers: a logging set-up that fails (e.g. colour on a console) is one line and an exit
         # code too, never a traceback that stops install.ps1
-        configure(
-            args.log_format,
-            _verbosity(args),
-            interactive=args.command
-            in ("plan", "check", "status", "demo", "audit", "secret", "init", "alerts"),
-        )
+        try:
+            configure(
+                args.log_format,
+                _verbosity(args),
+                interactive=args.command
+                in ("plan", "check", "status", "demo", "audit", "secret", "init", "alerts", "state"),
+            )
+        except Exception:
+            configure_fallback()  # reporting this must not log to stdout via structlog's defaults
+            raise
         code = COMMANDS[args.command](args)
         return _ended(args, code, ["the audit log has this run's records"])
     except BrokenPipeError:
@@ -531,12 +608,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("syncd: interrupted; the next run completes anything left half done", file=sys.stderr)
         return _ended(args, exit_code_for(error), ["interrupted"], error)
     except Exception as error:
+        if isinstance(error, OSError) and error.errno in _STORAGE_ERRNOS:
+            # a write the specific handlers did not name (a plan file, a log folder): the operator's to fix
+            where = error.filename or "a local file"
+            print(f"syncd: error: {where} cannot be written: {error.strerror}", file=sys.stderr)
+            return int(ExitCode.UNREACHABLE)
         log.debug("internal error", exc_info=True)
         print(
             f"syncd: internal error: {type(error).__name__}: {error} (a bug; rerun with -vv for details)",
             file=sys.stderr,
         )
         return _ended(args, ExitCode.INTERNAL, [f"internal error: {type(error).__name__}: {error}"], error)
+
+
+_STORAGE_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in ("EROFS", "ENOSPC", "EDQUOT", "EACCES", "EPERM", "EIO")
+    if hasattr(errno, name)
+)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,19 +10,21 @@ import hashlib
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from syncd.alerts.settings import AlertSettings, parse_alerts
+from syncd.clock_check import ClockPolicy, parse_clock
 from syncd.config_section import Section
 from syncd.errors import ConfigError
 from syncd.identity import EmailKey, normalise_email
 from syncd.models import NONE_ROLE
-from syncd.secrets import SecretAbsent
+from syncd.secrets import SecretAbsent, SecretRef
 from syncd.sources import SOURCE_MODULES, source_type
 from syncd.sources.interface import SourceSettings
+from syncd.target_identity import folder_name
 from syncd.targets import TARGET_MODULES, target_type
 from syncd.targets.interface import TargetSettings
 
@@ -67,6 +69,16 @@ class Policy:
     max_group_shrink_percent: float = 50.0
     seat_limit: int | None = None
     adopt: bool = True
+    # issue 21: the removals of all runs within `removal_window` together (the "salami" case: a group
+    # shrinking just under max_removal_percent on every run); a zero window switches it off
+    removal_window: timedelta = timedelta(days=7)
+    window_removal_percent: float | None = None  # unset: 2.5 × max_removal_percent, at most 100
+
+    @property
+    def max_window_removal_percent(self) -> float:
+        if self.window_removal_percent is not None:
+            return self.window_removal_percent
+        return min(100.0, 2.5 * self.max_removal_percent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +105,10 @@ class Config:
     metrics_file: Path | None
     dry_run: bool
     pricing: PricingSettings | None
+    # issue 21: [plan] signing_key (saved plans are HMAC-signed and must be to be applied)
+    plan_signing_key: SecretRef | None = None
+    clock: ClockPolicy = field(default_factory=ClockPolicy)  # issue 21: [clock] skew, max_ahead
+    legacy_state_dir: Path | None = None  # the pre-issue-21 default state folder, when [state] dir is unset
     alerts: tuple[AlertSettings, ...] = ()
 
     def source(self, name: str) -> SourceSettings:
@@ -103,14 +119,24 @@ class Config:
 
     def rank(self, role: str) -> int:
         """Higher is more privileged; None (no seat) is 0."""
-        if role == NONE_ROLE:
+        if role == NONE_ROLE or role.casefold() == "none":
             return 0
-        try:
-            return len(self.role_order) - self.role_order.index(role)
-        except ValueError:
-            # a role the target holds that the config does not list: treat as above every configured role
-            # so syncd never "downgrades" into it or out of it by accident
-            return len(self.role_order) + 1
+        folded = role.casefold()  # 7pace may spell a role its own way (docs/contract.md §1.4)
+        for index, name in enumerate(self.role_order):
+            if name == role or name.casefold() == folded:
+                return len(self.role_order) - index
+        # a role the target holds that the config does not list: the planner leaves such seats alone
+        # (reconcile rule 6); ranked above every configured role as a second line of defence
+        return len(self.role_order) + 1
+
+    def canonical_role(self, role: str) -> str:
+        """The configured spelling of a role the target spells its own way (unknown roles unchanged)."""
+        if role in self.role_order or role == NONE_ROLE:
+            return role
+        folded = role.casefold()
+        if folded == "none":
+            return NONE_ROLE
+        return next((name for name in self.role_order if name.casefold() == folded), role)
 
 
 def locate(explicit: str | None) -> Path:
@@ -163,7 +189,10 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "", *, secrets: boo
 
     # state and audit folders are created on first use; one that never could be is a config error
     state = root.section("state")
-    default_state, default_audit = file.parent / "state", file.parent / "logs"
+    # issue 21: one state folder per target by default; `state/` itself was the default before
+    legacy_state, default_audit = file.parent / "state", file.parent / "logs"
+    default_state = legacy_state / folder_name(target) if target is not None else legacy_state
+    explicit_state = state.has("dir")
     state_dir = state.path("dir", must_exist=False, kind="directory", created_default=default_state)
     state.finish()
     audit = root.section("audit")
@@ -174,6 +203,10 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "", *, secrets: boo
     metrics_file = root.path("metrics_file", must_exist=False)
     dry_run = root.bool("dry_run", False)
     pricing = _parse_pricing(root)
+    plan_section = root.section("plan")
+    signing_key = plan_section.secret("signing_key", required=False)
+    plan_section.finish()
+    clock = parse_clock(root.section("clock"))
     alerts = parse_alerts(root)
     root.finish()
 
@@ -196,6 +229,9 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "", *, secrets: boo
         metrics_file=metrics_file,
         dry_run=dry_run,
         pricing=pricing,
+        plan_signing_key=signing_key,
+        clock=clock,
+        legacy_state_dir=None if explicit_state else legacy_state,
         alerts=alerts,
     )
 
@@ -303,9 +339,17 @@ def _parse_policy(section: Section) -> Policy:
         max_group_shrink_percent=_percent(section, "max_group_shrink_percent", 50.0),
         seat_limit=section.optional_int("seat_limit", minimum=0),
         adopt=section.bool("adopt", True),
+        removal_window=section.duration("removal_window", "7d") or timedelta(0),
+        window_removal_percent=_optional_percent(section, "max_window_removal_percent"),
     )
     section.finish()
     return policy
+
+
+def _optional_percent(section: Section, key: str) -> float | None:
+    """A percentage that, left unset, is derived from another key (None); still a known key either way."""
+    value = _percent(section, key, 0.0)
+    return value if section.has(key) else None
 
 
 def _percent(section: Section, key: str, default: float) -> float:

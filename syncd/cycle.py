@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 
 from syncd import audit as audit_module
-from syncd import metrics, plan_file
+from syncd import clock_check, metrics, plan_file
 from syncd.audit import AuditLog
 from syncd.config import Config, rule_identity
 from syncd.errors import (
@@ -56,10 +56,15 @@ from syncd.runlock import RunLock
 from syncd.sources import source_type
 from syncd.sources.interface import Source
 from syncd.state import GroupBaseline, State
+from syncd.state_location import carry_over, check_binding
+from syncd.target_identity import binding
+from syncd.target_read import Organization, TargetRead
 from syncd.targets import target_type
 from syncd.targets.interface import Target
 
 log = structlog.get_logger("syncd.cycle")
+
+REGRANT_WINDOW = timedelta(days=30)  # a seat syncd removed and someone gave back within this is reported
 
 Clock = Callable[[], datetime]
 
@@ -77,6 +82,7 @@ class CycleRequest:
     reviewed_path: Path | None = None
     override_guards: bool = False
     max_runtime: timedelta | None = None
+    accept_clock: bool = False  # trust this run's clock although it disagrees with the last run's
 
 
 @dataclass(frozen=True)
@@ -267,15 +273,49 @@ def _unusable(reads: Mapping[tuple[str, str], GroupRead]) -> tuple[UnusableMembe
     return tuple(found)
 
 
-def read_licensed(target: Target) -> dict[EmailKey, LicensedUser]:
-    licensed: dict[EmailKey, LicensedUser] = {}
+def read_target(
+    target: Target, config: Config | None = None, wanted: frozenset[EmailKey] = frozenset()
+) -> TargetRead:
+    """One complete, judged read of the target (TargetReadRefused otherwise: no writes, exit 5), with each
+    role in the configured spelling when the server spells it another way (the target keeps its own
+    spelling for writes). With `wanted`, the read also learns which of them the organization has."""
     progress = Progress(f"reading {target.name}", "seats")
-    for user in target.licensed():
-        if user.role != NONE_ROLE:
-            licensed.setdefault(user.key, user)
-        progress.advance()
+    read = target.read(wanted or None)
+    progress.advance(read.seats)
     progress.finish()
-    return licensed
+    if config is None:
+        return read
+    respelled = {
+        key: replace(user, role=config.canonical_role(user.role))
+        for key, user in read.licensed.items()
+        if user.role not in config.role_order
+    }
+    if respelled:
+        read = replace(read, licensed={**read.licensed, **respelled})
+    return read
+
+
+def read_licensed(target: Target) -> dict[EmailKey, LicensedUser]:
+    return dict(read_target(target).licensed)
+
+
+def _organization(
+    target: Target, desired: Mapping[EmailKey, Any], seen: TargetRead, wanted: frozenset[EmailKey]
+) -> Organization | None:
+    """Who of the people who may need a new seat the organization has: from the target read when it could
+    tell, else `GET users`, read only when someone needs a seat (an hourly run that assigns nobody sends no
+    extra request)."""
+    candidates = {key for key in desired if key not in seen.licensed and key not in seen.ambiguous_keys}
+    if not candidates:
+        return None
+    if seen.organization is not None and candidates <= wanted:
+        return seen.organization
+    organization = target.organization(candidates)
+    if organization is None:
+        log.info(
+            "who can be assigned is not known ahead of the write: the organization's users are not listed"
+        )
+    return organization
 
 
 def _unhealthy(config: Config, reads: Mapping[tuple[str, str], GroupRead]) -> list[UnhealthyGroup]:
@@ -307,14 +347,16 @@ def settle_interrupted(
     for intent in state.pending_intents():
         owned: dict[EmailKey, Owned] = {}
         released: list[EmailKey] = []
+        removed: dict[EmailKey, str] = {}
         for item in intent.changes:
             change = plan_file.change_from_dict(item, f"interrupted run {intent.run_id}")
             user = licensed.get(change.key)
             actual = user.role if user else NONE_ROLE
-            if actual == change.after:
+            if actual.casefold() == change.after.casefold():
                 outcome, error = Outcome.SUCCESS, ""
                 if change.after == NONE_ROLE:
                     released.append(change.key)
+                    removed[change.key] = change.before
                 else:
                     owned[change.key] = _owned_after(change, now)
             else:
@@ -326,6 +368,8 @@ def settle_interrupted(
                 audit.change(ChangeResult(change, outcome, error), batch=intent.batch, recovered=True)
             settled += 1
         state.settle_intent(intent.run_id, intent.batch, owned, released)
+        if removed:  # an interrupted run's removals count against the removal window too
+            state.record_removed(intent.run_id, removed, now)
     if settled:
         log.warning("settled changes of an interrupted run", changes=settled)
     return settled
@@ -338,14 +382,23 @@ def outcome_exit_code(
 
     5 when a source, or a source used to expand another's groups, was down; 4 when changes failed or were
     left, or when any group was not read cleanly (missing, partial, suspicious, unreadable): the people it
-    covers are held, and a scheduler must not see that as success. Holds by grace and assignments blocked
-    by the configured seat cap are the policy working: 0.
+    covers are held, and a scheduler must not see that as success. 4 too when 7pace holds a person twice
+    (ambiguous): nothing is sent for them until an admin merges the accounts. Holds by grace, assignments
+    blocked by the configured seat cap, seats in a role `[roles]` does not name, and people who are not
+    users of the organization yet (often for good: they do not use Azure DevOps; plan, status and audit
+    name them) are the policy working: 0.
     """
     if source_errors:
         return ExitCode.UNREACHABLE
     if failed or not_applied or any(g.health is not Health.OK for g in plan.groups):
         return ExitCode.PARTIAL
+    if any(entry.kind in ADMIN_TO_CLEAR for entry in plan.left_alone):
+        return ExitCode.PARTIAL
     return ExitCode.OK
+
+
+ADMIN_TO_CLEAR = frozenset({"ambiguous"})
+"""Kinds of `LeftAlone` that hold work until an admin acts (exit 4), unlike a role syncd is told to skip."""
 
 
 def held_problems(plan: Plan, source_errors: Mapping[str, SyncdError]) -> list[str]:
@@ -370,10 +423,12 @@ def held_problems(plan: Plan, source_errors: Mapping[str, SyncdError]) -> list[s
     return lines
 
 
-def check_guards(config: Config, plan: Plan) -> str | None:
-    """The global removal guards. Returns why the run must stop, or None."""
+def check_guards(config: Config, plan: Plan, removed_in_window: int = 0) -> str | None:
+    """The global removal guards. Returns why the run must stop, or None. `removed_in_window`: seats syncd
+    removed in earlier runs within policy.removal_window."""
     removals = plan.count(Action.UNASSIGN)
     policy = config.policy
+    window = _window_guard(policy.removal_window, policy.max_window_removal_percent, plan, removed_in_window)
     if removals > policy.max_removals:
         return f"{removals} seat removals exceed policy.max_removals = {policy.max_removals}"
     if plan.seats_before and removals * 100.0 > policy.max_removal_percent * plan.seats_before:
@@ -382,7 +437,28 @@ def check_guards(config: Config, plan: Plan) -> str | None:
             f"{removals} seat removals are {percent:.1f}% of {plan.seats_before} seats, above "
             f"policy.max_removal_percent = {policy.max_removal_percent:g}"
         )
+    return window
+
+
+def _window_guard(window: timedelta, percent: float, plan: Plan, earlier: int) -> str | None:
+    """The removal budget across runs: seats at the window's start are today's plus those removed since."""
+    removals = plan.count(Action.UNASSIGN)
+    if window <= timedelta(0) or not removals:
+        return None
+    base = plan.seats_before + earlier
+    total = earlier + removals
+    if base and total * 100.0 > percent * base:
+        return (
+            f"{total} seat removals within policy.removal_window = {_days(window)} ({earlier} by earlier "
+            f"runs, {removals} now) are {100.0 * total / base:.1f}% of the {base} seats held at its start, "
+            f"above policy.max_window_removal_percent = {percent:g}"
+        )
     return None
+
+
+def _days(window: timedelta) -> str:
+    hours = window.total_seconds() / 3600
+    return f"{hours / 24:g}d" if hours >= 24 and hours % 24 == 0 else f"{hours:g}h"
 
 
 @contextmanager
@@ -457,26 +533,35 @@ class Cycle:
         now = self.clock()
         structlog.contextvars.bind_contextvars(run_id=run_id)
         try:
+            carry_over(config.state_dir, config.legacy_state_dir, config.target)
             with (
                 _larger_collection_steps(),
-                RunLock(config.state_dir, request.command),
-                State(config.state_dir) as state,
+                RunLock(config.state_dir, request.command) as lock,
+                State(config.state_dir, ran_before=lock.ran_before) as state,
                 ExitStack() as stack,
             ):
+                check_binding(state, config.target)
                 audit: AuditLog | None = None
+                clock = clock_check.suspect(now, state.last_trusted_start(), config.clock)
+                distrusted = clock if clock is not None and not request.accept_clock else None
                 if request.audit:
-                    audit_module.prune(config.audit_dir, config.audit_retention_days, now.date())
+                    if distrusted is None:
+                        audit_module.prune(config.audit_dir, config.audit_retention_days, now.date())
                     audit = AuditLog(
                         config.audit_dir,
                         run_id=run_id,
                         dry_run=not request.write,
                         target=config.target.type,
                         clock=self.clock,
+                        target_url=binding(config.target)["url"],
                     )
                     stack.callback(audit.close)
                     state.start_run(run_id, request.command, now)
+                    state.record_run_clock(run_id, now, trusted=distrusted is None)
+                if clock is not None:
+                    self._report_clock(clock, request.accept_clock, audit)
                 try:
-                    result = self._run(request, run_id, state, audit, stack, now, started)
+                    result = self._run(request, run_id, state, audit, stack, now, started, distrusted)
                 except SyncdError as error:
                     error.run_id = run_id
                     if audit is not None:
@@ -493,6 +578,11 @@ class Cycle:
                         state.finish_run(run_id, int(error.exit_code), {"error": str(error)}, self.clock())
                         self._metrics(request, int(error.exit_code), started, None)
                     raise
+                except KeyboardInterrupt:
+                    # the bounded stop wait ran out (or a second signal): still account for the run
+                    if audit is not None:
+                        self._interrupted(audit, state, run_id, request, started)
+                    raise
                 except Exception:
                     if audit is not None:
                         self._metrics(request, int(ExitCode.INTERNAL), started, None)
@@ -504,6 +594,38 @@ class Cycle:
         finally:
             structlog.contextvars.unbind_contextvars("run_id")
 
+    def _report_clock(self, why: str, accepted: bool, audit: AuditLog | None) -> None:
+        if accepted:
+            message = f"clock confirmed with --accept-clock although {why}"
+        else:
+            message = (
+                f"clock not trusted: {why}; grace expiry, audit retention and plan age are not judged "
+                "this run (removals are held); fix the clock, or confirm it with --accept-clock"
+            )
+        log.warning(message)
+        if audit is not None:
+            audit.clock_suspect(message, accepted)
+
+    def _interrupted(
+        self, audit: AuditLog, state: State, run_id: str, request: CycleRequest, started: float
+    ) -> None:
+        message = (
+            "run interrupted before it could finish; a batch being sent keeps its intent and the next run "
+            "settles it"
+        )
+        code = int(ExitCode.PARTIAL)
+        audit.summary(
+            message,
+            {
+                "event.outcome": "failure",
+                "process.exit.code": code,
+                "error.message": message,
+                "event.duration": int((time.monotonic() - started) * 1e9),
+            },
+        )
+        state.finish_run(run_id, code, {"error": message}, self.clock())
+        self._metrics(request, code, started, None)
+
     def _run(
         self,
         request: CycleRequest,
@@ -513,30 +635,47 @@ class Cycle:
         stack: ExitStack,
         now: datetime,
         started: float,
+        distrusted: str | None = None,
     ) -> CycleResult:
         config = self.config
         readout = read_sources(config, stack)
-        target: Target = stack.enter_context(self._open_target(config))
-        licensed = read_licensed(target)
-        log.info("target read", target=config.target.type, licensed=len(licensed))
-        if request.write:
-            settled = settle_interrupted(state, audit, licensed, now)
-            if settled:
-                licensed = read_licensed(target)
-
         reads, good = judge_health(
             readout.reads, state.group_baselines(), config.policy.max_group_shrink_percent, now
         )
         desired = desired_roles(config.rules, reads, config.rank)
+        owned = state.owned()
+        # people who may need a seat (selected, no seat syncd knows of): the target read then also says
+        # which of them are users of the organization, in the same pages (docs/contract.md §1.4)
+        wanted = frozenset(key for key in desired if key not in owned)
+        target: Target = stack.enter_context(self._open_target(config))
+        seen = read_target(target, config, wanted)
+        licensed = seen.licensed
+        log.info(
+            "target read",
+            target=config.target.type,
+            licensed=len(licensed),
+            unmatched=len(seen.unmatched),
+            ambiguous=len(seen.ambiguous),
+        )
+        if request.write:
+            settled = settle_interrupted(state, audit, licensed, now)
+            if settled:
+                seen = read_target(target, config, wanted)
+                licensed = seen.licensed
+                owned = state.owned()
+
+        organization = _organization(target, desired, seen, wanted)
         seat_info = target.seats()
         groups = tuple(
             GroupStatus(s, g, r.health, len(r.members), r.detail) for (s, g), r in sorted(reads.items())
         )
+        owned = state.owned()
+        recently_removed = state.removed_since(now - max(REGRANT_WINDOW, config.policy.removal_window))
         recon: Reconciliation = reconcile(
             PlanInputs(
                 desired=desired,
                 licensed=licensed,
-                owned=state.owned(),
+                owned=owned,
                 absent_since=state.absent_since(),
                 waiting_since=state.waiting_since(),
                 unhealthy=_unhealthy(config, reads),
@@ -547,12 +686,30 @@ class Cycle:
                 groups=groups,
                 unidentified=sum(len(r.unidentified) for r in reads.values()),
                 inactive=inactive_members(config.rules, reads, desired),
+                clock_suspect=distrusted,
+                regranted={
+                    k: at
+                    for k, at in recently_removed.items()
+                    if k in licensed and k not in owned and at >= now - REGRANT_WINDOW
+                },
+                extra_seats=seen.seats - len(licensed),
+                unmatched=seen.unmatched_lines(),
+                unmatched_ids=frozenset(u.target_id.casefold() for u in seen.unmatched if u.target_id),
+                ambiguous={
+                    a.key: ", ".join(f"{u.target_id or '?'}: {u.role}" for u in a.rows)
+                    for a in seen.ambiguous
+                },
+                known_roles=frozenset(config.role_order),
+                organization=organization,
             )
         )
+        # seats nobody can be matched to, and people 7pace holds twice, are part of the world a plan saw
+        held_elsewhere = {f"unmatched:{n}:{line}": "" for n, line in enumerate(seen.unmatched_lines())}
+        held_elsewhere |= {f"ambiguous:{a.key}": str(len(a.rows)) for a in seen.ambiguous}
+        roles_seen: dict[str, str] = {k: u.role for k, u in licensed.items()}
+        roles_seen.update(held_elsewhere)
         fingerprint = plan_file.fingerprint(
-            config.digest,
-            {k: s.role for k, s in desired.items()},
-            {k: u.role for k, u in licensed.items()},
+            config.digest, {k: s.role for k, s in desired.items()}, roles_seen
         )
         plan = replace(recon.plan, unusable=_unusable(reads))
         # Observations are facts about the world, remembered by every run (a dry run advances the grace
@@ -568,14 +725,30 @@ class Cycle:
                 state.forget_owned(recon.disown)
 
         if request.reviewed is not None:
+            if distrusted is not None:
+                raise PlanRefused(
+                    f"{request.reviewed_path}: the clock is not trusted ({distrusted}), so the plan's age "
+                    "cannot be judged; fix the clock, or confirm it with --accept-clock"
+                )
             plan = self._reviewed(request, plan, fingerprint, state, good_reads=reads, now=now)
 
         cost, cost_lines = self._cost(plan, now)
         problems = [f"source {name}: {error}" for name, error in readout.source_errors.items()]
+        if distrusted is not None:
+            problems.append(f"clock not trusted: {distrusted}; removals held (confirm with --accept-clock)")
+        regranted = [h.change.email for h in plan.held if h.cause == "re-granted"]
+        if regranted:
+            problems.append(
+                f"{len(regranted)} seat(s) syncd removed were given back outside syncd (e.g. "
+                f"{regranted[0]}): is a second syncd instance, or a person, managing this organisation? "
+                "Held, not removed again"
+            )
         problems += held_problems(plan, readout.source_errors)
+        problems += [f"{e.email}: left alone ({e.kind}): {e.why}" for e in plan.left_alone[:20]]
         base = CycleResult(run_id, plan, ExitCode.OK, fingerprint, now, (), (), 0, None, cost, cost_lines)
 
-        guard = check_guards(config, plan)
+        window_start = now - config.policy.removal_window
+        guard = check_guards(config, plan, sum(1 for at in recently_removed.values() if at >= window_start))
         if guard and not (request.override_guards and request.reviewed is not None):
             if request.command == "plan":
                 # a preview still shows (and saves) the plan, so it can be reviewed and approved
@@ -599,9 +772,13 @@ class Cycle:
             problems.append(
                 f"{not_applied} change(s) not applied: stopped before the end (see the audit log)"
             )
+        if self.stop.is_set():
+            problems.append("stopped by a signal: the batch in flight was finished and recorded")
         exit_code = outcome_exit_code(
             readout.source_errors, plan, failed=len(failed), not_applied=not_applied
         )
+        if exit_code is ExitCode.OK and self.stop.is_set():
+            exit_code = ExitCode.PARTIAL
         result = replace(
             base,
             exit_code=exit_code,
@@ -617,6 +794,8 @@ class Cycle:
                 audit.held(held)
             for change in plan.blocked:
                 audit.blocked(change, plan.seat_limit)
+            for entry in plan.left_alone:
+                audit.left_alone(entry)
             audit.summary(
                 _summary_message(result),
                 _summary_fields(plan, results, started, result.seats_after)
@@ -678,6 +857,7 @@ class Cycle:
                 "members or target roles changed); make and review a new plan with `syncd plan --out FILE`"
             )
         plan = reviewed.plan
+        _refuse_unexplained(request.reviewed_path, plan, fresh, request.override_guards)
         if request.override_guards:
             # An approved plan may also release removals held only because a group looked suspicious
             # (emptied or shrank a lot): the reviewer saw them listed. Missing or unreadable groups stay held.
@@ -704,7 +884,8 @@ class Cycle:
     ) -> CycleResult:
         config = self.config
         saved_path = config.state_dir / f"refused-plan-{base.run_id}.json"
-        plan_file.save(saved_path, base.saved(config))
+        key = config.plan_signing_key.resolve() if config.plan_signing_key is not None else None
+        plan_file.save(saved_path, base.saved(config), key)
         message = (
             f"guard stopped the run, nothing applied: {guard}. Review {saved_path} and, if it is right, "
             f"run `syncd apply --plan {saved_path} --override-guards`"
@@ -726,6 +907,8 @@ class Cycle:
             audit.held(held)
         for change in plan.blocked:
             audit.blocked(change, plan.seat_limit)
+        for entry in plan.left_alone:
+            audit.left_alone(entry)
         audit.summary(
             f"dry run: {len(plan.changes)} change(s) planned, nothing applied",
             _summary_fields(plan, (), started, plan.seats_after)
@@ -751,16 +934,14 @@ class Cycle:
         )
         results: list[ChangeResult] = []
         changes = plan.changes
-        size = max(1, target.batch_size)
         progress = Progress(f"applying to {target.name}", "changes", len(changes))
-        for number, start in enumerate(range(0, len(changes), size), start=1):
+        for number, (start, batch) in enumerate(_batches(changes, max(1, target.batch_size)), start=1):
             if self.stop.is_set() or (deadline is not None and time.monotonic() > deadline):
                 left = len(changes) - start
                 why = "stop requested" if self.stop.is_set() else "--max-runtime reached"
                 progress.finish()
                 log.warning("stopping before the next batch", why=why, left=left)
                 return results, left
-            batch = changes[start : start + size]
             now = self.clock()
             state.write_intent(run_id, number, [plan_file.change_to_dict(c) for c in batch], now)
             if audit is not None:
@@ -768,10 +949,12 @@ class Cycle:
             outcomes = list(target.apply(batch))
             owned: dict[EmailKey, Owned] = {}
             released: list[EmailKey] = []
+            removed: dict[EmailKey, str] = {}
             for result in outcomes:
                 if result.outcome is Outcome.SUCCESS:
                     if result.change.after == NONE_ROLE:
                         released.append(result.change.key)
+                        removed[result.change.key] = result.change.before
                     else:
                         owned[result.change.key] = _owned_after(result.change, now)
                 if audit is not None:
@@ -782,6 +965,8 @@ class Cycle:
                 state.forget_owned(released)
             else:
                 state.settle_intent(run_id, number, owned, released)
+            if removed:
+                state.record_removed(run_id, removed, now)
             results.extend(outcomes)
             progress.advance(len(batch))
             log.info("batch applied", batch=number, size=len(batch), done=len(results), total=len(changes))
@@ -792,7 +977,7 @@ class Cycle:
         """Re-read the target: the POST is not assumed atomic, so report what did not take."""
         if not any(r.outcome is Outcome.SUCCESS for r in results):
             return results
-        actual = {u.key: u.role for u in target.licensed()}
+        actual = {key: u.role for key, u in target.read().licensed.items()}
         verified: list[ChangeResult] = []
         for r in results:
             now_role = actual.get(r.change.key, NONE_ROLE)
@@ -814,6 +999,49 @@ class Cycle:
 
 
 _ORDER = {Action.UNASSIGN: 0, Action.CHANGE: 1, Action.ASSIGN: 2}
+
+
+def _refuse_unexplained(path: Path | None, reviewed: Plan, fresh: Plan, override_guards: bool) -> None:
+    """A reviewed plan may only carry changes the same inputs make now (the fingerprint says they are the
+    same inputs, and planning is deterministic): a change that a fresh plan would not make was put there by
+    hand, whatever its seal says. With --override-guards, the suspicious-group removals it releases must be
+    ones the fresh plan holds for that reason."""
+
+    def shape(change: Change) -> tuple[str, str, str, str]:
+        return (change.key, change.action.value, change.before, change.after)
+
+    allowed = {shape(c) for c in fresh.changes}
+    releasable = {shape(h.change) for h in fresh.held if h.cause == Health.SUSPICIOUS.value}
+    extra = [c for c in reviewed.changes if shape(c) not in allowed]
+    if override_guards:
+        extra += [
+            h.change
+            for h in reviewed.held
+            if h.cause == Health.SUSPICIOUS.value and shape(h.change) not in releasable
+        ]
+    if extra:
+        first = extra[0]
+        more = f" (+{len(extra) - 1} more)" if len(extra) > 1 else ""
+        raise PlanRefused(
+            f"{path}: plan holds a change the current inputs do not produce: {first.action.value} "
+            f"{first.email} {first.before} → {first.after}{more}; nothing applied; make and review a new "
+            "plan with `syncd plan --out FILE`"
+        )
+
+
+def _batches(changes: Sequence[Change], size: int) -> Iterator[tuple[int, Sequence[Change]]]:
+    """(start, batch) of at most `size` changes; unassignments never share a batch with other changes, so
+    seats are freed by POSTs of their own before any assignment is sent (docs/contract.md §1.5)."""
+    start = 0
+    while start < len(changes):
+        freeing = changes[start].action is Action.UNASSIGN
+        end = start + 1
+        while (
+            end < len(changes) and end - start < size and (changes[end].action is Action.UNASSIGN) == freeing
+        ):
+            end += 1
+        yield start, changes[start:end]
+        start = end
 
 
 def _path(audit: AuditLog | None) -> Path | None:
@@ -857,6 +1085,8 @@ def _status_summary(result: CycleResult) -> dict[str, Any]:
             for h in plan.held
         ],
         "blocked": [c.email for c in plan.blocked],
+        "left_alone": [{"email": e.email, "kind": e.kind, "why": e.why} for e in plan.left_alone],
+        "unmatched": list(plan.unmatched),
         "groups": [
             {
                 "source": g.source,

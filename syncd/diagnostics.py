@@ -150,6 +150,24 @@ def add_log_file(
     configure(log_format, verbosity, interactive=interactive, log_file=DatedLogFile(directory, fallback))
 
 
+def _console_renderer(colours: bool) -> structlog.dev.ConsoleRenderer:
+    try:
+        return structlog.dev.ConsoleRenderer(colors=colours)
+    except SystemError:  # structlog's refusal of colours on Windows: plain text is still a console
+        return structlog.dev.ConsoleRenderer(colors=False)
+
+
+def configure_fallback() -> None:
+    """Plain JSON warnings on stderr, for when `configure` itself failed: whatever is logged while reporting
+    that failure must not fall back to structlog's defaults (debug and tracebacks on stdout)."""
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog.processors.JSONRenderer()],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.WriteLoggerFactory(file=cast(TextIO, _CurrentStderr())),
+        cache_logger_on_first_use=False,
+    )
+
+
 def configure(
     log_format: str | None,
     verbosity: int,
@@ -167,7 +185,7 @@ def configure(
     base = logging.WARNING if tty or interactive else logging.INFO
     level = max(logging.DEBUG, min(logging.ERROR, base - 10 * verbosity))
     renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=can_show_colours(tty) and log_file is None)
+        _console_renderer(can_show_colours(tty) and log_file is None)
         if fmt == "console"
         else structlog.processors.JSONRenderer(ensure_ascii=False)
     )

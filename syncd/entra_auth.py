@@ -1,7 +1,7 @@
 """Entra ID service-principal tokens through msal, behind one small typed adapter.
 
-msal is untyped and reports failures as dicts rather than exceptions (apis.md §4), so every msal call lives
-here: `EntraTokenProvider.token(scope)` returns a `str` or raises `SourceAuthFailed` (Entra refused: the
+msal is untyped and reports failures as dicts rather than exceptions (docs/contract.md §4), so every msal call
+lives here: `EntraTokenProvider.token(scope)` returns a `str` or raises `SourceAuthFailed` (Entra refused: the
 AADSTS line, never the secret) / `SourceUnreachable` (network, TLS, authority down) / `ConfigError` (a key,
 certificate or PFX that cannot be used). One `ConfidentialClientApplication` per provider, and one provider
 per configured source, built lazily on the first token: discovery is a network call and must happen inside
@@ -238,7 +238,8 @@ class EntraTokenProvider:
                 client_credential=credential,
                 authority=creds.authority,
                 http_client=session,
-                # apis.md §4: a host msal does not know needs OIDC discovery on itself, not instance discovery
+                # a host msal does not know needs OIDC discovery on itself, not instance discovery
+                # (docs/contract.md §4)
                 instance_discovery=None if host in _KNOWN_AUTHORITY_HOSTS else False,
             )
         except requests.exceptions.SSLError as error:

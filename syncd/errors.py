@@ -128,3 +128,16 @@ class StateError(SyncdError):
     """The state directory or database is unusable (corrupt, from a newer syncd, not writable)."""
 
     exit_code = ExitCode.CONFIG
+
+
+class StorageError(SyncdError):
+    """A local folder or disk syncd must write to (state, audit, lock, saved plans) is read-only, full or
+    failing. Nothing is sent to the target after the failed write. Exit 5, like an unreachable peer: the
+    environment, not the configuration, is at fault."""
+
+    exit_code = ExitCode.UNREACHABLE
+
+
+class StateDamaged(StateError):
+    """The state database exists but has lost its content (emptied, copied without its -wal): never treated as
+    a first run. `syncd state rebuild --from-audit` recovers the ownership ledger."""

@@ -54,13 +54,13 @@ def read_http_options(section: Section) -> HttpOptions:
     """Read `ca_bundle`, `proxy`, `timeout` from a source or target table."""
     ca_bundle: Path | None = None
     system_trust = False
-    if section.has("ca_bundle"):
+    if not section.has("ca_bundle"):
+        section.path("ca_bundle", kind="file")  # absent: None, but listed among the keys allowed here
+    else:
         text = section.str("ca_bundle", expected='a path to a PEM file, or "system"')
         system_trust = text == SYSTEM_TRUST
         if text and not system_trust:
             ca_bundle = section.path("ca_bundle", kind="file")
-    else:
-        section.path("ca_bundle", kind="file")  # absent: still a known key ("allowed here", did-you-mean)
     proxy = section.url("proxy", None, schemes=("http", "https", "socks5")) or None
     timeout = section.number("timeout", 30.0, minimum=1.0)
     return HttpOptions(ca_bundle=ca_bundle, system_trust=system_trust, proxy=proxy, timeout=timeout)
@@ -208,6 +208,7 @@ class HttpClient:
         options: HttpOptions,
         auth_header: Callable[[], str] | None,
         limiter: RateLimiter | None,
+        session_auth: requests.auth.AuthBase | None = None,
         unreachable: type[RemoteUnreachable],
         auth_failed: type[RemoteAuthFailed],
         protocol_error: type[RemoteProtocolError],
@@ -226,6 +227,8 @@ class HttpClient:
         self.session = requests.Session()
         self.session.headers["User-Agent"] = user_agent
         self.session.headers["Accept"] = "application/json"
+        if session_auth is not None:  # a handshake scheme (NTLM): requests runs it per connection
+            self.session.auth = session_auth
         if options.proxy:
             self.session.proxies = {"http": options.proxy, "https": options.proxy}
         if options.system_trust:
@@ -261,7 +264,7 @@ class HttpClient:
             error = state.outcome.exception() if state.outcome else None
             if isinstance(error, _Retryable) and error.retry_after is not None:
                 return error.retry_after
-            # exponential backoff with a 1 s floor: 1, 2, 4, 8 … capped at 60 s (apis.md 1.6)
+            # exponential backoff with a 1 s floor: 1, 2, 4, 8 … capped at 60 s (docs/contract.md §1)
             return float(min(60, 2 ** (state.attempt_number - 1)))
 
         started = time.monotonic()
@@ -369,8 +372,8 @@ class HttpClient:
             )
         content_type = response.headers.get("Content-Type", "")
         if 200 <= status < 300 and "html" in content_type:
-            # Azure DevOps answers an expired or wrong PAT with 203 + a sign-in page (apis.md 2.7); checked
-            # before `ok_statuses`, which never lists 203
+            # Azure DevOps answers an expired or wrong PAT with 203 + a sign-in page (docs/contract.md
+            # §2); checked before `ok_statuses`, which never lists 203
             raise self._auth_failed(
                 f"{step}: {self.describe} answered with an HTML page instead of JSON (HTTP {status}), "
                 f"which is what a sign-in redirect looks like; {self._auth_hint}"

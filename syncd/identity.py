@@ -1,5 +1,5 @@
 """Identity keys. A person is the same person across sources and the target when their normalised e-mail
-addresses are equal (7pace identifies a named user "typically by his email address", apis.md 1.10)."""
+addresses are equal (7pace identifies a named user "typically by his email address", docs/contract.md §1)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ UNUSABLE_LISTED = 1000
 """How many members without a usable e-mail a plan names (the count is always complete)."""
 
 NONE_ROLE = "None"
-"""The 7pace role that holds no seat; assigning it is how a seat is released (apis.md 1.10 d)."""
+"""The 7pace role that holds no seat; assigning it is how a seat is released (docs/contract.md §1)."""
 
 
 class Health(enum.Enum):
@@ -85,6 +85,8 @@ class LicensedUser:
     role: str
     target_id: str = ""
     display_name: str = ""
+    unique_name: str = ""
+    vsts_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +149,21 @@ class UnusableMember:
 
 
 @dataclass(frozen=True, slots=True)
+class LeftAlone:
+    """A person syncd sends nothing for this run, and why (docs/contract.md, "What the plan leaves alone").
+
+    `kind` is "ambiguous" (7pace holds the person twice), "unknown-role" (a role `[roles] order` does not
+    name) or "not-in-organization" (not a user of the organization yet, so no seat can be given)."""
+
+    key: EmailKey
+    email: str
+    role: str
+    wanted: str
+    kind: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
 class GroupStatus:
     source: str
     group: str
@@ -170,6 +187,8 @@ class Plan:
     seat_limit: int | None = None
     notes: tuple[str, ...] = field(default=())
     unusable: tuple[UnusableMember, ...] = ()  # the members behind `unidentified`, at most UNUSABLE_LISTED
+    unmatched: tuple[str, ...] = ()  # seat-holding 7pace rows no person can be matched to (counted in seats)
+    left_alone: tuple[LeftAlone, ...] = ()
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)

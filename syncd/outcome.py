@@ -18,6 +18,7 @@ from pathlib import Path
 from syncd.audit import AuditLog
 from syncd.config import Config
 from syncd.diagnostics import DatedLogFile
+from syncd.errors import SyncdError
 
 UNATTENDED = frozenset({"run", "apply", "daemon"})
 
@@ -92,7 +93,7 @@ def _audit(ending: Ending, config: Config) -> None:
                 "error.type": type(ending.error).__name__,
             },
         )
-    except OSError:
+    except (OSError, SyncdError):  # SyncdError: the audit log's own StorageError (a full or read-only folder)
         pass  # the diagnostic log already has it; the audit folder is what failed
     finally:
         if audit is not None:

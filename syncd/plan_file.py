@@ -2,11 +2,19 @@
 
 A saved plan carries a fingerprint of the inputs it was computed from (config bytes, desired roles, the
 target's roles) and its creation time, so `apply --plan` can refuse a plan the world has moved away from.
+
+It is also *sealed* (issue 21): a SHA-256 over the canonical JSON of everything in it (changes, held,
+created, fingerprint, ...), plus one digest per top-level field so a refusal can name what was edited. With
+`[plan] signing_key` configured the seal is also an HMAC-SHA256 under that key, which lives outside the plan
+and the state folder: write access to a saved plan is then not enough to approve a change. A plain seal
+catches edits by hand; only the signature stops someone who recomputes it (and the cycle's own re-plan,
+which refuses any change the reviewed plan holds that a fresh plan would not make, stops both).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import tempfile
@@ -18,10 +26,13 @@ from typing import Any
 
 from syncd.errors import PlanRefused, UsageError
 from syncd.identity import EmailKey
-from syncd.models import Action, Change, GroupStatus, Health, Held, Plan, Reason, UnusableMember
+from syncd.models import Action, Change, GroupStatus, Health, Held, LeftAlone, Plan, Reason, UnusableMember
+from syncd.secrets import Secret
 
 PLAN_FORMAT = 1
 MAX_PLAN_AGE = timedelta(hours=24)
+SEAL = "seal"
+SIGNATURE = "signature"
 
 
 @dataclass(frozen=True)
@@ -96,6 +107,18 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             for u in plan.unusable
         ],
         "notes": list(plan.notes),
+        "unmatched": list(plan.unmatched),
+        "left_alone": [
+            {
+                "email": e.email,
+                "key": e.key,
+                "role": e.role,
+                "wanted": e.wanted,
+                "kind": e.kind,
+                "why": e.why,
+            }
+            for e in plan.left_alone
+        ],
     }
 
 
@@ -156,6 +179,18 @@ def plan_from_dict(data: Mapping[str, Any], where: str) -> Plan:
                 )
                 for u in data.get("unidentified_members", [])
             ),
+            unmatched=tuple(str(u) for u in data.get("unmatched", ())),
+            left_alone=tuple(
+                LeftAlone(
+                    EmailKey(str(e["key"])),
+                    str(e["email"]),
+                    str(e["role"]),
+                    str(e["wanted"]),
+                    str(e["kind"]),
+                    str(e["why"]),
+                )
+                for e in data.get("left_alone", ())
+            ),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise UsageError(f"{where}: not a syncd plan ({error})") from None
@@ -189,11 +224,83 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def save(path: Path, saved: SavedPlan) -> None:
-    write_atomically(path, json.dumps(saved_plan_to_dict(saved), indent=2, ensure_ascii=False) + "\n")
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def load(path: Path, now: datetime) -> SavedPlan:
+def _field_digests(body: Mapping[str, Any]) -> dict[str, str]:
+    return {name: hashlib.sha256(_canonical(value)).hexdigest() for name, value in body.items()}
+
+
+def _seal_of(body: Mapping[str, Any]) -> dict[str, Any]:
+    # the whole-plan digest is taken over the field digests: one serialisation of a 100,000-change plan,
+    # not two, and as binding (SHA-256 over SHA-256s of every field, names included)
+    fields = _field_digests(body)
+    return {"sha256": hashlib.sha256(_canonical(fields)).hexdigest(), "fields": fields}
+
+
+def _signature_of(seal: Mapping[str, Any], key: Secret) -> str:
+    return hmac.new(key.reveal().encode("utf-8"), _canonical(seal["fields"]), hashlib.sha256).hexdigest()
+
+
+def sealed(body: Mapping[str, Any], key: Secret | None = None) -> dict[str, Any]:
+    """The plan document with its seal (and, given a key, its signature) added."""
+    out = dict(body)
+    out[SEAL] = seal = _seal_of(body)
+    if key is not None:
+        out[SIGNATURE] = {"hmac-sha256": _signature_of(seal, key), "key": "plan.signing_key"}
+    return out
+
+
+def verify_seal(data: Mapping[str, Any], path: Path, key: Secret | None) -> None:
+    """Refuse (exit 3) a plan whose content is not what was sealed, naming the fields that differ."""
+    body = {k: v for k, v in data.items() if k not in (SEAL, SIGNATURE)}
+    seal = data.get(SEAL)
+    if not isinstance(seal, dict) or not isinstance(seal.get("fields"), dict):
+        raise PlanRefused(
+            f"{path}: plan is not sealed (made by an older syncd, or the seal was removed); make a new one "
+            "with `syncd plan --out FILE`"
+        )
+    recorded: Mapping[str, Any] = seal["fields"]
+    fresh = _seal_of(body)
+    differ = sorted(
+        name
+        for name in set(recorded) | set(fresh["fields"])
+        if recorded.get(name) != fresh["fields"].get(name)
+    )
+    if differ or seal.get("sha256") != fresh["sha256"]:
+        named = ", ".join(differ) or "the seal itself"
+        raise PlanRefused(
+            f"{path}: plan was edited after it was made ({named} do(es) not match its seal); nothing "
+            "applied; make and review a new plan with `syncd plan --out FILE`"
+        )
+    signature = data.get(SIGNATURE)
+    if key is None:
+        if signature is not None:
+            raise PlanRefused(
+                f"{path}: plan is signed but [plan] signing_key is not configured here, so the signature "
+                "cannot be checked; configure the same signing_key, or make a new plan"
+            )
+        return
+    given = signature.get("hmac-sha256") if isinstance(signature, dict) else None
+    if not isinstance(given, str):
+        raise PlanRefused(
+            f"{path}: plan is not signed, and [plan] signing_key requires a signed plan; make a new one "
+            "with `syncd plan --out FILE`"
+        )
+    if not hmac.compare_digest(given, _signature_of(fresh, key)):
+        raise PlanRefused(
+            f"{path}: plan signature does not match [plan] signing_key (edited and re-sealed, or signed "
+            "with another key); nothing applied"
+        )
+
+
+def save(path: Path, saved: SavedPlan, key: Secret | None = None) -> None:
+    document = sealed(saved_plan_to_dict(saved), key)
+    write_atomically(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+
+def load(path: Path, now: datetime, key: Secret | None = None) -> SavedPlan:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -204,6 +311,7 @@ def load(path: Path, now: datetime) -> SavedPlan:
         raise UsageError(f"{path}:{error.lineno}: not a syncd plan (invalid JSON: {error.msg})") from None
     if not isinstance(data, dict) or data.get("syncd_plan") != PLAN_FORMAT:
         raise UsageError(f"{path}: not a syncd plan file (make one with `syncd plan --out FILE`)")
+    verify_seal(data, path, key)
     try:
         created = datetime.fromisoformat(str(data["created"]))
         fp = str(data["fingerprint"])

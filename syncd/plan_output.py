@@ -10,7 +10,8 @@ from typing import Any
 
 from syncd.identity import EmailKey
 from syncd.models import Action, Change, Health, Plan
-from syncd.plan_file import SavedPlan, saved_plan_to_dict
+from syncd.plan_file import SavedPlan, saved_plan_to_dict, sealed
+from syncd.secrets import Secret
 
 FORMATS = ("table", "json", "csv")
 
@@ -69,6 +70,17 @@ def render_table(plan: Plan, cost_lines: Sequence[str] = (), *, title: str = "")
             f"Blocked by the seat limit of {plan.seat_limit} ({len(plan.blocked)}), retried every run:"
         )
         out.extend(_rows(plan.blocked, "x"))
+    if plan.left_alone:
+        out.append(f"Left alone, nothing sent ({len(plan.left_alone)}):")
+        width = max(len(e.email) for e in plan.left_alone)
+        out.extend(f"  ? {e.email:<{width}}  {e.kind}: {e.why}" for e in plan.left_alone)
+    if plan.unmatched:
+        shown = ", ".join(plan.unmatched[:10])
+        more = f" (+{len(plan.unmatched) - 10} more)" if len(plan.unmatched) > 10 else ""
+        out.append(
+            f"{len(plan.unmatched)} licensed user(s) cannot be matched (no usable e-mail; their seats are "
+            f"counted and left alone): {shown}{more}"
+        )
     limit = f" (limit {plan.seat_limit})" if plan.seat_limit is not None else ""
     delta = plan.seats_after - plan.seats_before
     if cost_lines:
@@ -81,8 +93,9 @@ def render_table(plan: Plan, cost_lines: Sequence[str] = (), *, title: str = "")
     return "\n".join(out) + "\n"
 
 
-def render_json(saved: SavedPlan) -> str:
-    return json.dumps(saved_plan_to_dict(saved), indent=2, ensure_ascii=False) + "\n"
+def render_json(saved: SavedPlan, key: Secret | None = None) -> str:
+    """Sealed like `plan --out`, so a redirected `plan --format json` is an applicable plan too."""
+    return json.dumps(sealed(saved_plan_to_dict(saved), key), indent=2, ensure_ascii=False) + "\n"
 
 
 CSV_COLUMNS = ("status", "action", "email", "before", "after", "reason", "rule", "source", "group", "due")

@@ -11,6 +11,10 @@ plain data. The rules, in the order they are applied to each person:
 4. A removal or downgrade waits until the person has been absent for `policy.grace`; coming back cancels it.
 5. The seat cap is never exceeded: seats are freed first, then assignments are made in a deterministic
    priority (role, longest waiting, e-mail); the rest are blocked and retried each run.
+6. Some people are left alone and listed (docs/contract.md §1.4): one e-mail on two 7pace users
+   (ambiguous); a seat whose role `[roles] order` does not name (unknown roles never outrank or underrank a
+   configured one by accident); an assignment to someone who is not a user of the organization, or who may
+   already hold one of the seats 7pace lists without an e-mail.
 """
 
 from __future__ import annotations
@@ -28,11 +32,13 @@ from syncd.models import (
     GroupStatus,
     Health,
     Held,
+    LeftAlone,
     LicensedUser,
     Plan,
     Reason,
 )
 from syncd.rules import Selection
+from syncd.target_read import Organization
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +75,16 @@ class PlanInputs:
     unidentified: int = 0
     # members passed over because their account cannot sign in → why (rules.inactive_members)
     inactive: Mapping[EmailKey, str] = field(default_factory=dict)
+    clock_suspect: str | None = None  # why `now` is not believed: grace is neither started nor ended
+    # seats syncd removed recently (person → when) that are held again now without syncd: someone else
+    # (a second instance, a person) gave them back; removing them again would start a fight (issue 21)
+    regranted: Mapping[EmailKey, datetime] = field(default_factory=dict)
+    extra_seats: int = 0  # seats held by unmatched rows and by every row of an ambiguous person
+    unmatched: tuple[str, ...] = ()  # those unmatched rows, for the plan's list
+    unmatched_ids: frozenset[str] = frozenset()  # their 7pace ids, case-folded
+    ambiguous: Mapping[EmailKey, str] = field(default_factory=dict)  # key → what 7pace holds for them
+    known_roles: frozenset[str] | None = None  # `[roles] order`; None = every role is known
+    organization: Organization | None = None  # who can be given a seat; None = not known
 
 
 @dataclass(frozen=True)
@@ -96,14 +112,45 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
     absent: dict[EmailKey, datetime] = {}
     adopt: dict[EmailKey, Owned] = {}
     disown: set[EmailKey] = set()
+    left: list[LeftAlone] = []
     kept_unmanaged = 0
+    known = inputs.known_roles
+
+    for key, holds in inputs.ambiguous.items():
+        chosen = inputs.desired.get(key)
+        left.append(
+            LeftAlone(
+                key,
+                chosen.email if chosen else key,
+                "?",
+                chosen.role if chosen else NONE_ROLE,
+                "ambiguous",
+                f"7pace holds this e-mail on several users ({holds}); nothing is sent until one remains",
+            )
+        )
 
     for key in inputs.desired.keys() | inputs.licensed.keys():
+        if key in inputs.ambiguous:
+            continue
         selection = inputs.desired.get(key)
         user = inputs.licensed.get(key)
         current = user.role if user else NONE_ROLE
         wanted = selection.role if selection else NONE_ROLE
         owned = inputs.owned.get(key)
+        if known is not None and current != NONE_ROLE and current not in known and current != wanted:
+            if selection is not None or owned is not None or policy.unmanaged == "remove":
+                left.append(
+                    LeftAlone(
+                        key,
+                        user.email if user else key,
+                        current,
+                        wanted,
+                        "unknown-role",
+                        f"7pace role {current!r} is not in [roles] order, so it neither outranks nor ranks "
+                        "below a configured role; left alone (name it in [roles] order to manage it)",
+                    )
+                )
+            continue
 
         if current == wanted:
             if selection and (owned is None or owned.rule != selection.rule.identity):
@@ -112,8 +159,16 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
             elif selection is None and owned is not None:
                 disown.add(key)  # holds no seat and no rule wants one: nothing left to own
             continue
-        email = selection.email if selection else (user.email if user else key)
+        # 7pace's own spelling and id for people it has; the export's spelling only for new people
+        email = user.email if user else (selection.email if selection else key)
         target_id = user.target_id if user else ""
+        if current == NONE_ROLE and selection is not None:
+            member, why = _assignable(inputs, key)
+            if member is None:
+                left.append(LeftAlone(key, email, current, wanted, why[0], why[1]))
+                continue
+            if member.target_id:
+                email, target_id = member.email, member.target_id
         if rank(wanted) > rank(current):
             change = Change(
                 key,
@@ -137,6 +192,11 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
         if key in policy.protected:
             protected.append(replace(change, reason=Reason(PROTECTED_REASON)))
             continue
+        if owned is None and key in inputs.regranted:
+            when = _stamp(inputs.regranted[key])
+            hold_why = f"given back outside syncd after syncd removed it ({when}); not removed again"
+            held.append(Held(change, hold_why, None, "re-granted"))
+            continue
         if owned is None and policy.unmanaged == "keep":
             kept_unmanaged += 1
             continue
@@ -148,7 +208,16 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
                 Held(change, _health_hold(blocking), None, first.health.value, first.source, first.group)
             )
             continue
-        since = inputs.absent_since.get(key, now)
+        recorded = inputs.absent_since.get(key)
+        if inputs.clock_suspect is not None:
+            # a wrong clock must neither start a grace period (a start in the past skips it) nor end one
+            if recorded is not None:
+                absent[key] = recorded
+            hold_why = f"clock not trusted ({inputs.clock_suspect}); confirm it with --accept-clock"
+            held.append(Held(change, hold_why, None, "clock"))
+            continue
+        # a start in the future was recorded by a clock that ran ahead: restart now instead of stretching
+        since = now if recorded is None or recorded > now else recorded
         absent[key] = since
         due = since + policy.grace
         if now < due:
@@ -159,7 +228,7 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
     # ledger entries for seats released outside syncd: nothing left to own (and nothing to remove later)
     disown.update(k for k in inputs.owned if k not in inputs.licensed and k not in inputs.desired)
 
-    seats_before = sum(1 for u in inputs.licensed.values() if u.role != NONE_ROLE)
+    seats_before = inputs.extra_seats + sum(1 for u in inputs.licensed.values() if u.role != NONE_ROLE)
     removals = sum(1 for c in changes if c.action is Action.UNASSIGN)
     limit = _effective_limit(policy.seat_limit, inputs.target_seat_limit)
     free = None if limit is None else max(0, limit - (seats_before - removals))
@@ -183,6 +252,7 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
     held.sort(key=lambda h: h.change.key)
     protected.sort(key=lambda c: c.key)
     blocked.sort(key=lambda c: c.key)
+    left.sort(key=lambda entry: (entry.kind, entry.key))
     assigned = sum(1 for c in changes if c.action is Action.ASSIGN)
 
     notes: list[str] = []
@@ -190,6 +260,12 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
         notes.append(
             f"{kept_unmanaged} seat(s) assigned outside syncd would lose their role under the rules; kept "
             '(policy.unmanaged = "keep")'
+        )
+    regranted = sum(1 for h in held if h.cause == "re-granted")
+    if regranted:
+        notes.append(
+            f"{regranted} seat(s) syncd removed were given back outside syncd (a second syncd instance or a "
+            "person manages this organisation too?): held, not fought"
         )
     if blocked:
         notes.append(f"{len(blocked)} assignment(s) blocked by the seat limit of {limit}; retried every run")
@@ -205,8 +281,44 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
         unidentified=inputs.unidentified,
         seat_limit=limit,
         notes=tuple(notes),
+        unmatched=inputs.unmatched,
+        left_alone=tuple(left),
     )
     return Reconciliation(plan, absent, waiting, adopt, frozenset(disown))
+
+
+_NOT_KNOWN = LicensedUser(EmailKey(""), "", NONE_ROLE)  # "assignable, id unknown": write by e-mail
+
+
+def _assignable(inputs: PlanInputs, key: EmailKey) -> tuple[LicensedUser | None, tuple[str, str]]:
+    """The organization user to give a seat to, or None and (kind, why) when no seat can be given now."""
+    organization = inputs.organization
+    if organization is None:
+        if inputs.unmatched:
+            return None, (
+                "unproven",
+                f"may already hold one of the {len(inputs.unmatched)} seat(s) 7pace lists without an e-mail "
+                "(and the organization's users cannot be listed); nothing sent until they can be matched",
+            )
+        return _NOT_KNOWN, ("", "")
+    member = organization.by_key.get(key)
+    if member is not None:
+        if member.target_id and member.target_id.casefold() in inputs.unmatched_ids:
+            return None, (
+                "unproven",
+                "already holds a seat 7pace lists without an e-mail; nothing sent until it can be matched",
+            )
+        return member, ("", "")
+    if organization.unlabelled:
+        return None, (
+            "unproven",
+            f"not found among the organization's users, {organization.unlabelled} of whom carry no e-mail; "
+            "nothing sent until they can be matched",
+        )
+    return None, (
+        "not-in-organization",
+        "cannot be assigned yet: not a user of the organization (add them to Azure DevOps first)",
+    )
 
 
 def _effective_limit(configured: int | None, reported: int | None) -> int | None:

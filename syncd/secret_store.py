@@ -82,7 +82,13 @@ def write_secret(
             os.close(handle)
         if platform == "win32":
             arguments = icacls_arguments(staging, account)
-            code = run(arguments)
+            try:
+                code = run(arguments)
+            except OSError as error:  # not the file's fault: say which program could not start
+                staging.unlink(missing_ok=True)
+                raise UsageError(
+                    f"secret {name}: {arguments[0]} cannot be started ({error.strerror}); nothing written"
+                ) from None
             if code != 0:
                 staging.unlink(missing_ok=True)
                 raise UsageError(

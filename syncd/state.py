@@ -15,16 +15,16 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
-from syncd.errors import StateError
+from syncd.errors import StateDamaged, StateError, StorageError
 from syncd.identity import EmailKey
 from syncd.reconcile import Owned
 
-SCHEMA_VERSION = 1
 STATE_FILE = "syncd.sqlite3"
+REMOVED_KEPT = timedelta(days=90)  # removals remembered this long (removal window, re-grant detection)
 
 # Each entry upgrades the schema by one version; never edit a shipped entry, append a new one.
 _MIGRATIONS: tuple[str, ...] = (
@@ -42,7 +42,22 @@ _MIGRATIONS: tuple[str, ...] = (
         run_id TEXT PRIMARY KEY, command TEXT NOT NULL, started TEXT NOT NULL, finished TEXT,
         exit_code INTEGER, summary TEXT);
     """,
+    # issue 21 (integrity): additive only, and idempotent (IF NOT EXISTS), so steps other work appends
+    # can merge in either order. run_clock: each audited run's start in insertion order and whether its
+    # clock was trusted; target: what this state belongs to; removed: seats syncd removed, when (the
+    # cross-run removal budget and re-grants by someone else).
+    """
+    CREATE TABLE IF NOT EXISTS run_clock (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, started TEXT NOT NULL,
+        trusted INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS target (
+        field TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS removed (
+        key TEXT NOT NULL, role TEXT NOT NULL, at TEXT NOT NULL, run_id TEXT NOT NULL,
+        PRIMARY KEY (key, at));
+    """,
 )
+SCHEMA_VERSION = len(_MIGRATIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +84,23 @@ class RunRecord:
     summary: dict[str, Any]
 
 
+_STORAGE_FAULTS = ("readonly", "read-only", "disk is full", "disk i/o error", "unable to open")
+
+
+def _is_storage(error: sqlite3.DatabaseError) -> bool:
+    """SQLite's words for a read-only folder, a full disk or a failing one (not damage, not a bug)."""
+    return isinstance(error, sqlite3.OperationalError) and any(
+        fault in str(error).lower() for fault in _STORAGE_FAULTS
+    )
+
+
+def _storage(path: Path, error: sqlite3.DatabaseError) -> StorageError:
+    return StorageError(
+        f"state database {path} cannot be written ({error}); free space or make the folder writable; "
+        "nothing was sent after the failed write"
+    )
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
@@ -80,15 +112,27 @@ def _dt(text: str) -> datetime:
 class State:
     """One open state database. Use as a context manager; the caller holds the run lock."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, ran_before: bool = False) -> None:
+        """`ran_before`: the run lock says runs happened in this folder, so a missing database is damage."""
         self.path = directory / STATE_FILE
+        existed = self.path.exists()
+        if ran_before and not existed:
+            raise StateDamaged(
+                f"state database {self.path} is missing, but runs happened in {directory} (its lock holder "
+                "record is there): this is damage, not a first run; restore it from a backup, or run "
+                "`syncd state rebuild --from-audit` to rebuild the ownership ledger from the audit trail"
+            )
         try:
             directory.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # an intent must survive a power cut
+            if existed:
+                self._refuse_damage()
             self._migrate()
         except sqlite3.DatabaseError as error:
+            if _is_storage(error):
+                raise _storage(self.path, error) from None
             raise StateError(f"state database {self.path} is unusable: {error}") from None
         except OSError as error:
             raise StateError(f"state directory {directory} cannot be used: {error.strerror}") from None
@@ -104,13 +148,37 @@ class State:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            raise _storage(self.path, error) if _is_storage(error) else error from None
         try:
             yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
+        except BaseException as error:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            if isinstance(error, sqlite3.OperationalError) and _is_storage(error):
+                raise _storage(self.path, error) from None
             raise
-        self._db.execute("COMMIT")
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as error:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise _storage(self.path, error) if _is_storage(error) else error from None
+
+    def _refuse_damage(self) -> None:
+        """A state file that exists but holds no schema was emptied, truncated or copied without its -wal:
+        treating it as a first run would forget every seat syncd owns and every group baseline (issue 21)."""
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if version > 0:
+            return
+        self._db.close()
+        raise StateDamaged(
+            f"state database {self.path} exists but holds no syncd state (emptied, truncated, or copied "
+            "without its -wal file); this is damage, not a first run: restore it from a backup, or run "
+            "`syncd state rebuild --from-audit` to rebuild the ownership ledger from the audit trail"
+        )
 
     def _migrate(self) -> None:
         version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
@@ -206,6 +274,46 @@ class State:
     def pending_intents(self) -> list[Intent]:
         rows = self._db.execute("SELECT run_id, batch, changes FROM intents ORDER BY written_at, batch")
         return [Intent(r, b, tuple(json.loads(c))) for r, b, c in rows]
+
+    # -- clock and target (issue 21) -----------------------------------------------------------------
+    def last_trusted_start(self) -> datetime | None:
+        """The start of the latest run whose clock was trusted (insertion order, not the clock's order)."""
+        row = self._db.execute(
+            "SELECT started FROM run_clock WHERE trusted = 1 ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return _dt(row[0]) if row else None
+
+    def record_run_clock(self, run_id: str, started: datetime, trusted: bool) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO run_clock (run_id, started, trusted) VALUES (?, ?, ?)",
+                (run_id, _iso(started), int(trusted)),
+            )
+
+    def target_binding(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT field, value FROM target"))
+
+    def bind_target(self, binding: Mapping[str, str]) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM target")
+            db.executemany("INSERT INTO target VALUES (?, ?)", binding.items())
+
+    def record_removed(self, run_id: str, removed: Mapping[EmailKey, str], at: datetime) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO removed VALUES (?, ?, ?, ?)",
+                ((k, role, _iso(at), run_id) for k, role in removed.items()),
+            )
+            db.execute("DELETE FROM removed WHERE at < ?", (_iso(at - REMOVED_KEPT),))
+
+    def removed_since(self, since: datetime) -> dict[EmailKey, datetime]:
+        """Seats syncd removed at or after `since`: person → the latest removal."""
+        found: dict[EmailKey, datetime] = {}
+        for key, at in self._db.execute("SELECT key, at FROM removed WHERE at >= ?", (_iso(since),)):
+            moment = _dt(at)
+            if key not in found or moment > found[EmailKey(key)]:
+                found[EmailKey(key)] = moment
+        return found
 
     # -- run history ---------------------------------------------------------------------------------
     def start_run(self, run_id: str, command: str, now: datetime) -> None:

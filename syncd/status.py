@@ -57,6 +57,8 @@ def collect_status(config: Config, now: datetime) -> dict[str, Any]:
         "held": summary.get("held", []),
         "pending_in_grace": pending,
         "blocked": summary.get("blocked", []),
+        "left_alone": summary.get("left_alone", []),
+        "unmatched": summary.get("unmatched", []),
         "cost": summary.get("cost"),
         "cost_lines": summary.get("cost_lines", []),
         "now": now.isoformat(),
@@ -97,6 +99,14 @@ def render_status(config: Config, fmt: str, now: datetime) -> str:
     if data["held"]:
         out.append(f"Held at the last run ({len(data['held'])}):")
         out.extend(f"  {h['email']}  {h['action']}: {h['why']}" for h in data["held"][:50])
+    if data["left_alone"]:
+        out.append(f"Left alone at the last run ({len(data['left_alone'])}):")
+        out.extend(f"  {e['email']}  {e['kind']}: {e['why']}" for e in data["left_alone"][:50])
+    if data["unmatched"]:
+        out.append(
+            f"Seats 7pace lists without a usable e-mail ({len(data['unmatched'])}): "
+            + ", ".join(data["unmatched"][:20])
+        )
     if data["blocked"]:
         out.append(f"Blocked by the seat limit ({len(data['blocked'])}): " + ", ".join(data["blocked"][:20]))
     return "\n".join(out)

@@ -5,9 +5,13 @@
     Installs syncd and registers its hourly Scheduled Task.
 
 .DESCRIPTION
-    1. Creates a virtual environment in -InstallDir (default C:\Program Files\syncd\venv) from a Python 3.11+.
+    1. Creates a virtual environment in -InstallDir (default C:\Program Files\syncd\venv) from a Python 3.11+
+       installed for all users (a per-user Python under C:\Users is refused: the task account cannot read it).
+       On an upgrade, first disables the task and waits until it is not running.
     2. Installs the pinned dependencies with hash checking (requirements.lock), then syncd itself without
-       dependencies, so nothing unpinned is ever installed.
+       dependencies: from -Wheel (checked against -WheelSha256 or the .sha256 file beside it), or built from
+       the source tree with the hash-checked setuptools of build-requirements.lock (no build isolation), so
+       nothing unpinned is ever installed. syncd is reinstalled on every run.
     3. Creates C:\ProgramData\syncd with state, logs and secrets folders. Only SYSTEM and Administrators
        have full control; the task account may read everything and modify only state and logs.
     4. Checks the configuration offline (syncd check --offline). A first install with no configuration
@@ -15,7 +19,9 @@
     5. Registers the task from syncd-task.xml under -TaskAccount (a gMSA by default), starts it once,
        waits for it and shows the Last Run Result.
 
-    Running the script again upgrades syncd in place and re-registers the task; data and config are kept.
+    Running the script again upgrades syncd in place and re-registers the task; data and config are kept. A
+    different -TaskAccount than before removes the old account's access to C:\ProgramData\syncd and resets
+    the secrets folder's ACL to the new one.
 
 .PARAMETER TaskAccount
     The account the task runs as. A group managed service account (DOMAIN\name$) needs no password. Any
@@ -27,7 +33,10 @@
 
 .PARAMETER Wheel
     A syncd wheel to install (syncd-X.Y.Z-py3-none-any.whl). Default: the source tree this script is in,
-    which pip builds with setuptools fetched from the package index.
+    which pip builds with the setuptools pinned (with hashes) in build-requirements.lock.
+
+.PARAMETER WheelSha256
+    The SHA-256 of -Wheel, as published with it. Default: the first word of "<wheel>.sha256" beside it.
 
 .EXAMPLE
     .\install.ps1 -TaskAccount 'CONTOSO\svc-syncd$'
@@ -40,6 +49,7 @@ param(
     [string] $DataDir = (Join-Path $env:ProgramData 'syncd'),
     [string] $Python = '',
     [string] $Wheel = '',
+    [string] $WheelSha256 = '',
     [string] $TaskName = 'syncd',
     [string] $TaskPath = '\syncd\',
     [switch] $NoStart,
@@ -48,10 +58,19 @@ param(
 
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
+$script:DisabledForUpgrade = $false
+trap {
+    # an upgrade that fails part-way leaves the task disabled rather than running a half-installed syncd
+    if ($script:DisabledForUpgrade) {
+        Write-Host "The task $TaskPath$TaskName stays disabled. Fix the problem and run install.ps1 again."
+    }
+    break
+}
 
 $SourceDir = Split-Path -Parent (Split-Path -Parent $PSScriptRoot)
 $TaskXml = Join-Path $PSScriptRoot 'syncd-task.xml'
 $Lock = Join-Path $SourceDir 'requirements.lock'
+$BuildLock = Join-Path $SourceDir 'build-requirements.lock'
 $Venv = Join-Path $InstallDir 'venv'
 $VenvPython = Join-Path $Venv 'Scripts\python.exe'
 $Config = Join-Path $DataDir 'syncd.toml'
@@ -85,16 +104,100 @@ function Invoke-Native {
     }
 }
 
+function Get-PythonPath {
+    # py.exe writes warnings to stderr; under Windows PowerShell 5.1 with $ErrorActionPreference = 'Stop' a
+    # redirected stderr line of a native program is a terminating error. Relax it for this call only
+    # (function scope) and judge by the exit code.
+    param([string] $Program, [string[]] $Arguments)
+    $ErrorActionPreference = 'Continue'
+    $output = & $Program @Arguments 2>$null
+    if ($LASTEXITCODE -ne 0 -or -not $output) { return '' }
+    return ([string] ($output | Select-Object -Last 1)).Trim()
+}
+
 function Find-Python {
     if ($Python) { return $Python }
     $launcher = Get-Command 'py.exe' -ErrorAction SilentlyContinue
     if ($launcher) {
-        $found = & $launcher.Source -3 -c 'import sys; print(sys.executable)' 2>$null
-        if ($LASTEXITCODE -eq 0 -and $found) { return ($found | Select-Object -Last 1).Trim() }
+        $found = Get-PythonPath $launcher.Source @('-3', '-c', 'import sys; print(sys.executable)')
+        if ($found) { return $found }
     }
     $onPath = Get-Command 'python.exe' -ErrorAction SilentlyContinue
-    if ($onPath) { return $onPath.Source }
+    if ($onPath) {
+        # python.exe on PATH may be the Microsoft Store stub: ask it where it really is
+        $found = Get-PythonPath $onPath.Source @('-c', 'import sys; print(sys.executable)')
+        if ($found) { return $found }
+    }
     throw 'install.ps1: no Python found; install Python 3.11 or newer for all users, or pass -Python C:\path\python.exe'
+}
+
+function Assert-AllUsersPython {
+    # The task account must be able to read the interpreter: a per-user install (%LOCALAPPDATA%\Programs\Python,
+    # the Microsoft Store's WindowsApps) lives in one person's profile, where it cannot.
+    param([string] $Path)
+    $full = [System.IO.Path]::GetFullPath($Path)
+    $profiles = [System.IO.Path]::GetFullPath((Join-Path $env:SystemDrive 'Users'))
+    if ($full.StartsWith($profiles + '\', [System.StringComparison]::OrdinalIgnoreCase) -or
+        ($env:USERPROFILE -and $full.StartsWith($env:USERPROFILE + '\', [System.StringComparison]::OrdinalIgnoreCase))) {
+        throw "install.ps1: $full is a per-user Python (inside a user profile): the task account cannot read it. Install Python 3.11 or newer 'for all users' (C:\Program Files\Python3xx) and run again, or pass -Python with such an interpreter."
+    }
+}
+
+function Wait-TaskIdle {
+    # Disable first, so no new run starts, then wait for a running one to finish its batch.
+    Disable-ScheduledTask -TaskName $TaskName -TaskPath $TaskPath | Out-Null
+    Write-Host "==> disabled task $TaskPath$TaskName for the upgrade; waiting until it is not running"
+    $deadline = (Get-Date).AddSeconds($WaitSeconds)
+    while ((Get-ScheduledTask -TaskName $TaskName -TaskPath $TaskPath).State -eq 'Running') {
+        if ((Get-Date) -ge $deadline) {
+            throw "install.ps1: the task is still running after $WaitSeconds s; it stays disabled. Run install.ps1 again later, or Enable-ScheduledTask -TaskPath '$TaskPath' -TaskName '$TaskName' to go back."
+        }
+        Start-Sleep -Seconds 5
+    }
+}
+
+function Assert-GmsaUsable {
+    # The gMSA prerequisites (README "Install", step 1): the AD module (RSAT-AD-PowerShell) to test it, the
+    # account installed and its password retrievable here (which needs the domain's KDS root key).
+    if (-not (Get-Command 'Test-ADServiceAccount' -ErrorAction SilentlyContinue)) {
+        throw 'install.ps1: the ActiveDirectory module is missing, so the gMSA cannot be checked: Install-WindowsFeature RSAT-AD-PowerShell (on a client: Add-WindowsCapability -Online -Name Rsat.ActiveDirectory.DS-LDS.Tools~~~~0.0.1.0), then run again'
+    }
+    $gmsaName = ($TaskAccount -split '\\')[-1]
+    if (-not (Test-ADServiceAccount -Identity $gmsaName)) {
+        throw "install.ps1: $TaskAccount is not usable on this computer: the domain needs a KDS root key (Get-KdsRootKey on a domain controller; Add-KdsRootKey, then wait 10 hours), this computer must be in PrincipalsAllowedToRetrieveManagedPassword, then run Install-ADServiceAccount $gmsaName"
+    }
+}
+
+function Test-BatchLogonRight {
+    # "Log on as a batch job" (SeBatchLogonRight): without it every run fails with 0x80070569. secedit lists
+    # the accounts and groups that hold it by SID; a right held only through a group cannot be seen here, so
+    # this warns rather than stops.
+    $sid = (New-Object System.Security.Principal.NTAccount($TaskAccount)).Translate(
+        [System.Security.Principal.SecurityIdentifier]).Value
+    $export = Join-Path $env:TEMP ('syncd-rights-{0}.inf' -f [guid]::NewGuid())
+    try {
+        & secedit.exe /export /areas USER_RIGHTS /cfg $export /quiet | Out-Null
+        if ($LASTEXITCODE -ne 0) {
+            Write-Warning "could not read the user rights (secedit exit $LASTEXITCODE); make sure $TaskAccount has 'Log on as a batch job'"
+            return
+        }
+        $line = Get-Content -Path $export -Encoding Unicode | Where-Object { $_ -like 'SeBatchLogonRight*' }
+        if (-not $line -or ($line -notmatch [regex]::Escape("*$sid"))) {
+            Write-Warning "$TaskAccount ($sid) does not hold 'Log on as a batch job' directly. Unless a group it belongs to does, every run will fail with 0x80070569: grant it by Group Policy (Computer Configuration > Windows Settings > Security Settings > Local Policies > User Rights Assignment)."
+        }
+    }
+    finally {
+        Remove-Item -Force -ErrorAction SilentlyContinue $export
+    }
+}
+
+function Get-WheelHash {
+    if ($WheelSha256) { return $WheelSha256.Trim().ToLowerInvariant() }
+    $sidecar = "$Wheel.sha256"
+    if (-not (Test-Path $sidecar)) {
+        throw "install.ps1: -Wheel needs its SHA-256: pass -WheelSha256 or put $sidecar beside it"
+    }
+    return ((Get-Content -Raw -Path $sidecar).Trim() -split '\s+')[0].ToLowerInvariant()
 }
 
 function Format-Result([int64] $Code) {
@@ -112,10 +215,18 @@ function Set-FolderAcl {
         "${TaskAccount}:(OI)(CI)$AccountRight", '/Q')
 }
 
-# -- 1. Python and the virtual environment -------------------------------------------------------------
+# -- 1. Python, the running task, and the virtual environment ---------------------------------------
 $BasePython = Find-Python
+Assert-AllUsersPython $BasePython
 Invoke-Native "check that $BasePython is Python 3.11 or newer" $BasePython @(
     '-c', 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)')
+$existing = Get-ScheduledTask -TaskName $TaskName -TaskPath $TaskPath -ErrorAction SilentlyContinue
+$PreviousAccount = ''
+if ($existing) {
+    $PreviousAccount = [string] $existing.Principal.UserId
+    Wait-TaskIdle
+    $script:DisabledForUpgrade = $true
+}
 if (-not (Test-Path $VenvPython)) {
     New-Item -ItemType Directory -Force -Path $InstallDir | Out-Null
     Invoke-Native "create the virtual environment $Venv" $BasePython @('-m', 'venv', $Venv)
@@ -125,10 +236,23 @@ if (-not (Test-Path $VenvPython)) {
 Invoke-Native 'install the pinned dependencies from requirements.lock' $VenvPython @(
     '-m', 'pip', 'install', '--disable-pip-version-check', '--require-hashes', '--only-binary=:all:',
     '-r', $Lock)
-$Package = $SourceDir
-if ($Wheel) { $Package = $Wheel }
-Invoke-Native 'install syncd (no dependencies: they all come from the lock)' $VenvPython @(
-    '-m', 'pip', 'install', '--disable-pip-version-check', '--no-deps', '--upgrade', $Package)
+if ($Wheel) {
+    $expected = Get-WheelHash
+    $actual = (Get-FileHash -Algorithm SHA256 -Path $Wheel).Hash.ToLowerInvariant()
+    if ($actual -ne $expected) {
+        throw "install.ps1: $Wheel has SHA-256 $actual, expected $expected; not installed"
+    }
+    $Package = $Wheel
+}
+else {
+    Invoke-Native 'install the pinned build backend from build-requirements.lock' $VenvPython @(
+        '-m', 'pip', 'install', '--disable-pip-version-check', '--require-hashes', '--only-binary=:all:',
+        '-r', $BuildLock)
+    $Package = $SourceDir
+}
+Invoke-Native 'install syncd (no dependencies: they all come from the lock; reinstalled on every run)' $VenvPython @(
+    '-m', 'pip', 'install', '--disable-pip-version-check', '--no-deps', '--no-build-isolation',
+    '--force-reinstall', $Package)
 Invoke-Native 'check the installed syncd' $VenvPython @('-m', 'syncd', '--version')
 
 # -- 3. Data folders and their ACLs -----------------------------------------------------------------------
@@ -136,15 +260,24 @@ foreach ($folder in @($DataDir, (Join-Path $DataDir 'state'), (Join-Path $DataDi
         (Join-Path $DataDir 'secrets'))) {
     New-Item -ItemType Directory -Force -Path $folder | Out-Null
 }
+if ($PreviousAccount -and $PreviousAccount -ne $TaskAccount) {
+    # the old account keeps no access: its grants on the data folder and everything below are removed
+    Invoke-Native "remove $PreviousAccount's access to $DataDir" 'icacls.exe' @(
+        $DataDir, '/remove:g', $PreviousAccount, '/T', '/C', '/Q')
+}
 Set-FolderAcl $DataDir 'RX'
 foreach ($writable in @('state', 'logs')) {
     Invoke-Native "let $TaskAccount modify $writable" 'icacls.exe' @(
         (Join-Path $DataDir $writable), '/grant', "${TaskAccount}:(OI)(CI)M", '/Q')
 }
+# secrets and every file in them inherit exactly SYSTEM, Administrators (full) and the task account (read):
+# explicit entries for an earlier task account, or added by hand, are dropped
+Invoke-Native 'reset the ACL of the secrets folder' 'icacls.exe' @(
+    (Join-Path $DataDir 'secrets'), '/reset', '/T', '/C', '/Q')
 
 # -- 4. Configuration ------------------------------------------------------------------------------------
 if (-not (Test-Path $Config)) {
-    $example = Join-Path $SourceDir 'config.example.toml'
+    $example = Join-Path $PSScriptRoot 'syncd.example.toml'
     if (Test-Path $example) { Copy-Item $example $Config }
     Write-Host ''
     Write-Host "No configuration yet. A starting point is in $Config."
@@ -167,12 +300,7 @@ $doc.SelectSingleNode('/t:Task/t:Principals/t:Principal/t:UserId', $ns).InnerTex
 
 $isGmsa = $TaskAccount.EndsWith('$')
 if ($isGmsa) {
-    if (Get-Command 'Test-ADServiceAccount' -ErrorAction SilentlyContinue) {
-        $gmsaName = ($TaskAccount -split '\\')[-1]
-        if (-not (Test-ADServiceAccount -Identity $gmsaName)) {
-            throw "install.ps1: $TaskAccount is not usable on this computer: run Install-ADServiceAccount $gmsaName (and allow this computer to retrieve its password)"
-        }
-    }
+    Assert-GmsaUsable
     try {
         Register-ScheduledTask -TaskName $TaskName -TaskPath $TaskPath -Xml $doc.OuterXml -Force | Out-Null
     }
@@ -198,6 +326,9 @@ else {
         -User $TaskAccount -Password $password | Out-Null
     Remove-Variable password
 }
+Enable-ScheduledTask -TaskName $TaskName -TaskPath $TaskPath | Out-Null
+$script:DisabledForUpgrade = $false
+Test-BatchLogonRight
 Write-Host "==> registered task $TaskPath$TaskName, running as $TaskAccount every hour"
 
 if ($NoStart) { exit 0 }

@@ -1,5 +1,5 @@
 """An Entra ID (OIDC) authority emulator: just enough of login.microsoftonline.com for msal's
-client-credentials flow (apis.md §4 "minimal emulator contract").
+client-credentials flow (docs/contract.md §4 "minimal emulator contract").
 
 - `GET /{tenant}/v2.0/.well-known/openid-configuration` → authorization, token endpoints and issuer on this
   server (msal's OIDC discovery; it needs `instance_discovery=False` for a non-Microsoft host, which

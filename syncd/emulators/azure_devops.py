@@ -1,5 +1,5 @@
-"""An Azure DevOps emulator: the Graph API of Services and the Identities API of Server (apis.md §2), over one
-in-memory directory.
+"""An Azure DevOps emulator: the Graph API of Services and the Identities API of Server
+(docs/contract.md §2), over one in-memory directory.
 
 Services, under `/{organization}/_apis/graph/` (any api-version accepted; JSON shapes from the 7.1 examples):
 - `GET groups`, `GET users` — paged by `X-MS-ContinuationToken` (`page_size`, default 500 [U]);
@@ -19,7 +19,7 @@ unknown descriptors answer `null` in place. Identities are serialised as the ser
 Auth: Basic with a PAT (`pats`); a PAT in `expired_pats` gets a 203 + HTML sign-in page — or a 401 when the
 request says `X-TFS-FedAuthRedirect: Suppress` and `honour_suppress` is true; Bearer tokens are checked with
 `token_check`. `delay_hint` adds `Retry-After` and `X-RateLimit-*` headers to successful answers (ADO's
-"delayed" signal, apis.md 2.7). Errors use ADO's `{"$id", "message", "typeKey", …}` body.
+"delayed" signal, docs/contract.md §2). Errors use ADO's `{"$id", "message", "typeKey", …}` body.
 """
 
 from __future__ import annotations

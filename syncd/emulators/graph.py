@@ -1,4 +1,4 @@
-"""A Microsoft Graph emulator: the group endpoints the entra source reads (apis.md §3).
+"""A Microsoft Graph emulator: the group endpoints the entra source reads (docs/contract.md §3).
 
 - `GET /v1.0/groups/{id}/transitiveMembers` — the flat list of all nested members (users, nested groups,
   devices, service principals, contacts), honouring `$select` (`accountEnabled` only when selected, as Graph

@@ -43,6 +43,7 @@ class Request:
     headers: Mapping[str, str]
     body: bytes
     client: tuple[str, int]
+    raw_query: str = ""  # as sent, before percent-decoding (a dialect may treat `%24count` ≠ `$count`)
 
     def param(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -153,6 +154,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             headers=self.headers,  # type: ignore[arg-type]  # Message is a case-insensitive mapping
             body=body,
             client=self.client_address,
+            raw_query=parts.query,
         )
         try:
             response = self.server.app(request)

@@ -1,6 +1,6 @@
 """An emulator of the 7pace Timetracker REST API (the parts syncd uses): a real HTTP(S) server on 127.0.0.1.
 
-Endpoints (apis.md §1, from 7pace's "REST CRUD API Version 3" and its swagger models):
+Endpoints (docs/contract.md §1, from 7pace's "REST CRUD API Version 3" and its swagger models):
 - `GET  {base}/users`        all users of the organisation, paged by `$count` (≤ 500) / `$skip`
 - `GET  {base}/users/roles`  licensed users with their role, `includeNoneRoles`, `$count` / `$skip`
 - `POST {base}/users/roles`  `{"skipErrors": bool,
@@ -13,8 +13,9 @@ is wrapped in `{"data": …}`. Every request needs `Authorization: Bearer <token
 default, sliding windows) answers 429 "Quota exceeded" with `Retry-After`. A seat cap ("Users
 Assignable") fails assignments beyond it.
 
-Choices where the vendor documentation is silent (apis.md marks them [U]); each is a field of `Contract`,
-so a test can flip it and check that the client does not depend on it:
+Choices where the vendor documentation is silent (docs/contract.md marks them [U]); each is a field of
+`Contract`, so a test can flip it and check that the client does not depend on it (the dialect switches
+page_cap … users_listing are the matrix of tests/hardening/test_dialect_matrix.py):
 - rows of `users/roles` are flat user objects with `role: {"id", "name"}` (`row_shape="nested"` puts the
   user under "user"; `role_format="name"` sends the role as a bare string);
 - `$count` defaults to 500; above 500 is a 400 (`count_over_max="clamp"` clamps instead);
@@ -39,6 +40,7 @@ Run standalone to rehearse a configuration before pointing syncd at the real ten
 from __future__ import annotations
 
 import argparse
+import base64
 import csv
 import hashlib
 import json
@@ -90,6 +92,18 @@ class Contract:
     retry_after: bool = True
     count_rejected: bool = False
     case_insensitive_paths: bool = True
+    # dialects (docs/contract.md): what a real server may do that the documentation leaves open
+    page_cap: int = MAX_COUNT  # rows per page at most, whatever `$count` asks ("usually of up to 500 rows")
+    count_honoured: bool = True  # False: every page has `page_cap` rows, more than `$count` asked if need be
+    skip_honoured: bool = True  # False: `$skip` is ignored, every page starts at the first row
+    percent_encoded_names: bool = True  # False: `%24count` / `%24skip` are not recognised (only a literal $)
+    email_in_rows: bool = True  # False: rows carry no `email` (the vendor's own samples show none)
+    unique_name_form: Literal["email", "domain"] = "email"  # "domain": `CONTOSO\\ann` (on-prem)
+    role_case: Literal["canonical", "lower", "upper"] = "canonical"  # the spelling rows carry
+    batch_validation: Literal["entry", "whole"] = "entry"  # "whole": one bad entry → 422, nothing applied
+    entry_order: Literal["given", "assignments-first"] = "given"  # the order entries of a batch apply in
+    users_listing: bool = True  # False: `GET users` answers 404
+    include_none_roles: bool = True  # False: `includeNoneRoles=true` is ignored (licensed rows only)
 
 
 class LoggedRequest(NamedTuple):
@@ -178,8 +192,14 @@ class TimetrackerEmulator:
         contract: Contract = Contract(),
         port: int = 0,
         ssl_context: ssl.SSLContext | None = None,
+        windows_auth: bool = False,
     ) -> None:
         self.token = token
+        # on-prem 7pace: NTLM instead of tokens. pyspnego's NTLM acceptor checks the credentials listed in
+        # the file the NTLM_USER_FILE environment variable names ("DOMAIN:user:password" lines)
+        self.windows_auth = windows_auth
+        self.windows_users: dict[tuple[str, int], str] = {}  # connection → the account it authenticated as
+        self._handshakes: dict[tuple[str, int], Any] = {}
         self.non_admin_tokens = frozenset(non_admin_tokens)
         self.assignable = assignable
         self.contract = contract
@@ -259,6 +279,13 @@ class TimetrackerEmulator:
                 if role != NONE_ROLE:
                     self._seated += 1
             self._changed()
+
+    def add_role(self, name: str) -> None:
+        """Offer one more role (a custom role, "Default"), as an organisation with roles of its own does."""
+        with self._lock:
+            self._roles[name.casefold()] = name
+            self._role_ids[name] = _derived_id("role:" + name)
+            self._roles_by_id[self._role_ids[name]] = name
 
     def remove_user(self, email: str) -> bool:
         """Remove a user from the organisation (they left); True when there was one."""
@@ -397,9 +424,11 @@ class TimetrackerEmulator:
             raise _ApiError(404, "Not found")
         auth = request.header("Authorization") or ""
         scheme, _, presented = auth.partition(" ")
-        if scheme.lower() != "bearer" or presented.strip() not in (self.token, *self.non_admin_tokens):
+        if self.windows_auth:
+            self._windows(request, scheme, presented.strip())
+        elif scheme.lower() != "bearer" or presented.strip() not in (self.token, *self.non_admin_tokens):
             raise _ApiError(401, "Unauthorized", {"WWW-Authenticate": 'Bearer realm="7pace Timetracker"'})
-        if presented.strip() in self.non_admin_tokens:
+        if not self.windows_auth and presented.strip() in self.non_admin_tokens:
             raise _ApiError(403, "Access denied. Not enough rights")
         version = request.param("api-version")
         if not version:
@@ -411,17 +440,54 @@ class TimetrackerEmulator:
             headers = {"Retry-After": str(max(1, math.ceil(wait)))} if self.contract.retry_after else {}
             raise _ApiError(429, "Quota exceeded. (10 per second, 100 per minute)", headers)
         if kind == "GET users/roles":
-            return self._get_page(request, licensed_only=not _true(request.param("includeNoneRoles")))
+            with_none = _true(request.param("includeNoneRoles")) and self.contract.include_none_roles
+            return self._get_page(request, licensed_only=not with_none)
         if kind == "GET users":
+            if not self.contract.users_listing:
+                raise _ApiError(404, "Not found")
             return self._get_page(request, licensed_only=False, with_role=False)
         if kind == "POST users/roles":
             return self._post_roles(request)
         raise _ApiError(405, f"{request.method} is not allowed here")
 
+    def _windows(self, request: Request, scheme: str, presented: str) -> None:
+        """NTLM over HTTP, as IIS does it: a connection authenticates once (negotiate → 401 with the
+        challenge → authenticate), then its requests pass; anything else is a 401 offering NTLM."""
+        import spnego
+        from spnego.exceptions import SpnegoError
+
+        connection = request.client
+        with self._lock:
+            if connection in self.windows_users:
+                return
+            if scheme.lower() not in ("ntlm", "negotiate") or not presented:
+                self._handshakes.pop(connection, None)
+                raise _ApiError(401, "Unauthorized", {"WWW-Authenticate": "NTLM"})
+            context = self._handshakes.get(connection)
+            if context is None:
+                context = self._handshakes[connection] = spnego.server(protocol="ntlm")
+            try:
+                answer = context.step(base64.b64decode(presented))
+            except (SpnegoError, ValueError):
+                self._handshakes.pop(connection, None)
+                raise _ApiError(401, "Unauthorized", {"WWW-Authenticate": "NTLM"}) from None
+            if not context.complete:
+                challenge = base64.b64encode(answer or b"").decode()
+                raise _ApiError(401, "Unauthorized", {"WWW-Authenticate": f"{scheme} {challenge}"})
+            del self._handshakes[connection]
+            self.windows_users[connection] = str(context.client_principal)
+
     def _paging(self, request: Request) -> tuple[int, int]:
+        contract = self.contract
+        encoded = {"%24count", "%24skip"} & {
+            part.partition("=")[0].lower() for part in request.raw_query.split("&")
+        }
         try:
             count = int(request.param("$count") or MAX_COUNT)
             skip = int(request.param("$skip") or 0)
+            if not contract.percent_encoded_names and encoded:
+                count = MAX_COUNT if "%24count" in encoded else count
+                skip = 0 if "%24skip" in encoded else skip
         except ValueError:
             raise _ApiError(
                 400, "Requested information is incomplete or malformed: $count and $skip are integers"
@@ -429,10 +495,11 @@ class TimetrackerEmulator:
         if count < 1 or skip < 0:
             raise _ApiError(400, "Requested information is incomplete or malformed: $count ≥ 1, $skip ≥ 0")
         if count > MAX_COUNT:
-            if self.contract.count_over_max == "error":
+            if contract.count_over_max == "error":
                 raise _ApiError(400, f"The maximum value for the $count parameter is {MAX_COUNT}")
             count = MAX_COUNT
-        return count, skip
+        count = contract.page_cap if not contract.count_honoured else min(count, contract.page_cap)
+        return count, skip if contract.skip_honoured else 0
 
     def _get_page(
         self, request: Request, *, licensed_only: bool, with_role: bool = True
@@ -447,18 +514,26 @@ class TimetrackerEmulator:
                 if self._all_cache is None:
                     self._all_cache = list(self._users.values())
                 rows = self._all_cache
-            page = [self._row(u) if with_role else u.fields() for u in rows[skip : skip + count]]
+            page = [self._row(u) if with_role else self._fields(u) for u in rows[skip : skip + count]]
         return Response.json(200, {"data": page}), len(page)
 
+    def _fields(self, user: _User) -> dict[str, str]:
+        fields = user.fields()
+        if self.contract.unique_name_form == "domain":
+            fields["uniqueName"] = "CONTOSO\\" + user.email.partition("@")[0]
+        if not self.contract.email_in_rows:
+            del fields["email"]
+        return fields
+
     def _row(self, user: _User) -> dict[str, Any]:
+        spelled = {"canonical": user.role, "lower": user.role.lower(), "upper": user.role.upper()}
+        name = spelled[self.contract.role_case]
         role: object = (
-            {"id": self._role_ids[user.role], "name": user.role}
-            if self.contract.role_format == "object"
-            else user.role
+            {"id": self._role_ids[user.role], "name": name} if self.contract.role_format == "object" else name
         )
         if self.contract.row_shape == "nested":
-            return {"user": user.fields(), "role": role}
-        return {**user.fields(), "role": role}
+            return {"user": self._fields(user), "role": role}
+        return {**self._fields(user), "role": role}
 
     def _post_roles(self, request: Request) -> tuple[Response, int]:
         try:
@@ -475,6 +550,10 @@ class TimetrackerEmulator:
         if len(entries) > self.contract.max_batch:
             raise _ApiError(413, f"Request can not contains more than {self.contract.max_batch} items.")
         skip_errors = body.get("skipErrors") is True or not self.contract.atomic_without_skip_errors
+        if self.contract.batch_validation == "whole":
+            skip_errors = False
+        if self.contract.entry_order == "assignments-first":
+            entries = sorted(entries, key=self._frees_a_seat)
         with self._lock:
             if not skip_errors:
                 # all-or-nothing: validate against a trial seat count, apply only if every entry passes
@@ -502,6 +581,12 @@ class TimetrackerEmulator:
                 self._assign(record, role)
         data = {"succeeded": len(entries) - len(failed), "failed": len(failed), "failedEntries": failed}
         return Response.json(200, {"data": data}), len(entries)
+
+    def _frees_a_seat(self, entry: object) -> bool:
+        """Sort key of the "assignments-first" dialect: entries that release a seat go last."""
+        role = entry.get("role") if isinstance(entry, dict) else None
+        name = role.get("name") if isinstance(role, dict) else None
+        return isinstance(name, str) and name.casefold() == NONE_ROLE.casefold()
 
     def _check_entry(self, entry: object, seated: int) -> tuple[_User | None, str | None, str]:
         """(user, canonical role, "") or (None, None, why the entry fails). Creates users if so configured."""

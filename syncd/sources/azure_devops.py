@@ -22,7 +22,7 @@ descriptor ("vssgp.…", "aadgp.…"; on Server "Microsoft.TeamFoundation.Identi
 name when exactly one group in the organization has it. Not found, or a bare name shared by several groups,
 is `Health.MISSING` (the detail lists candidates) — never an empty group.
 
-How a group is read (Services), and the decisions on apis.md's [U] items:
+How a group is read (Services), and the decisions on docs/contract.md's [U] items:
 - Breadth-first over `graph/Memberships/{descriptor}?direction=down&depth=1` (depth 1 is all the API offers)
   with a visited set, so cycles between groups end. Member descriptors are resolved in batches of
   `lookup_batch_size` through `POST graph/subjectlookup` (max keys per call is [U]; 100 by default). Subjects
@@ -83,7 +83,7 @@ from syncd.sources.members import MAX_PAGES, MemberCollector, did_you_mean, miss
 log = structlog.get_logger("syncd.sources.azure_devops")
 
 DEFAULT_VSSPS_URL = "https://vssps.dev.azure.com"
-GRAPH_API_VERSION = "7.1-preview.1"  # apis.md 2.1: Graph groups/users/memberships/subjectlookup
+GRAPH_API_VERSION = "7.1-preview.1"  # docs/contract.md §2: Graph groups/users/memberships/subjectlookup
 SERVER_API_VERSION = "5.0"  # Azure DevOps Server 2019+ all accept 5.0 for Identities
 _ORGANIZATION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _GRAPH_DESCRIPTOR = re.compile(r"^(vssgp|aadgp)\.[A-Za-z0-9_=-]+$")
@@ -253,7 +253,7 @@ class AzureDevOpsBase:
         if self._pat is None:
             assert self.settings.pat is not None
             self._pat = self.settings.pat.resolve()
-        # HTTP Basic with an empty user name and the PAT as password (apis.md 2.1)
+        # HTTP Basic with an empty user name and the PAT as password (docs/contract.md §2)
         raw = base64.b64encode(f":{self._pat.reveal()}".encode()).decode("ascii")
         return f"Basic {raw}"
 

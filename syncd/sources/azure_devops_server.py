@@ -1,8 +1,8 @@
 """Azure DevOps Server (on-premises) groups through the Identities API — the Graph API is Services-only
-(vsts-rest-api-specs #184, azure-devops-cli-extension #666; apis.md 2.1, 2.5).
+(vsts-rest-api-specs #184, azure-devops-cli-extension #666; docs/contract.md §2, 2.5).
 
 `GET {collection}/_apis/identities?searchFilter=General&filterValue=<name>&queryMembership=Direct` finds the
-group; its `members` are identity descriptors. Decisions on apis.md's [U] items:
+group; its `members` are identity descriptors. Decisions on docs/contract.md's [U] items:
 - Default `identities_membership = "direct"`: syncd walks the groups itself, breadth first with a visited
   set, resolving member descriptors in batches (`descriptors=a,b,c&queryMembership=Direct`), so a nested
   group's own members arrive with its lookup and cost no extra call. This gives `Person.via` paths and does

@@ -1,4 +1,4 @@
-"""Entra ID groups as a membership source, through Microsoft Graph (apis.md §3).
+"""Entra ID groups as a membership source, through Microsoft Graph (docs/contract.md §3).
 
 Settings (`[[sources]]`, type = "entra"):
   tenant_id, client_id, client_secret | certificate (+thumbprint) | pfx, certificate_passphrase,

@@ -334,6 +334,8 @@ class MembershipReader:
                 kind = "a user" if "user" in classes else "not a group"
                 return f"{group} is {kind} (objectClass {', '.join(entry.texts('objectClass'))})"
             return self._ref(entry)
+        # a SID (Azure DevOps Server names Windows groups so) is matched on objectSid, a name on
+        # sAMAccountName or cn; either must name exactly one group under base_dn
         sid = sid_bytes(group)
         if sid is not None:
             return self._resolve_sid(group, sid)
@@ -489,7 +491,9 @@ class MembershipReader:
 
         people, unidentified = self._with_paths(ref, found.members, nested)
         skipped = found.skipped
-        if absent and not found.seen:
+        base = settings.base_dn
+        if absent and not found.seen and any(is_under(dn, base) for dn, _ in absent.values()):
+            # members under base_dn, and not one came back: the DC does not evaluate the rule
             return GroupRead(
                 settings.name,
                 group,

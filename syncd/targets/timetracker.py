@@ -1,62 +1,68 @@
-"""7pace Timetracker as the licence target, over its REST CRUD API v3 (apis.md §1).
+"""7pace Timetracker as the licence target, over its REST CRUD API v3 (docs/contract.md §1).
 
-Reads `GET users/roles` page by page (`$count` = 500, `$skip` until a short page; rows whose role is "None"
-hold no seat and are skipped) and writes `POST users/roles` one batch per call with `skipErrors: true`,
-reading each entry's fate from `failedEntries` (an assignment never opened a seat: unassign = role "None").
+Reading (§1.3): `GET users/roles` page by page until an **empty** page (a short page is not the end),
+with the `$skip`/`$count` guards and page bound of syncd/targets/paging.py, `$` sent literally. The rows
+are judged by syncd/target_read.py: a complete read, or TargetReadRefused (partial / inconsistent: no
+writes this run, exit 5). Rows are read flat or nested, the role as an object or a bare name; the person is
+`email`, else `uniqueName` when it is an address; a seat-holding row with neither is an unmatched seat
+(counted, listed, never guessed). `GET users` (§1.4) lists who can be given a seat, read by the cycle only
+when someone may need one.
 
-Contract choices where 7pace's documentation is silent ([U] in apis.md), made so they do not matter:
-- Rows are read flat (`{"email", "id", …, "role": {"name"}}`) or nested (`{"user": {…}, "role": …}`), the
-  role as an object or a bare name. A row with no role at all stops the read (TargetProtocolError): a seat
-  we cannot see must never look like "no seat".
-- The e-mail is `email`, else `uniqueName` when it is an address (cloud sign-in names are). Rows with
-  neither hold a seat syncd cannot match to anyone: they are counted (`last_read.unidentified`), never
-  guessed.
-- People are sent by `email` (one identifier per entry, as the API demands); a failed entry is matched
-  back by the e-mail its `entity` echoes. Failures that cannot be matched leave every unmatched change of
-  that batch UNKNOWN (not SUCCESS): `verify()` or the next run settles them.
-- Within one POST, unassignments go first, then role changes, then assignments, so a seat freed in the
-  batch can be used by it when the subscription is full.
-- A POST whose answer is lost (connection reset, timeouts and 5xx until retries ran out) is UNKNOWN for
-  its whole batch; retries are safe because setting a role is idempotent. After such a loss the target
-  sends no more writes in this run (`apply` raises TargetUnreachable, nothing sent).
-- `seats()` returns None: the REST API documents no subscription endpoint; "Users Assignable" only shows
-  as failed entries when the cap is reached.
-- Quota: 7pace documents 10 requests/s and 100/min (429 "Quota exceeded"). The client-side limiter keeps
-  under both with a small margin for clock jitter and learns a lower quota from a 429 (adaptive
-  RateLimiter); `requests_per_second`/`requests_per_minute` = 0 turns that window off (emulator runs).
-- Authentication is the Bearer API token. On-prem (Azure DevOps Server) installations authenticate with
-  NTLM (apis.md 1.3), which syncd does not speak: the on-prem URL form works behind a proxy that accepts
-  the token.
+Writing (§1.5): `POST users/roles` with `skipErrors: true`; unassignments in POSTs of their own, first;
+people 7pace has are written by the `id` read for them, new people by e-mail; role names in the server's
+own spelling. Each entry's fate is read from `failedEntries` (matched back by the echoed id or e-mail;
+unmatched failures leave the batch UNKNOWN). A batch refused whole (400/409/422) is re-read and what did
+not show is sent again in halves. A POST whose answer is lost is UNKNOWN for its batch and stops further
+writes this run (setting a role is idempotent, so the next run settles it).
 
-Request economy (issue 8): a full read is ceil(seats / 500) GETs (one more when seats is a multiple of
-500: only a short page ends the list), a write is one POST per batch, `verify()` is one full read.
+Authentication (§1.2): the Bearer API token (cloud), or Windows authentication (NTLM through requests-ntlm
+and pyspnego) for on-prem servers, with a user and secret or, on Windows, the running account.
+
+Quota (§1.6): 10 requests/s and 100/min documented; the client-side limiter keeps under both with a small
+margin and learns a lower quota from a 429 (adaptive RateLimiter); 0 turns a window off (emulator runs).
+`seats()` returns None: no subscription endpoint is documented.
+
+Request economy (issue 8): a full read is floor(seats / page) + 1 GETs (the empty page ends it), a write is
+one POST per batch (one more where unassignments end), `verify()` is one full read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+import sys
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
+import requests
 import structlog
 
 from syncd import __version__
 from syncd.config_section import Section
-from syncd.errors import TargetAuthFailed, TargetProtocolError, TargetUnreachable
+from syncd.errors import TargetAuthFailed, TargetError, TargetProtocolError, TargetUnreachable
 from syncd.http import HttpClient, HttpOptions, RateLimiter, RequestStats, read_http_options
 from syncd.identity import EmailKey, normalise_email
 from syncd.models import NONE_ROLE, Action, Change, ChangeResult, LicensedUser, Outcome, SeatInfo
 from syncd.secrets import SecretRef
+from syncd.target_read import (
+    Organization,
+    ReadHealth,
+    TargetRead,
+    TargetReadRefused,
+    UnmatchedSeat,
+    judge,
+)
 from syncd.targets.interface import Target, TargetSettings, TargetType
+from syncd.targets.paging import MAX_PAGES, PagedList
 
 log = structlog.get_logger("syncd.targets.timetracker")
 
 MAX_PAGE = 500  # "The maximum value for the $count parameter is 500" (7pace REST CRUD API v3)
 MAX_BATCH = 500
 URL_FORMS = "https://<org>.timehub.7pace.com (cloud) or https://<host>:8090/api/<Collection> (on-prem)"
-_WRITE_ERRORS = frozenset({400, 409, 413, 422})  # documented refusals of the whole POST (apis.md 1.5)
-_ORDER = {Action.UNASSIGN: 0, Action.CHANGE: 1, Action.ASSIGN: 2}
+_WRITE_ERRORS = frozenset({400, 409, 413, 422})  # documented refusals of the whole POST (docs/contract.md §1)
+DOCUMENTED_VERSIONS = ("3.0-preview", "3.0", "3.1", "3.2", "3.2-beta")  # docs/contract.md §1.1
+MAX_REREADS = 3  # re-reads after whole-batch refusals, per run
 _NONE_FOLDED = NONE_ROLE.casefold()
 
 
@@ -73,13 +79,23 @@ class TimetrackerSettings:
     requests_per_minute: int = 100
     http: HttpOptions = field(default_factory=HttpOptions)
     type: str = "timetracker"
+    auth: str = "token"  # "token" (Bearer) | "windows" (Negotiate/NTLM, on-prem)
+    user: str = ""  # windows: DOMAIN\\user; empty = the running account's own credentials (Windows only)
+    password: SecretRef | None = None  # windows with an explicit user
+
+    @property
+    def auth_label(self) -> str:
+        if self.auth == "token":
+            return "Bearer API token"
+        who = self.user or "the running Windows account"
+        return f"Windows authentication (NTLM) as {who}"
 
 
 def api_root(url: str) -> str | None:
     """The REST root for a configured URL, or None when the URL has neither documented form.
 
     Cloud `https://{org}.timehub.7pace.com` → `…/api/rest/`; on-prem `https://host:8090/api/{Collection}` →
-    `…/api/{Collection}/rest/` (apis.md 1.2). Either may already end in `/rest`, and may sit below a
+    `…/api/{Collection}/rest/` (docs/contract.md §1). Either may already end in `/rest`, and may sit below a
     reverse proxy's path prefix.
     """
     parts = urlsplit(url)
@@ -114,9 +130,26 @@ def parse_settings(section: Section) -> TimetrackerSettings:
         found = api_root(url)
         if found is None:
             section.error("url", f"{url!r} is not a 7pace Timetracker URL; use {URL_FORMS}")
-        elif not section.refuse_plain_http("url", url, allowed=allow_http, sends="the API token"):
+        elif not section.refuse_plain_http(
+            "url", url, allowed=allow_http, sends="the API token" if section.has("token") else "credentials"
+        ):
             root = found
-    token = section.secret("token")
+    # on-prem (Azure DevOps Server) 7pace takes Windows authentication, not tokens (docs/contract.md §1.2):
+    # the default follows the URL form, unless a token is configured (a proxy that accepts it)
+    onprem = bool(root) and not root.endswith("/api/rest/")
+    default_auth = "windows" if onprem and not section.has("token") else "token"
+    auth = section.str("auth", default_auth, choices=("token", "windows"))
+    token = section.secret("token", required=auth == "token")
+    user = section.str("user", None, expected="a Windows account such as 'CONTOSO\\svc-syncd'")
+    password = section.secret("password", required=auth == "windows" and bool(user))
+    if auth == "windows" and not user and sys.platform != "win32":
+        section.error(
+            "auth",
+            '"windows" without user uses the running account\'s credentials, which only Windows has; '
+            "elsewhere set user = 'DOMAIN\\name' and password = { env | file | keyring | credential }",
+        )
+    if auth == "token" and user:
+        section.error("user", 'is read only with auth = "windows"')
     api_version = section.str("api_version", "3.2", expected="an api-version such as '3.2'")
     if api_version and not _looks_like_version(api_version):
         section.error("api_version", f"{api_version!r} is not an api-version such as '3.2' or '3.0-preview'")
@@ -134,7 +167,34 @@ def parse_settings(section: Section) -> TimetrackerSettings:
         requests_per_second=per_second,
         requests_per_minute=per_minute,
         http=http,
+        auth=auth or "token",
+        user=user,
+        password=password,
     )
+
+
+def _credentials(
+    settings: TimetrackerSettings,
+) -> tuple[Callable[[], str] | None, requests.auth.AuthBase | None, str]:
+    """(Authorization header, requests auth handler, what to check when refused) for the configured auth."""
+    if settings.auth == "windows":
+        # requests-ntlm over pyspnego: with no user it uses the running account's cached credentials
+        # (SSPI: a gMSA or service account, no password in any file); otherwise the user and secret given
+        from requests_ntlm import HttpNtlmAuth
+
+        password = settings.password.resolve().reveal() if settings.password is not None else None
+        handler = HttpNtlmAuth(settings.user or None, password)
+        where = (
+            f"[target] user = {settings.user!r} and its password" if settings.user else "the running account"
+        )
+        return None, handler, f"check {where}: it must be a Windows account 7pace Timetracker accepts"
+    assert settings.token is not None
+    secret = settings.token.resolve()
+    hint = (
+        f"check {settings.token.where}: it must name a valid, unexpired Timetracker API token "
+        "(Timetracker Settings > Reporting & API) of a Timetracker Administrator"
+    )
+    return lambda: f"Bearer {secret.reveal()}", None, hint
 
 
 def _looks_like_version(text: str) -> bool:
@@ -150,46 +210,37 @@ def quota_windows(per_second: int, per_minute: int) -> tuple[tuple[int, float], 
     return tuple((count, seconds) for count, seconds in windows if count > 0)
 
 
-@dataclass
-class ReadSummary:
-    """What the last full read of `users/roles` saw, for the run summary and `syncd check`."""
-
-    pages: int = 0
-    rows: int = 0
-    licensed: int = 0
-    unidentified: int = 0  # rows holding a seat with no usable e-mail address
-    duplicates: int = 0  # the same e-mail twice (shifting pages, or two accounts sharing an address)
-    roles: dict[str, int] = field(default_factory=dict)
-
-
 class TimetrackerTarget:
     """A live connection to one 7pace Timetracker organisation (or on-prem collection)."""
 
-    def __init__(self, settings: TimetrackerSettings, *, page_size: int = MAX_PAGE) -> None:
-        if settings.token is None or not settings.api_root:
+    def __init__(
+        self, settings: TimetrackerSettings, *, page_size: int = MAX_PAGE, max_pages: int = MAX_PAGES
+    ) -> None:
+        if not settings.api_root or (settings.auth == "token" and settings.token is None):
             raise TargetProtocolError("[target] is incomplete: url and token are required")
         if not 1 <= page_size <= MAX_PAGE:
             raise ValueError(f"page_size must be 1..{MAX_PAGE}")
         self.settings = settings
         self.page_size = page_size
-        secret = settings.token.resolve()
+        self.max_pages = max_pages
         windows = quota_windows(settings.requests_per_second, settings.requests_per_minute)
+        header, session_auth, hint = _credentials(settings)
         self._client = HttpClient(
             describe=f"7pace Timetracker at {settings.url}",
             options=settings.http,
-            auth_header=lambda: f"Bearer {secret.reveal()}",
+            auth_header=header,
+            session_auth=session_auth,
             limiter=RateLimiter(windows, adaptive=True) if windows else None,
             unreachable=TargetUnreachable,
             auth_failed=TargetAuthFailed,
             protocol_error=TargetProtocolError,
-            auth_hint=(
-                f"check {settings.token.where}: it must name a valid, unexpired Timetracker API token "
-                "(Timetracker Settings > Reporting & API) of a Timetracker Administrator"
-            ),
+            auth_hint=hint,
             user_agent=f"syncd/{__version__}",
         )
-        self.last_read: ReadSummary | None = None
+        self.last_read: TargetRead | None = None
+        self._spelling: dict[str, str] = {}  # role name case-folded → the server's spelling
         self._lost: str = ""
+        self._rereads = 0
 
     # -- Target protocol ---------------------------------------------------------------------------------
     @property
@@ -200,61 +251,106 @@ class TimetrackerTarget:
     def batch_size(self) -> int:
         return self.settings.batch_size
 
-    def licensed(self) -> Iterator[LicensedUser]:
-        """Every user holding a role other than None, each e-mail once, streamed page by page."""
-        summary = ReadSummary()
-        seen: set[EmailKey] = set()
-        skip = 0
-        while True:
-            rows = self._get_page(skip)
-            summary.pages += 1
-            summary.rows += len(rows)
-            new = 0
-            for number, row in enumerate(rows, start=skip):
-                user = self._licensed_user(row, number)
-                if user is None:
-                    continue
-                if isinstance(user, str):
-                    summary.unidentified += 1
-                    continue
-                if user.key in seen:
-                    summary.duplicates += 1
-                    continue
-                seen.add(user.key)
-                new += 1
-                summary.licensed += 1
-                summary.roles[user.role] = summary.roles.get(user.role, 0) + 1
-                yield user
-            if len(rows) < self.page_size:
-                break
-            if new == 0 and summary.duplicates >= len(rows):
-                raise TargetProtocolError(
-                    f"reading licensed users: {self._client.describe} returned the same users again for "
-                    f"$skip={skip}; it is not paging, so the list cannot be read completely"
-                )
-            skip += len(rows)
-        if summary.unidentified:
+    def read(self, wanted: Collection[EmailKey] | None = None) -> TargetRead:
+        """Every seat-holding row of `users/roles`, paged until an empty page and judged (target_read.py):
+        a complete read, or TargetReadRefused (partial / inconsistent).
+
+        With `wanted` (people who may need a seat), the same read asks `includeNoneRoles=true` and also
+        returns the organization users among them (`TargetRead.organization`): one read instead of this one
+        plus `GET users`, never more pages than the two together. A server that answers no "None" row at
+        all leaves `organization` None (it may ignore the parameter): the caller then asks `GET users`."""
+        seats: list[LicensedUser] = []
+        unmatched: list[UnmatchedSeat] = []
+        members: dict[EmailKey, LicensedUser] = {}
+        unlabelled = none_rows = number = 0
+        paged = self._pages("users/roles", "reading licensed users", include_none=wanted is not None)
+        convert = self._licensed_user
+        for page in paged.pages():
+            for row in page:
+                item = convert(row, number)
+                number += 1
+                if isinstance(item, LicensedUser):
+                    seats.append(item)
+                elif item is not None:
+                    unmatched.append(item)
+                elif wanted is not None:
+                    none_rows += 1
+                    fields = _fields(row)
+                    if _may_be(fields, wanted):
+                        found = _person(fields, NONE_ROLE)
+                        if isinstance(found, UnmatchedSeat):
+                            unlabelled += 1
+                        elif found.key in wanted:
+                            members.setdefault(found.key, found)
+        read = judge(
+            seats,
+            unmatched,
+            self._client.describe,
+            pages=paged.count,
+            largest_page=paged.largest,
+            notes=paged.notes(),
+        )
+        if none_rows:
+            read = replace(read, organization=Organization(members, unlabelled))
+        for name in read.roles:
+            self._spelling.setdefault(name.casefold(), name)
+        if read.unmatched:
             log.warning(
-                "licensed users without an e-mail address cannot be matched and are left alone",
-                count=summary.unidentified,
+                "licensed users without a usable e-mail address cannot be matched; their seats are counted "
+                "and left alone",
+                count=len(read.unmatched),
             )
-        self.last_read = summary
+        self.last_read = read
+        return read
+
+    def licensed(self) -> Iterator[LicensedUser]:
+        """The matched seat holders of one complete read (`read()` has the rest)."""
+        yield from self.read().licensed.values()
+
+    def organization(self, wanted: Collection[EmailKey] | None = None) -> Organization | None:
+        """The organization's users (`GET users`, paged like `users/roles`), or None when this server does
+        not list them (404/405): then who can be assigned is not known ahead of the write. With `wanted`,
+        only those people are kept (a cheap look at each row first: 100,000 rows cost JSON decoding, not
+        100,000 LicensedUsers); `unlabelled` still counts every row without an address."""
+        by_key: dict[EmailKey, LicensedUser] = {}
+        unlabelled = 0
+        try:
+            for page in self._pages("users", "reading the organization's users").pages():
+                for row in page:
+                    fields = _fields(row)
+                    if wanted is not None and not _may_be(fields, wanted):
+                        continue
+                    found = _person(fields, NONE_ROLE)
+                    if isinstance(found, UnmatchedSeat):
+                        unlabelled += 1
+                    elif wanted is None or found.key in wanted:
+                        by_key.setdefault(found.key, found)
+        except _NotListed as missing:
+            log.info("the organization's users cannot be listed", why=str(missing))
+            return None
+        return Organization(by_key, unlabelled)
 
     def apply(self, batch: Sequence[Change]) -> list[ChangeResult]:
-        """Send the changes, one POST per `batch_size` of them; one result per change, in order."""
+        """Send the changes; one result per change, in order. Unassignments go first, in POSTs of their
+        own, so freeing seats never depends on how the server orders a batch; then changes and assignments,
+        `batch_size` entries a POST."""
         if self._lost:
             raise TargetUnreachable(f"not sent: an earlier batch lost the connection ({self._lost})")
-        results: list[ChangeResult] = []
         size = self.settings.batch_size
-        for start in range(0, len(batch), size):
-            results.extend(self._post(batch[start : start + size]))
+        freeing = [i for i, c in enumerate(batch) if c.action is Action.UNASSIGN]
+        others = [i for i, c in enumerate(batch) if c.action is not Action.UNASSIGN]
+        chunks = [group[s : s + size] for group in (freeing, others) for s in range(0, len(group), size)]
+        results: dict[int, ChangeResult] = {}
+        for number, chunk in enumerate(chunks):
+            results.update(zip(chunk, self._post([batch[i] for i in chunk]), strict=True))
             if self._writes_stopped():
-                results.extend(
-                    ChangeResult(c, Outcome.FAILURE, "not sent: an earlier batch lost the connection")
-                    for c in batch[start + size :]
-                )
+                for later in chunks[number + 1 :]:
+                    for index in later:
+                        results[index] = ChangeResult(
+                            batch[index], Outcome.FAILURE, "not sent: an earlier batch lost the connection"
+                        )
                 break
-        return results
+        return [results[i] for i in range(len(batch))]
 
     def _writes_stopped(self) -> bool:
         return bool(self._lost)
@@ -263,24 +359,8 @@ class TimetrackerTarget:
         """Re-read the target (one full read, no per-person requests) and report, per change, whether it
         shows: SUCCESS when the person now holds `after` (absent counts as "None"), FAILURE otherwise.
         Role names compare case-insensitively (7pace stores its own spelling)."""
-        wanted = list(changes)
-        keys = {c.key for c in wanted}
-        actual: dict[EmailKey, str] = {}
-        for user in self.licensed():
-            if user.key in keys:
-                actual[user.key] = user.role
-        results = []
-        for change in wanted:
-            now = actual.get(change.key, NONE_ROLE)
-            if now.casefold() == change.after.casefold():
-                results.append(ChangeResult(change, Outcome.SUCCESS))
-            else:
-                results.append(
-                    ChangeResult(
-                        change, Outcome.FAILURE, f"did not take: 7pace shows {now}, not {change.after}"
-                    )
-                )
-        return results
+        actual = self.read().licensed
+        return [_shown(c, actual, f"did not take: 7pace shows {{now}}, not {c.after}") for c in changes]
 
     def seats(self) -> SeatInfo | None:
         """None: 7pace's REST API documents no endpoint for the subscription's "Users Assignable"."""
@@ -314,24 +394,71 @@ class TimetrackerTarget:
     def close(self) -> None:
         self._client.close()
 
+    # -- probing (syncd check --probe) --------------------------------------------------------------------
+    def sample(
+        self, count: int, skip: int, *, encoded: bool = False, api_version: str | None = None
+    ) -> tuple[int, list[Any]]:
+        """One page of `users/roles` as asked: (HTTP status, rows). `encoded` sends `%24count`/`%24skip`
+        (what a generic client sends) instead of a literal `$`. A 400 (api-version refused) is returned."""
+        version = quote(api_version or self.settings.api_version)
+        dollar = "%24" if encoded else "$"
+        query = f"api-version={version}&{dollar}count={count}&{dollar}skip={skip}"
+        response, body = self._client.request(
+            "GET",
+            f"{self._url('users/roles')}?{query}",
+            step=f"probing (GET users/roles, {dollar}count={count}, {dollar}skip={skip})",
+            kind="GET users/roles",
+            ok_statuses=frozenset({200, 400}),
+        )
+        if response.status_code != 200:
+            return response.status_code, []
+        return 200, self._rows(body, "probing")
+
+    def raw_rows(self) -> Iterator[Any]:
+        """Every row of `users/roles` as the server sent it (complete paging, with its guards)."""
+        for page in self._pages("users/roles", "reading licensed users").pages():
+            yield from page
+
     # -- reading -----------------------------------------------------------------------------------------
     def _url(self, endpoint: str) -> str:
         return self.settings.api_root + endpoint
 
-    def _get_page(self, skip: int) -> list[Any]:
-        step = f"reading licensed users (GET users/roles, $skip={skip})"
-        _, body = self._client.request(
-            "GET",
-            self._url("users/roles"),
-            step=step,
-            kind="GET users/roles",
-            params={
-                "api-version": self.settings.api_version,
-                "$count": self.page_size,
-                "$skip": skip,
-                "$expand": "user.displayName",
-            },
+    def _pages(self, endpoint: str, what: str, *, include_none: bool = False) -> PagedList:
+        listing = endpoint == "users"
+
+        def fetch(skip: int) -> list[Any]:
+            return self._get_page(
+                endpoint, what, skip, not_listed=listing and skip == 0, include_none=include_none
+            )
+
+        return PagedList(
+            fetch,
+            page_size=self.page_size,
+            max_pages=self.max_pages,
+            describe=self._client.describe,
+            what="organization users" if listing else "users",
+            identity=_row_identity,
         )
+
+    def _get_page(
+        self, endpoint: str, what: str, skip: int, *, not_listed: bool = False, include_none: bool = False
+    ) -> list[Any]:
+        step = f"{what} (GET {endpoint}, $skip={skip})"
+        # `$` literally, not `%24`: one public client reports that 7pace does not recognise `%24count`
+        # (what `params=` would send), which would silently turn paging off (docs/contract.md §1.3)
+        query = (
+            f"api-version={quote(self.settings.api_version)}&$count={self.page_size}&$skip={skip}"
+            "&$expand=user.displayName" + ("&includeNoneRoles=true" if include_none else "")
+        )
+        response, body = self._client.request(
+            "GET",
+            f"{self._url(endpoint)}?{query}",
+            step=step,
+            kind=f"GET {endpoint}",
+            ok_statuses=frozenset({200, 404, 405}) if not_listed else frozenset({200}),
+        )
+        if response.status_code in (404, 405):
+            raise _NotListed(f"HTTP {response.status_code}")
         return self._rows(body, step)
 
     def _rows(self, body: object, step: str) -> list[Any]:
@@ -343,8 +470,8 @@ class TimetrackerTarget:
             )
         return data
 
-    def _licensed_user(self, row: object, number: int) -> LicensedUser | str | None:
-        """A LicensedUser; None for a "None" role; the raw identity text when there is no usable e-mail.
+    def _licensed_user(self, row: object, number: int) -> LicensedUser | UnmatchedSeat | None:
+        """A LicensedUser; None for a "None" role; an UnmatchedSeat when there is no usable e-mail.
         (Runs once per seat: kept lean, it is most of a 100,000-seat read's CPU after JSON decoding.)"""
         if not isinstance(row, dict):
             raise self._bad_row(number, "is not an object")
@@ -356,25 +483,15 @@ class TimetrackerTarget:
         if isinstance(role, dict):
             role = role.get("name")
         if not isinstance(role, str) or not (role := role.strip()):
-            raise self._bad_row(number, "has no role name, so its seat cannot be told")
+            raise TargetReadRefused(
+                ReadHealth.INCONSISTENT,
+                self._client.describe,
+                f"returned row {number} without a role name, so its seat cannot be told; check [target] "
+                "api_version (syncd reads the users/roles rows of api-version 3.x)",
+            )
         if role == NONE_ROLE or role.casefold() == _NONE_FOLDED:
             return None
-        raw = user.get("email")
-        email = raw if isinstance(raw, str) else ""
-        key = normalise_email(email)
-        if key is None:
-            unique = str(user.get("uniqueName") or "")
-            key = normalise_email(unique)
-            if key is None:
-                return unique or str(user.get("id") or "?")
-            email = unique
-        return LicensedUser(
-            key,
-            email,
-            role,
-            str(user.get("id") or ""),
-            str(user.get("displayName") or user.get("name") or ""),
-        )
+        return _person(user, role)
 
     def _bad_row(self, number: int, why: str) -> TargetProtocolError:
         return TargetProtocolError(
@@ -383,9 +500,15 @@ class TimetrackerTarget:
         )
 
     # -- writing -----------------------------------------------------------------------------------------
-    def _post(self, chunk: Sequence[Change]) -> list[ChangeResult]:
-        order = sorted(range(len(chunk)), key=lambda i: _ORDER[chunk[i].action])
-        users = [{"email": chunk[i].email, "role": {"name": chunk[i].after}} for i in order]
+    def _entry(self, change: Change) -> dict[str, Any]:
+        """People 7pace already has are written by the id read for them (never by an e-mail spelling that
+        may differ from 7pace's); only new people by e-mail. Roles in the server's own spelling."""
+        role = {"name": self._spelling.get(change.after.casefold(), change.after)}
+        if change.target_id:
+            return {"id": change.target_id, "role": role}
+        return {"email": change.email, "role": role}
+
+    def _post(self, chunk: Sequence[Change], *, resent: bool = False) -> list[ChangeResult]:
         step = f"setting roles (POST users/roles, {len(chunk)} entries)"
         try:
             response, body = self._client.request(
@@ -394,7 +517,7 @@ class TimetrackerTarget:
                 step=step,
                 kind="POST users/roles",
                 params={"api-version": self.settings.api_version},
-                json_body={"skipErrors": True, "users": users},
+                json_body={"skipErrors": True, "users": [self._entry(c) for c in chunk]},
                 ok_statuses=frozenset({200, 201}) | _WRITE_ERRORS,
             )
         except TargetUnreachable as error:
@@ -402,10 +525,57 @@ class TimetrackerTarget:
             return [ChangeResult(c, Outcome.UNKNOWN, f"the answer was lost: {error}") for c in chunk]
         status = response.status_code
         if status in _WRITE_ERRORS:
-            why = _error_message(body) or f"HTTP {status}"
-            hint = "; lower [target] batch_size" if status == 413 else ""
-            return [ChangeResult(c, Outcome.FAILURE, f"refused (HTTP {status}): {why}{hint}") for c in chunk]
+            why = f"refused (HTTP {status}): {_error_message(body) or f'HTTP {status}'}"
+            if status == 413:  # too large: nothing was applied
+                return [ChangeResult(c, Outcome.FAILURE, f"{why}; lower [target] batch_size") for c in chunk]
+            return self._after_refusal(chunk, why, resent=resent)
         return self._outcomes(chunk, body)
+
+    def _after_refusal(self, chunk: Sequence[Change], why: str, *, resent: bool) -> list[ChangeResult]:
+        """A batch refused as a whole (a server that validates batches whole) may still have been applied
+        in part: re-read once and report what shows; what does not show is sent again in halves, so one bad
+        entry fails alone instead of taking its batch down every run (log2(batch) more POSTs per bad entry).
+        A single entry refused is a failure. At most MAX_REREADS re-reads a run: beyond them, or when the
+        re-read fails, the fate is UNKNOWN and the next run settles it from its own read."""
+        if len(chunk) == 1 and resent:
+            return [ChangeResult(chunk[0], Outcome.FAILURE, why)]
+        results: dict[int, ChangeResult] = {}
+        if not resent:
+            if self._rereads >= MAX_REREADS:
+                later = f"{why}; not re-read, the next run settles it"
+                return [ChangeResult(c, Outcome.UNKNOWN, later) for c in chunk]
+            self._rereads += 1
+            try:
+                actual = self.read().licensed
+            except TargetError as error:
+                return [
+                    ChangeResult(c, Outcome.UNKNOWN, f"{why}; the re-read failed: {error}") for c in chunk
+                ]
+            for index, change in enumerate(chunk):
+                shown = _shown(change, actual, why)
+                if shown.outcome is Outcome.SUCCESS or len(chunk) == 1:
+                    results[index] = shown
+        left = [i for i in range(len(chunk)) if i not in results]
+        middle = (len(left) + 1) // 2
+        for half in (left[:middle], left[middle:]):
+            if half and not self._writes_stopped():
+                results.update(zip(half, self._post([chunk[i] for i in half], resent=True), strict=True))
+        for index in left:
+            results.setdefault(
+                index,
+                ChangeResult(chunk[index], Outcome.FAILURE, "not sent: an earlier batch lost the connection"),
+            )
+        refused = [i for i in left if results[i].outcome is Outcome.FAILURE]
+        if refused and not resent and self._rereads < MAX_REREADS:
+            # what the halves' refusals left: one more read says whether 7pace applied it all the same
+            self._rereads += 1
+            try:
+                actual = self.read().licensed
+            except TargetError:
+                return [results[i] for i in range(len(chunk))]
+            for index in refused:
+                results[index] = _shown(chunk[index], actual, f"{results[index].error}; 7pace shows {{now}}")
+        return [results[i] for i in range(len(chunk))]
 
     def _outcomes(self, chunk: Sequence[Change], body: object) -> list[ChangeResult]:
         data = body.get("data") if isinstance(body, dict) else None
@@ -415,21 +585,25 @@ class TimetrackerTarget:
                 ChangeResult(c, Outcome.UNKNOWN, "7pace answered without a readable result; verify will tell")
                 for c in chunk
             ]
-        failures: dict[EmailKey, str] = {}
+        failures: dict[str, str] = {}
         unmatched = 0
+        sent = {_handle(c) for c in chunk} | {c.key for c in chunk}
         for entry in failed_entries or []:
-            key = _entity_email(entry)
+            found = [handle for handle in _entity_handles(entry) if handle in sent]
             message = _error_message(entry) or "failed without a reason"
-            if key is None:
+            if not found:
                 unmatched += 1
-            else:
-                failures[key] = message
+            for handle in found:
+                failures[handle] = message
         reported = data.get("failed")
-        if isinstance(reported, int) and reported > len(failures) + unmatched:
-            unmatched += reported - len(failures) - unmatched
+        if isinstance(reported, int) and reported > len(failed_entries or []):
+            unmatched += reported - len(failed_entries or [])
         results = []
         for change in chunk:
-            if change.key in failures:
+            handle = _handle(change)
+            if handle in failures:
+                results.append(ChangeResult(change, Outcome.FAILURE, failures[handle]))
+            elif change.key in failures:
                 results.append(ChangeResult(change, Outcome.FAILURE, failures[change.key]))
             elif unmatched:
                 results.append(
@@ -444,22 +618,97 @@ class TimetrackerTarget:
         return results
 
 
-def _entity_email(entry: object) -> EmailKey | None:
+class _NotListed(Exception):
+    """`GET users` is not offered by this server."""
+
+
+def _fields(row: object) -> dict[str, Any]:
+    """A row's user fields: flat, or nested under "user"."""
+    if not isinstance(row, dict):
+        raise TargetProtocolError(f"a row of 7pace's user list is not an object: {str(row)[:80]!r}")
+    nested = row.get("user")
+    return nested if isinstance(nested, dict) else row
+
+
+def _row_identity(row: object) -> str:
+    if not isinstance(row, dict):
+        return ""
+    nested = row.get("user")
+    user = nested if isinstance(nested, dict) else row
+    return str(user.get("id") or user.get("email") or user.get("uniqueName") or "")
+
+
+def _person(user: dict[str, Any], role: str) -> LicensedUser | UnmatchedSeat:
+    """The person a row names: matched by `email`, else by `uniqueName` when it is an address (cloud
+    sign-in names are); otherwise an UnmatchedSeat labelled by what the row carries."""
+    raw = user.get("email")
+    email = raw if isinstance(raw, str) else ""
+    unique = str(user.get("uniqueName") or "")
+    key = normalise_email(email)
+    if key is None:
+        key = normalise_email(unique)
+        if key is None:
+            target_id = str(user.get("id") or "")
+            label = unique or str(user.get("displayName") or user.get("name") or "") or target_id or "?"
+            return UnmatchedSeat(label, role, target_id)
+        email = unique
+    return LicensedUser(
+        key,
+        email,
+        role,
+        str(user.get("id") or ""),
+        str(user.get("displayName") or user.get("name") or ""),
+        unique,
+        str(user.get("vstsId") or ""),
+    )
+
+
+def _may_be(user: dict[str, Any], wanted: Collection[EmailKey]) -> bool:
+    """False only when the row surely names an address outside `wanted` (ASCII, so case-folding is the
+    whole normalisation); rows without an address are kept so they are counted as unlabelled."""
+    for name in ("email", "uniqueName"):
+        raw = user.get(name)
+        if isinstance(raw, str) and "@" in raw:
+            quick = raw.strip().casefold()
+            return quick in wanted or not quick.isascii()
+    return True
+
+
+def _shown(change: Change, actual: Mapping[EmailKey, LicensedUser], failure: str) -> ChangeResult:
+    """SUCCESS when the read shows `change.after` (absent = "None", any case), else FAILURE with
+    `failure` ("{now}" replaced by the role 7pace shows)."""
+    user = actual.get(change.key)
+    now = user.role if user else NONE_ROLE
+    if now.casefold() == change.after.casefold():
+        return ChangeResult(change, Outcome.SUCCESS)
+    return ChangeResult(change, Outcome.FAILURE, failure.replace("{now}", now))
+
+
+def _handle(change: Change) -> str:
+    return change.target_id.casefold() if change.target_id else change.key
+
+
+def _entity_handles(entry: object) -> list[str]:
+    """What a failed entry's echo names: its id (case-folded) and/or its e-mail key."""
     if not isinstance(entry, dict):
-        return None
+        return []
     entity = entry.get("entity")
     if not isinstance(entity, dict):
-        return None
+        return []
     user: dict[str, Any] = entity["user"] if isinstance(entity.get("user"), dict) else entity
+    found = []
+    if user.get("id"):
+        found.append(str(user["id"]).casefold())
     for name in ("email", "uniqueName"):
         key = normalise_email(str(user.get(name) or ""))
         if key is not None:
-            return key
-    return None
+            found.append(key)
+            break
+    return found
 
 
 def _error_message(body: object) -> str:
-    """7pace errors are {"error": {"message" | "errorDescription"}} (apis.md 1.5); keep it one short line."""
+    """7pace errors are {"error": {"message" | "errorDescription"}} (docs/contract.md §1.1): one line."""
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
         text = str(error.get("message") or error.get("errorDescription") or "")

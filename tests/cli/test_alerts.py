@@ -327,7 +327,8 @@ def test_stale_is_noticed_at_the_next_start_and_by_status_check_stale(
     assert capsys.readouterr().out.startswith("OK: last completed run ")
     # the task stopped running 5 hours ago (default stale_after: 3 × every = 3 h)
     old = (datetime.now(UTC) - timedelta(hours=5)).isoformat()
-    with sqlite3.connect(world.root / "state" / "syncd.sqlite3") as db:
+    (database,) = (world.root / "state").rglob("syncd.sqlite3")  # one folder per target (issue 21)
+    with sqlite3.connect(database) as db:
         db.execute("UPDATE runs SET started = ?, finished = ?", (old, old))
     assert main(["status", "-c", config, "--check-stale"]) == 4
     assert capsys.readouterr().out.startswith("STALE: no run has completed for 5.0 h")

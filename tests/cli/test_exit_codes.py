@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from syncd import cli
+from syncd import config as config_module
 from syncd.cli import main
-from syncd.emulators.timetracker import EmulatedUser
+from syncd.emulators.timetracker import Contract, EmulatedUser
 
 
 def users(*numbers: int) -> list[str]:
@@ -116,8 +117,33 @@ def test_guard_exit_3_nothing_written(world: Any, capsys: pytest.CaptureFixture[
     assert [e for e in world.audit() if e["event.action"] == "guard-stop"]
 
 
+def test_people_outside_the_organization_are_left_alone_not_failed_every_hour(
+    world: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.members({"Users": [*users(1, 2), "ghost1@example.com", "ghost2@example.com"], "Admins": []})
+    config = str(world.write_config())
+    assert main(["plan", "-c", config]) == 0
+    out = capsys.readouterr().out
+    assert "Left alone, nothing sent (2):" in out
+    assert (
+        "ghost1@example.com  not-in-organization: cannot be assigned yet: not a user of the organization"
+        in out
+    )
+    assert main(["run", "-c", config]) == 0
+    assert world.roles() == {"u0001@example.com": "Team", "u0002@example.com": "Team"}
+    posted = [r for r in world.emulator.requests if r.kind == "POST users/roles"]
+    assert [r.entries for r in posted] == [2]  # the ghosts were never sent
+    left = [e for e in world.audit() if e["event.action"] == "seat-left-alone"]
+    assert sorted(e["user.target.email"] for e in left) == ["ghost1@example.com", "ghost2@example.com"]
+    assert {e["syncd.left_alone.kind"] for e in left} == {"not-in-organization"}
+    assert main(["status", "-c", config]) == 0
+    assert "ghost2@example.com  not-in-organization" in capsys.readouterr().out
+
+
 def test_partial_failure_exit_4_with_failure_events(world: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    # two people the 7pace organisation does not know: failedEntries for exactly them
+    # a 7pace that cannot list its organization's users (today's behaviour): the two people it does not
+    # know are sent, and come back as failedEntries for exactly them
+    world.emulator.contract = Contract(users_listing=False, include_none_roles=False)
     world.members({"Users": [*users(1, 2), "ghost1@example.com", "ghost2@example.com"], "Admins": []})
     config = str(world.write_config())
     assert main(["run", "-c", config]) == 4
@@ -148,7 +174,7 @@ def test_lock_held_exit_6(world: Any, capsys: pytest.CaptureFixture[str]) -> Non
 
     world.members({"Users": users(1), "Admins": []})
     config = world.write_config()
-    with RunLock(world.root / "state", "run"):
+    with RunLock(config_module.load(config).state_dir, "run"):
         assert main(["run", "-c", str(config)]) == 6
     assert "another syncd run holds the lock" in capsys.readouterr().err
     assert world.roles() == {}

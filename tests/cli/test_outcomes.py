@@ -123,3 +123,67 @@ def test_record_never_raises_when_nothing_can_be_written(tmp_path: Path) -> None
     blocker.write_text("", encoding="utf-8")
     ending = outcome.Ending("run", 2, ("bad",), ValueError("bad"))
     assert outcome.record(ending, None, blocker / "syncd.toml") is None
+
+
+def test_a_logging_set_up_that_fails_is_one_line_and_exit_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """configure() runs inside the CLI's error handling; the report of its failure goes nowhere near stdout
+    (structlog's defaults would print a debug traceback there)."""
+    import syncd.cli
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise SystemError(
+            "ConsoleRenderer with `colors=True` on Windows requires the colorama package installed."
+        )
+
+    monkeypatch.setattr(syncd.cli, "configure", broken)
+    assert main(["run", "-c", str(tmp_path / "syncd.toml")]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [
+        "syncd: internal error: SystemError: ConsoleRenderer with `colors=True` on Windows requires the colorama "
+        "package installed. (a bug; rerun with -vv for details)"
+    ]
+    (error,) = errors_in(tmp_path / "logs")  # and on disk, with its traceback, for the scheduled task
+    assert error["error_type"] == "SystemError" and "Traceback" in error["exception"]
+
+
+def test_the_console_renderer_falls_back_to_plain_when_structlog_refuses_colour(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import structlog
+
+    from syncd import diagnostics
+
+    real = structlog.dev.ConsoleRenderer
+
+    def refusing(*, colors: bool) -> structlog.dev.ConsoleRenderer:
+        if colors:
+            raise SystemError("ConsoleRenderer with `colors=True` on Windows requires the colorama package")
+        return real(colors=False)
+
+    monkeypatch.setattr(structlog.dev, "ConsoleRenderer", refusing)
+    renderer = diagnostics._console_renderer(True)
+    assert isinstance(renderer, real)
+    assert "\x1b[" not in renderer(None, "warning", {"event": "plain", "level": "warning"})
+
+
+def test_an_audit_log_that_refuses_the_record_does_not_hide_the_exit_code(
+    world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full or read-only audit folder (the audit log's StorageError) while recording a held lock: the exit
+    code stays 6 and the diagnostic log still has the line."""
+    from syncd.audit import AuditLog
+    from syncd.errors import StorageError
+
+    world.members({"Users": ["u0001@example.com"], "Admins": []})
+    config = world.write_config(extra='\n[audit]\ndir = "audit"\n\n[state]\ndir = "state"\n')
+
+    def full(self: AuditLog, message: str, fields: object) -> None:
+        raise StorageError("audit log cannot be written: No space left on device")
+
+    monkeypatch.setattr(AuditLog, "summary", full)
+    with RunLock(world.root / "state", "test"):
+        assert main(["run", "-c", str(config)]) == 6
+    assert [e["exit_code"] for e in errors_in(world.root / "audit")] == [6]

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from syncd import config as config_module
+from syncd import plan_file
 from syncd.cli import main
 from syncd.cycle import Cycle, CycleRequest
 from syncd.emulators.faults import Faults
@@ -215,6 +216,11 @@ def test_reviewed_plan_applies_exactly_and_drift_is_refused(
     data["created"] = (datetime.now(UTC) - timedelta(hours=25)).isoformat()
     Path(plan).write_text(json.dumps(data), encoding="utf-8")
     capsys.readouterr()
+    assert main(["apply", "-c", config, "--plan", plan]) == 3  # an edited `created`: the seal says so
+    assert "plan was edited after it was made (created do(es) not match its seal)" in capsys.readouterr().err
+    # made 25 h ago (re-sealed here as syncd would have sealed it then): too old
+    body = {k: v for k, v in data.items() if k not in ("seal", "signature")}
+    Path(plan).write_text(json.dumps(plan_file.sealed(body)), encoding="utf-8")
     assert main(["apply", "-c", config, "--plan", plan]) == 3
     assert "plan is 25 h old (limit 24 h)" in capsys.readouterr().err
     assert sorted(world.roles()) == users(1, 2)

@@ -126,3 +126,53 @@ def test_a_secret_file_readable_by_users_is_refused_naming_icacls(world: Any) ->
     assert ran.code == 2, ran.stderr
     assert "token.txt is readable by Users; restrict it: icacls" in ran.stderr
     assert "chmod" not in ran.stderr
+
+
+@pytest.mark.parametrize("colorama", [True, False], ids=["with-colorama", "without-colorama"])
+def test_unattended_commands_by_hand_on_a_console(world: Any, colorama: bool) -> None:
+    """An administrator runs the task's command by hand, then looks at the audit trail."""
+    config = world.write_config()
+    world.members({"Users": ["u0001@example.com"], "Admins": []})
+    ran = as_windows(
+        ["run", "-v", "-c", str(config), "--max-runtime", "40m"], console=True, colorama=colorama
+    )
+    assert ran.code == 0, ran.stderr
+    assert "Traceback" not in ran.stderr
+    ran = as_windows(
+        ["audit", "-c", str(config), "--user", "u0001@example.com"], console=True, colorama=colorama
+    )
+    assert ran.code == 0, ran.stderr
+    assert "u0001@example.com" in ran.stdout
+
+
+def test_secret_set_as_on_windows_names_a_missing_icacls(world: Any) -> None:
+    """`syncd secret set` takes its Windows branch in the lane, where icacls.exe does not exist: it must say
+    which program could not start (exit 2) and leave no file, not blame the file it was writing."""
+    config = world.write_config()
+    done = subprocess.run(
+        [sys.executable, str(AS_WINDOWS), "secret", "set", "timetracker-token", "-c", str(config)],
+        input="s3cret-sentinel\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "icacls.exe" in done.stderr and "nothing written" in done.stderr
+    assert "s3cret-sentinel" not in done.stdout + done.stderr
+    assert not (world.root / "secrets" / "timetracker-token.txt").exists()
+
+
+def test_a_keyring_reference_without_a_usable_backend_is_one_line(world: Any) -> None:
+    """As on a Windows server where the task account has no usable Credential Manager (a gMSA has none):
+    the lookup fails as one exit-2 line naming the key. (keyring's WinVault backend checks
+    platform.system(), which the lane cannot switch: this shows the failure path, not WinVault itself.)"""
+    config = world.write_config()
+    world.members({"Users": ["u0001@example.com"], "Admins": []})
+    text = config.read_text(encoding="utf-8").replace(
+        'token = { file = "token.txt" }', 'token = { keyring = "syncd/tt" }'
+    )
+    config.write_text(text, encoding="utf-8")
+    ran = as_windows(["plan", "-c", str(config)], console=True)
+    assert ran.code == 2, ran.stderr
+    (line,) = ran.stderr.splitlines()
+    assert line.startswith(f"syncd: error: {config}: target.token: keyring lookup of 'syncd/tt' failed")

@@ -236,3 +236,18 @@ def test_a_windows_group_whose_ldap_read_is_not_ok_makes_the_read_partial(cloud:
 def test_expand_windows_with_is_for_azure_devops_server_only(cloud: Cloud) -> None:
     with pytest.raises(ConfigError, match="expand_windows_with: only for Azure DevOps Server"):
         cloud.parse("azure_devops", cloud.ado_table(expand_windows_with="corp"))
+
+
+def test_a_windows_group_as_the_rule_group_and_in_expanded_down_mode(cloud: Cloud) -> None:
+    _with_windows_group(cloud, [])
+    eve = Person("eve@corp.example", "eve@corp.example")  # type: ignore[arg-type]
+    ldap = StubLdap(GroupRead("corp", WINDOWS_SID, Health.OK, members=(eve,)))
+    direct = cloud.open(
+        "azure_devops", _server_table(cloud, expand_windows_with="corp"), others={"corp": ldap}
+    )
+    read = direct.read_group(f"System.Security.Principal.WindowsIdentity;{WINDOWS_SID}")
+    assert (read.health, [p.key for p in read.members]) == (Health.OK, ["eve@corp.example"])
+
+    flat = cloud.open("azure_devops", _server_table(cloud, identities_membership="expandedDown"))
+    partial = flat.read_group("[contoso]\\Root")
+    assert partial.health is Health.PARTIAL and "expand_windows_with" in partial.detail

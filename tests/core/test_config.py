@@ -56,7 +56,9 @@ def test_good_config_loads_with_defaults(workdir: Path) -> None:
     config = config_module.load(write(workdir, GOOD.format(extra="")))
     assert config.role_order == ("Administrator", "Budget", "Product", "Team")
     assert config.policy.unmanaged == "keep" and config.policy.grace.total_seconds() == 86400
-    assert config.state_dir == workdir / "state" and config.audit_dir == workdir / "logs"
+    # one state folder per target by default (issue 21), inside the former default `state/`
+    assert config.state_dir.parent == workdir / "state" and config.audit_dir == workdir / "logs"
+    assert config.state_dir.name.startswith("timetracker-") and config.legacy_state_dir == workdir / "state"
     assert [r.identity for r in config.rules] == ["hr:Timetracker Users→Team"]
     assert "sentinel-token-value" not in repr(config)
 

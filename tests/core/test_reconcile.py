@@ -364,3 +364,60 @@ def test_precedence_always_picks_the_highest_role(memberships) -> None:
     for name, member_of in memberships.items():
         best = max((r.role for r in RULES if r.group in member_of), key=rank)
         assert desired[key(name)].role == best
+
+
+# -- what the plan leaves alone (issue 14) -------------------------------------------------------------------
+def inputs_with(**extra: object) -> PlanInputs:
+    groups = reads(users=[person("ann"), person("bob")], admins=[person("cy")])
+    base = PlanInputs(
+        desired=desired_roles(RULES, groups, rank),
+        licensed=licensed(cy="Default", dee="Team"),
+        owned={},
+        absent_since={},
+        waiting_since={},
+        unhealthy=(),
+        policy=replace(NO_GRACE, unmanaged="remove"),
+        rank=rank,
+        now=NOW,
+        known_roles=frozenset(ORDER),
+    )
+    return replace(base, **extra)  # type: ignore[arg-type]
+
+
+def test_unknown_roles_are_left_alone_and_listed_not_ranked() -> None:
+    plan = reconcile(inputs_with()).plan
+    assert summary(plan) == [
+        ("seat-unassign", "dee", "Team", "None"),
+        ("seat-assign", "ann", "None", "Team"),
+        ("seat-assign", "bob", "None", "Team"),
+    ]
+    assert [(e.key, e.kind, e.role, e.wanted) for e in plan.left_alone] == [
+        (key("cy"), "unknown-role", "Default", "Administrator")
+    ]
+
+
+def test_assignments_wait_while_a_seat_without_e_mail_could_be_theirs() -> None:
+    plan = reconcile(inputs_with(unmatched=("CORP\\ann (Team)",), extra_seats=1)).plan
+    assert summary(plan) == [("seat-unassign", "dee", "Team", "None")]
+    assert {(e.key, e.kind) for e in plan.left_alone} >= {(key("ann"), "unproven"), (key("bob"), "unproven")}
+    assert plan.seats_before == 3  # cy, dee and the unmatched row
+    assert plan.unmatched == ("CORP\\ann (Team)",)
+
+
+def test_the_organization_gives_ids_and_spelling_and_refuses_strangers() -> None:
+    from syncd.target_read import Organization
+
+    members = {key("ann"): LicensedUser(key("ann"), "Ann@Example.com", NONE_ROLE, "id-ann")}
+    plan = reconcile(inputs_with(organization=Organization(members))).plan
+    assigned = [c for c in plan.changes if c.action.value == "seat-assign"]
+    assert [(c.email, c.target_id) for c in assigned] == [("Ann@Example.com", "id-ann")]
+    assert [(e.key, e.kind) for e in plan.left_alone if e.kind != "unknown-role"] == [
+        (key("bob"), "not-in-organization")
+    ]
+
+
+def test_ambiguous_people_get_nothing_sent_and_are_named() -> None:
+    plan = reconcile(inputs_with(ambiguous={key("ann"): "id-1: Team, id-2: Team"}, extra_seats=2)).plan
+    assert key("ann") not in {c.key for c in plan.changes}
+    assert (key("ann"), "ambiguous") in {(e.key, e.kind) for e in plan.left_alone}
+    assert plan.seats_before == 4

@@ -112,3 +112,32 @@ def test_lock_of_a_killed_process_is_not_stale(tmp_path: Path) -> None:
         if child.poll() is None:
             child.kill()
             child.wait(timeout=10)
+
+
+def test_issue_21_records_round_trip(tmp_path: Path) -> None:
+    """Run clocks in insertion order (not the clock's), the target binding, and removals kept 90 days."""
+    with State(tmp_path) as state:
+        assert state.last_trusted_start() is None and state.target_binding() == {}
+        state.record_run_clock("r1", NOW, trusted=True)
+        state.record_run_clock("r2", NOW + timedelta(days=500), trusted=False)
+        state.record_run_clock("r3", NOW - timedelta(hours=1), trusted=True)
+        assert state.last_trusted_start() == NOW - timedelta(hours=1)
+        state.bind_target({"type": "timetracker", "url": "a.example", "organisation": "a"})
+        state.record_removed("r1", {ANN: "Team"}, NOW - timedelta(days=100))
+        state.record_removed("r3", {BOB: "Budget"}, NOW)
+        assert state.removed_since(NOW - timedelta(days=7)) == {BOB: NOW}
+        assert state.removed_since(NOW - timedelta(days=365)) == {BOB: NOW}  # ann's is older than 90 days
+    with State(tmp_path) as state:
+        assert state.target_binding() == {"type": "timetracker", "url": "a.example", "organisation": "a"}
+
+
+def test_a_state_without_its_schema_is_damage_not_a_first_run(tmp_path: Path) -> None:
+    from syncd.errors import StateDamaged
+
+    (tmp_path / "syncd.sqlite3").write_bytes(b"")
+    with pytest.raises(StateDamaged, match="exists but holds no syncd state"):
+        State(tmp_path)
+    (tmp_path / "syncd.sqlite3").unlink()
+    with pytest.raises(StateDamaged, match="is missing, but runs happened"):
+        State(tmp_path, ran_before=True)
+    assert not (tmp_path / "syncd.sqlite3").exists()  # nothing created

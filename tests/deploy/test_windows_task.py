@@ -224,6 +224,13 @@ def test_the_readme_shows_what_task_scheduler_prints_for_each_code() -> None:
     assert "0x800710E0` the account could not log on" not in readme  # the wrong code named before
 
 
+def test_the_main_readme_shows_the_same_texts_next_to_its_exit_code_table(repo: Path) -> None:
+    readme = (repo / "README.md").read_text(encoding="utf-8").replace("\n", " ")
+    for code in ExitCode:
+        assert f'{int(code)} "{WINDOWS_TEXT[int(code)]} (0x{int(code):X})"' in readme, code
+    assert "0x80070569" in readme and 'one `"level": "error"` line' in readme
+
+
 def test_the_readme_names_what_to_monitor_and_where_to_look() -> None:
     readme = (TASK / "README.md").read_text(encoding="utf-8")
     assert "Microsoft-Windows-TaskScheduler/Operational" in readme and "event **201**" in readme
@@ -268,3 +275,66 @@ def test_the_windows_config_example_is_valid_with_file_secrets_and_no_password(
     config = config_module.load(config_file)
     assert config.target.type == "timetracker" and config.rules
     assert config.audit_dir == data_dir / "logs"
+
+
+def _main_flow(script: str) -> str:
+    """install.ps1 after its functions: the steps in the order they run."""
+    return script[script.index("# -- 1. Python") :]
+
+
+def test_install_ps1_upgrades_with_the_task_disabled_and_idle() -> None:
+    script = (TASK / "install.ps1").read_text(encoding="ascii")
+    wait = script[script.index("function Wait-TaskIdle") : script.index("function Get-WheelHash")]
+    assert wait.index("Disable-ScheduledTask") < wait.index("-eq 'Running'")  # no new run, then wait
+    flow = _main_flow(script)
+    order = [
+        flow.index("Wait-TaskIdle"),
+        flow.index("'-r', $Lock"),
+        flow.index("'--force-reinstall', $Package"),
+        flow.index("Register-ScheduledTask"),
+        flow.index(
+            "Enable-ScheduledTask -TaskName $TaskName -TaskPath $TaskPath | Out-Null\n$script:Disabled"
+        ),
+    ]
+    assert order == sorted(order)
+
+
+def test_install_ps1_builds_syncd_only_from_hashed_pins_or_a_hashed_wheel() -> None:
+    script = (TASK / "install.ps1").read_text(encoding="ascii")
+    flow = _main_flow(script)
+    assert "'-r', $BuildLock)" in flow and "'--no-build-isolation'" in flow
+    assert "Join-Path $SourceDir 'build-requirements.lock'" in script
+    assert "Get-FileHash -Algorithm SHA256 -Path $Wheel" in flow and "$actual -ne $expected" in flow
+    assert "setuptools fetched from the package index" not in script
+
+
+def test_install_ps1_refuses_a_per_user_python_and_survives_py_exe_stderr() -> None:
+    script = (TASK / "install.ps1").read_text(encoding="ascii")
+    flow = _main_flow(script)
+    assert flow.index("Assert-AllUsersPython $BasePython") < flow.index("'-m', 'venv'")
+    body = script[script.index("function Assert-AllUsersPython") : script.index("function Wait-TaskIdle")]
+    assert "Join-Path $env:SystemDrive 'Users'" in body and "is a per-user Python" in body
+    probe = script[script.index("function Get-PythonPath") : script.index("function Find-Python")]
+    assert probe.index("$ErrorActionPreference = 'Continue'") < probe.index("2>$null")
+
+
+def test_install_ps1_resets_access_when_the_task_account_changes() -> None:
+    flow = _main_flow((TASK / "install.ps1").read_text(encoding="ascii"))
+    assert "$PreviousAccount = [string] $existing.Principal.UserId" in flow
+    assert "'/remove:g', $PreviousAccount, '/T'" in flow
+    assert "(Join-Path $DataDir 'secrets'), '/reset', '/T'" in flow
+    assert flow.index("'/remove:g'") < flow.index("Set-FolderAcl $DataDir") < flow.index("'/reset', '/T'")
+
+
+def test_install_ps1_checks_the_gmsa_prerequisites_and_the_batch_logon_right() -> None:
+    script = (TASK / "install.ps1").read_text(encoding="ascii")
+    gmsa = script[script.index("function Assert-GmsaUsable") : script.index("function Test-BatchLogonRight")]
+    assert "RSAT-AD-PowerShell" in gmsa and "KDS root key" in gmsa and "Test-ADServiceAccount" in gmsa
+    assert "SilentlyContinue) {\n        $gmsaName" not in script  # no longer skipped without the module
+    batch = script[script.index("function Test-BatchLogonRight") : script.index("function Get-WheelHash")]
+    assert "SeBatchLogonRight" in batch and "0x80070569" in batch
+    flow = _main_flow(script)
+    assert "Assert-GmsaUsable" in flow and "Test-BatchLogonRight" in flow
+    readme = (TASK / "README.md").read_text(encoding="utf-8")
+    for prerequisite in ("KDS root key", "RSAT-AD-PowerShell", "Log on as a batch job"):
+        assert prerequisite in readme, prerequisite

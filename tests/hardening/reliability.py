@@ -28,6 +28,15 @@ SECTIONS: dict[str, str] = {
         "shortened to 2 attempts (syncd.http defaults to 6 attempts / 300 s, exercised by the "
         "default-budget row) so a dead peer costs seconds, not minutes."
     ),
+    "Dialect matrix": (
+        "Each way a real 7pace may answer where its documentation is silent (docs/contract.md) is a switch "
+        "of the emulator's contract. Against each: `plan`, `run`, `plan` again, on an organization of 252 "
+        "seats (150 Administrators who are only in the Team group and must keep their role, 100 Team "
+        "seats, a Budget member of the Admins group to upgrade, a seat with a role the config does not "
+        "know) plus 60 people of the organization to assign and 2 who are not in it. *Harm* counts "
+        "unintended role moves plus every downgrade or removal; *seats counted* is the plan's seats held "
+        "(unmatched and ambiguous rows included); *left alone* is what the plan lists as not sent."
+    ),
     "Crash convergence": (
         "`python -m syncd run` is killed with SIGKILL at seeded random points while it applies 2,000 "
         "changes (batches of 100) through the proxy, which holds the chosen request so the kill lands "
@@ -47,6 +56,12 @@ SECTIONS: dict[str, str] = {
     "Secret hygiene": (
         "A full cycle at `-vv` with sentinel values in every secret slot; the sentinels (and their base64 "
         "and URL-encoded forms) are searched for in every byte syncd wrote or printed."
+    ),
+    "Integrity": (
+        "Tried as an attacker with write access to syncd's files and as an unlucky operator (issue 21): "
+        "reviewed plans edited by hand, state emptied or shared between targets, clocks that lie, stops "
+        "by signal, a deleted lock file, read-only and full disks. Each row runs the real CLI against the "
+        "7pace emulator and checks the exit code, the message and what reached 7pace."
     ),
     "TLS by default": (
         "Peers with certificates from a private CA, and plain-HTTP URLs, with and without the settings that "

@@ -78,7 +78,9 @@ def kill_at(
 ) -> tuple[str, int]:
     """Start a run, kill it at the point `kind`/`draw` names (`seats` before and after the run, `changes`
     it will make); returns (where, POSTs received by 7pace)."""
-    pages_before = seats[0] // 500 + 1
+    # the run assigns people, so its first read also lists the organization users without a seat
+    # (includeNoneRoles): every user of the emulator, not only the seats
+    pages_before = len(world.emulator.roles_by_email(include_none=True)) // 500 + 1
     batches = -(-changes // BATCH)
     posts = world.emulator.count("POST users/roles")
     world.proxy.reset()

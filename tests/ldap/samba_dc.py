@@ -76,6 +76,20 @@ class RunningDC:
     def ldap_url(self) -> str:
         return f"ldap://{self.host}:389"
 
+    def source_toml(self, *, bind_user: str, password_env: str, base_dn: str, name: str = "corp") -> str:
+        """A `[[sources]]` table for syncd's config: this DC over LDAPS, the password from `password_env`."""
+        return f"""
+[[sources]]
+name = "{name}"
+type = "ldap"
+url = "{self.ldaps_url}"
+bind_user = "{bind_user}"
+bind_password = {{ env = "{password_env}" }}
+base_dn = "{base_dn}"
+ca_bundle = "{self.ca_file}"
+tls_server_name = "{CERT_NAME}"
+"""
+
     def admin(self) -> Any:
         """An ldap3 Connection bound as the domain Administrator over plain LDAP (for tests that write)."""
         from ldap3 import NONE, Connection, Server

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from syncd.config_section import Section
 from syncd.models import Health, Person
 from syncd.sources.ldap_connection import Entry, LdapFailure, Page
-from syncd.sources.ldap_membership import IN_CHAIN, MembershipReader, ReadFailed, failed_read
+from syncd.sources.ldap_membership import IN_CHAIN, MembershipReader, ReadFailed, failed_read, sid_bytes
 from syncd.sources.ldap_person import identity, source_id, to_person
 from syncd.sources.ldap_settings import LdapSettings, parse_ldap_settings
 
@@ -540,6 +540,38 @@ def test_member_of_read_gives_exactly_what_the_in_chain_read_gives(ad: FakeAD) -
         assert not used_chain  # everything under base_dn: the memberOf read sufficed
 
 
+def outside_members(ad: FakeAD, group: str) -> list[str]:
+    """The DNs outside base_dn listed by `group` or by any group under base_dn in its closure (which the DC
+    walks through groups of the other domain too, as IN_CHAIN does): what a complete check must name."""
+    closure: set[str] = set()
+    pending = list(ad.members.get(group.casefold(), []))
+    while pending:
+        dn = pending.pop().casefold()
+        if dn not in closure:
+            closure.add(dn)
+            pending.extend(ad.members.get(dn, []))
+    readable = {group.casefold()} | {
+        dn for dn in closure if dn.endswith(BASE.casefold()) and dn in ad.members
+    }
+    listed = {m.casefold() for g in readable for m in ad.members[g]}
+    return sorted(dn for dn in listed if not dn.endswith(BASE.casefold()))
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(directories())
+def test_a_read_is_ok_exactly_when_every_member_at_every_level_came_back(ad: FakeAD) -> None:
+    root = f"CN=G0,OU=Groups,{BASE}"
+    outside = outside_members(ad, root)
+    read = MembershipReader(ad, settings()).read("G0")
+    if not outside:
+        assert (read.health, read.detail) == (Health.OK, "")
+    else:
+        assert read.health is Health.PARTIAL, (read.health, read.detail)
+        assert read.detail.startswith(f"{len(outside)} member(s) of G0 or of its nested groups were not read")
+        shown = outside[:10]
+        assert all(dn in read.detail.casefold() for dn in shown), (shown, read.detail)
+
+
 # -- escaping, primary groups, paths, duplicates -------------------------------------------------------
 
 
@@ -706,3 +738,10 @@ def test_account_expires_is_judged_like_disabled(expires: str | None, enabled: b
     assert (person.enabled, person.inactive) == (enabled, inactive)
     kept = to_person(entry(**values), ("mail",), include_disabled=True, via=(), now=NOW)
     assert isinstance(kept, Person) and kept.enabled and kept.inactive == ""
+
+
+def test_a_sid_in_string_form_is_the_objectsid_bytes() -> None:
+    assert sid_bytes("S-1-5-21-286331153-286331153-286331153-1101") == DOMAIN_SID + struct.pack("<I", 1101)
+    assert sid_bytes("s-1-5-32-544") == bytes([1, 2, 0, 0, 0, 0, 0, 5]) + struct.pack("<II", 32, 544)
+    for text in ("S-1-5", "S-1-5-21-4294967296", "CN=S-1-5-21-1,DC=x", "Team S-1-5-21-1"):
+        assert sid_bytes(text) is None, text

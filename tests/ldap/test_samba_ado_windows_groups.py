@@ -92,16 +92,7 @@ allow_insecure_http = true
 requests_per_second = 0
 requests_per_minute = 0
 
-[[sources]]
-name = "corp"
-type = "ldap"
-url = "{dc.ldaps_url}"
-bind_user = "{dataset.SERVICE_USER}"
-bind_password = {{ env = "{PASSWORD_ENV}" }}
-base_dn = "{dataset.BASE_DN}"
-ca_bundle = "{dc.ca_file}"
-tls_server_name = "DC1.test.example.com"
-
+{dc.source_toml(bind_user=dataset.SERVICE_USER, password_env=PASSWORD_ENV, base_dn=dataset.BASE_DN)}
 [[sources]]
 name = "tfs"
 type = "azure_devops"

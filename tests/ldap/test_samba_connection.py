@@ -130,7 +130,7 @@ def test_empty_password_is_refused_before_any_bind(
         make_source(bind_password={"file": str(empty)}).check()
     assert (
         str(caught.value)
-        == f"/etc/syncd/syncd.toml: sources[0].bind_password: the secret {{ file = '{empty}' }} is empty"
+        == f"/etc/syncd/syncd.toml: sources[0].bind_password: the secret {{ file = '{empty}' }} is empty; store the secret there"
     )
 
 

@@ -15,6 +15,7 @@ from syncd.emulators.timetracker import Contract, EmulatedUser
 from syncd.errors import TargetAuthFailed, TargetProtocolError, TargetUnreachable
 from syncd.http import HttpOptions
 from syncd.models import Action, Outcome
+from syncd.target_read import ReadHealth, TargetReadRefused
 from syncd.targets.timetracker import TimetrackerTarget
 
 from .conftest import TOKEN, change, users
@@ -39,15 +40,17 @@ def test_1234_licensed_users_across_pages(emulator_factory, target_factory) -> N
     assert licensed[7].role == "Administrator"
     assert licensed[7].display_name == "Seven"
     assert len(licensed[7].target_id) == 36  # the 7pace user id, GUID-shaped
+    # a short page is not the end: the read ends at an empty page (one extra GET)
     assert [(r.kind, r.entries) for r in emulator.requests] == [
         ("GET users/roles", 500),
         ("GET users/roles", 500),
         ("GET users/roles", 234),
+        ("GET users/roles", 0),
     ]
-    assert target.request_counts() == {"GET users/roles": 3, "throttled": 0, "retries": 0}
+    assert target.request_counts() == {"GET users/roles": 4, "throttled": 0, "retries": 0}
     assert target.last_read is not None
-    assert (target.last_read.pages, target.last_read.licensed, target.last_read.roles) == (
-        3,
+    assert (target.last_read.pages, len(target.last_read.licensed), target.last_read.roles) == (
+        4,
         1234,
         {"Team": 1233, "Administrator": 1},
     )
@@ -85,6 +88,7 @@ def test_onprem_url_form(emulator_factory, target_factory) -> None:
     assert [r.path for r in emulator.requests] == [
         "/api/DefaultCollection/rest/users/roles",
         "/api/DefaultCollection/rest/users/roles",
+        "/api/DefaultCollection/rest/users/roles",
     ]
     assert emulator.roles_by_email()["user000000@contoso.example"] == "Budget"
 
@@ -100,13 +104,15 @@ def serve(rows: list[Any]) -> EmulatorServer:
 def test_rows_without_a_role_stop_the_read(target_factory) -> None:
     server = serve([{"email": "a@contoso.example", "role": {"name": "Team"}}, {"email": "b@contoso.example"}])
     try:
-        with pytest.raises(TargetProtocolError) as caught:
+        with pytest.raises(TargetReadRefused) as caught:
             list(target_factory(server.base_url).licensed())
     finally:
         server.stop()
+    assert caught.value.health is ReadHealth.INCONSISTENT
     assert str(caught.value) == (
-        f"reading licensed users: row 1 from 7pace Timetracker at {server.base_url} has no role name, so its "
-        "seat cannot be told; check [target] api_version (syncd reads the users/roles rows of api-version 3.x)"
+        f"target read inconsistent: 7pace Timetracker at {server.base_url} returned row 1 without a role "
+        "name, so its seat cannot be told; check [target] api_version (syncd reads the users/roles rows of "
+        "api-version 3.x); every seat in a plan would be a guess, so nothing is written this run"
     )
 
 
@@ -124,21 +130,30 @@ def test_rows_without_an_email_are_counted_not_guessed_and_uniquename_serves(tar
     finally:
         server.stop()
     assert [(u.key, u.email, u.role) for u in licensed] == [
-        ("bob@contoso.example", "bob@contoso.example", "Team"),
-        ("carol@contoso.example", "CAROL@contoso.example", "Budget"),
+        ("bob@contoso.example", "bob@contoso.example", "Team")
     ]
-    assert target.last_read is not None
-    assert (target.last_read.unidentified, target.last_read.duplicates) == (1, 1)
+    read = target.last_read
+    assert read is not None
+    # CORP\ann holds a seat nobody can be matched to: counted, listed, never guessed
+    assert read.unmatched_lines() == ("CORP\\ann (Team)",)
+    # carol twice with nothing to tell the rows apart but different roles: ambiguous, both rows are seats
+    assert [(a.key, [u.role for u in a.rows]) for a in read.ambiguous] == [
+        ("carol@contoso.example", ["Budget", "Team"])
+    ]
+    assert read.seats == 4
 
 
-def test_a_server_that_ignores_skip_is_a_protocol_error_not_a_loop(target_factory) -> None:
+def test_a_server_that_ignores_skip_is_refused_not_a_loop(target_factory) -> None:
     page = [{"email": f"u{i}@contoso.example", "role": {"name": "Team"}} for i in range(2)]
     server = EmulatorServer(lambda request: Response.json(200, {"data": page})).start()
     try:
-        with pytest.raises(TargetProtocolError, match=r"returned the same users again for \$skip=2"):
+        with pytest.raises(
+            TargetReadRefused, match=r"answered \$skip=2 with the first users again: it ignores \$skip"
+        ) as caught:
             list(target_factory(server.base_url, page_size=2).licensed())
     finally:
         server.stop()
+    assert caught.value.health is ReadHealth.PARTIAL
 
 
 # -- writing -----------------------------------------------------------------------------------------------
@@ -187,10 +202,17 @@ def test_partial_failed_entries_fail_exactly_those_people(emulator_factory, targ
     assert emulator.count("POST users/roles") == 1
 
 
+@pytest.mark.parametrize("order", ["given", "assignments-first"])
 def test_unassignments_go_first_so_a_full_subscription_can_swap_seats(
-    emulator_factory, target_factory
+    emulator_factory, target_factory, order
 ) -> None:
-    emulator = emulator_factory([*users(2, "Team"), *users(1, "None", start=2)], assignable=2, **QUOTA_OFF)
+    # the unassignment is a POST of its own, so the swap works whatever order a server applies entries in
+    emulator = emulator_factory(
+        [*users(2, "Team"), *users(1, "None", start=2)],
+        assignable=2,
+        contract=Contract(entry_order=order),
+        **QUOTA_OFF,
+    )
     results = target_factory(emulator.base_url).apply(
         [change("user000002@contoso.example", "Team"), change("user000000@contoso.example", "None", "Team")]
     )
@@ -249,7 +271,7 @@ def test_verify_reports_what_did_not_take_with_one_full_read(emulator_factory, t
         ("user000000@contoso.example", Outcome.FAILURE, "did not take: 7pace shows Team, not None"),
         ("user000001@contoso.example", Outcome.SUCCESS, ""),
     ]
-    assert [r.kind for r in emulator.requests] == ["GET users/roles", "GET users/roles"]
+    assert [r.kind for r in emulator.requests] == ["GET users/roles"] * 3
 
 
 # -- quota ------------------------------------------------------------------------------------------------
@@ -281,7 +303,7 @@ def test_injected_429s_are_waited_out_for_their_retry_after(emulator_factory, ta
     target = target_factory(emulator.base_url, **CLIENT_QUOTA_OFF)
     assert len(list(target.licensed())) == 800
     log = emulator.requests
-    assert [(r.status, r.entries) for r in log] == [(200, 500), (429, 0), (429, 0), (200, 300)]
+    assert [(r.status, r.entries) for r in log] == [(200, 500), (429, 0), (429, 0), (200, 300), (200, 0)]
     assert log[2].at - log[1].at >= 1.0
     assert log[3].at - log[2].at >= 1.0
     assert target.stats.throttled == 2
@@ -333,7 +355,7 @@ def test_an_html_page_instead_of_json_is_an_auth_failure(emulator_factory, targe
 
 
 def test_resets_5xx_and_malformed_json_are_retried(emulator_factory, target_factory) -> None:
-    faults = Faults(script={1: Fault.RESET, 3: Fault.ERROR, 5: Fault.MALFORMED, 7: Fault.RESET_AFTER})
+    faults = Faults(script={1: Fault.RESET, 3: Fault.ERROR, 5: Fault.MALFORMED, 8: Fault.RESET_AFTER})
     emulator = emulator_factory(users(1200, "Team"), faults=faults, **QUOTA_OFF)
     target = target_factory(emulator.base_url)
     assert len(list(target.licensed())) == 1200
@@ -346,11 +368,12 @@ def test_resets_5xx_and_malformed_json_are_retried(emulator_factory, target_fact
         ("GET users/roles", 200, ""),
         ("GET users/roles", 200, "malformed"),
         ("GET users/roles", 200, ""),
+        ("GET users/roles", 200, ""),  # the empty page that ends the read
         ("POST users/roles", 0, "reset_after"),  # applied, answer lost
         ("POST users/roles", 200, ""),  # the idempotent retry
     ]
     assert target.request_counts() == {
-        "GET users/roles": 6,
+        "GET users/roles": 7,
         "POST users/roles": 2,
         "throttled": 0,
         "retries": 4,

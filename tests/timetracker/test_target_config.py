@@ -107,8 +107,8 @@ def test_api_root_of_each_url_form(url: str, root: str | None) -> None:
             {"url": "https://contoso.timehub.7pace.com", "token": TOKEN_REF, "batchsize": 5},
             [
                 "syncd.toml: target.batchsize: unknown key; did you mean 'batch_size'? (allowed here: "
-                "allow_insecure_http, api_version, batch_size, ca_bundle, proxy, requests_per_minute, "
-                "requests_per_second, timeout, token, type, url)"
+                "allow_insecure_http, api_version, auth, batch_size, ca_bundle, password, proxy, "
+                "requests_per_minute, requests_per_second, timeout, token, type, url, user)"
             ],
         ),
         (
