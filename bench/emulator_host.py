@@ -23,6 +23,7 @@ import signal
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -49,6 +50,18 @@ def disable_nagle() -> bool:
     return True
 
 
+def add_worklogs(emulator: TimetrackerEmulator, emails: list[str], count: int, days: int, idle: int) -> None:
+    """`count` worklogs spread evenly over the last `days` days among every user but each `idle`-th one
+    (deterministic; each created 5 minutes after the time it records)."""
+    working = [e for i, e in enumerate(emails) if i % idle]
+    now = datetime.now(UTC).replace(tzinfo=None)
+    step = timedelta(days=days) / count
+    late = timedelta(minutes=5)
+    emulator.log_work_many(
+        (working[i % len(working)], now - i * step, now - i * step + late) for i in range(count)
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--users", type=Path, required=True)
@@ -56,6 +69,9 @@ def main() -> int:
     parser.add_argument("--token", default="bench-token")
     parser.add_argument("--quota-per-second", type=int, default=10, help="0 = off")
     parser.add_argument("--quota-per-minute", type=int, default=100, help="0 = off")
+    parser.add_argument("--worklogs", type=int, default=0, help="worklogs to serve (idle-seat bench)")
+    parser.add_argument("--worklog-days", type=int, default=60, help="spread over this many days")
+    parser.add_argument("--idle-every", type=int, default=10, help="every Nth user logs no time")
     args = parser.parse_args()
 
     started = time.monotonic()
@@ -67,6 +83,8 @@ def main() -> int:
         quota_per_second=args.quota_per_second,
         quota_per_minute=args.quota_per_minute,
     )
+    if args.worklogs:
+        add_worklogs(emulator, [u.email for u in users], args.worklogs, args.worklog_days, args.idle_every)
     del users  # the emulator holds its own copy
     stop = threading.Event()
     dump = threading.Event()

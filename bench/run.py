@@ -155,13 +155,15 @@ class Logged:
 class Emulator:
     """bench/emulator_host.py in its own process; `take_log()` fetches (and resets) its request log."""
 
-    def __init__(self, dataset: Dataset, folder: Path, per_second: int, per_minute: int) -> None:
+    def __init__(
+        self, dataset: Dataset, folder: Path, per_second: int, per_minute: int, extra: Sequence[str] = ()
+    ) -> None:
         self.log_file = folder / "emulator-log.json"
         self.taken = 0
         self.stderr = (folder / "emulator.stderr").open("w", encoding="utf-8")
         command = [PYTHON, str(BENCH / "emulator_host.py"), "--users", str(dataset.users)]
         command += ["--log-out", str(self.log_file), "--token", TOKEN]
-        command += ["--quota-per-second", str(per_second), "--quota-per-minute", str(per_minute)]
+        command += ["--quota-per-second", str(per_second), "--quota-per-minute", str(per_minute), *extra]
         started = time.perf_counter()
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
         self.url = ""
@@ -205,8 +207,10 @@ class Emulator:
 
 
 @contextlib.contextmanager
-def emulator(dataset: Dataset, folder: Path, per_second: int, per_minute: int) -> Iterator[Emulator]:
-    running = Emulator(dataset, folder, per_second, per_minute)
+def emulator(
+    dataset: Dataset, folder: Path, per_second: int, per_minute: int, extra: Sequence[str] = ()
+) -> Iterator[Emulator]:
+    running = Emulator(dataset, folder, per_second, per_minute, extra)
     try:
         yield running
     finally:
@@ -288,7 +292,7 @@ def rate_per_minute(log: Sequence[Logged], kind: str | None = None) -> float | N
 
 
 def kinds_text(counts: dict[str, int]) -> str:
-    short = {GET: "GET", POST: "POST", "GET users": "GET users"}
+    short = {GET: "GET", POST: "POST", "GET users": "GET users", WORKLOGS: "worklogs"}
     return " ".join(f"{short.get(k, k)}={v}" for k, v in sorted(counts.items())) or "-"
 
 
@@ -330,6 +334,8 @@ class Options:
     profile: bool
     stages: bool
     timeout: float
+    idle_seats: int = 10_000
+    idle_worklogs: int = 500_000
 
 
 def plan_scenario(options: Options, people: int) -> tuple[Row, list[float], list[float], str]:
@@ -611,6 +617,64 @@ def machine_reference_ms() -> float:
     return float(output.stdout)
 
 
+IDLE_RECLAIM = """
+[reclaim]
+idle_for = "60d"
+min_seat_age = "0s"
+mode = "report"
+activity_overlap = "{overlap}"
+activity_budget = {budget}
+"""
+WORKLOGS = "GET worklogs/all"
+QUOTA_PER_MINUTE = 100  # 7pace's documented quota (10/s, 100/min)
+
+
+def idle_scenario(options: Options) -> list[Row]:
+    """Idle seats (issue 18): S seats, W worklogs over 60 days (every 10th person logs nothing), `syncd idle
+    --format json` runs: the first read in one go (activity_budget = 0), then incremental reads with the
+    default 26 h overlap and with 1 h; then, from an empty state, the first read spread over runs by the
+    default budget of 300 requests. Quota off on both sides; the time at 7pace's quota is computed from the
+    requests (100/min), since waiting it out would only measure the limiter."""
+    seats, count = options.idle_seats, options.idle_worklogs
+    folder = options.work / "idle"
+    dataset = make_dataset(folder / "data", seats, 0, 0)
+    extra = ("--worklogs", str(count), "--worklog-days", "60", "--idle-every", "10")
+    rows: list[Row] = []
+    with emulator(dataset, folder, 0, 0, extra) as emu:
+        runs = [("idle-first", "26h", 0), ("idle-26h", "26h", 0), ("idle-1h", "1h", 0)]
+        runs += [(f"idle-budget{i}", "26h", 300) for i in range(1, 7)]
+        budget_dir = folder / "run-budget"
+        for name, overlap, budget in runs:
+            run_dir = budget_dir if budget else folder / "run"
+            config = write_config(run_dir, emu.url, dataset.members, 0, 0, options.batch_size)
+            text = config.read_text(encoding="utf-8")
+            config.write_text(text + IDLE_RECLAIM.format(overlap=overlap, budget=budget), encoding="utf-8")
+            command = syncd_command(["idle", "-c", str(config), "--format", "json"], None)
+            result = measure(command, run_dir, 900)
+            check_exit(name, result, (0,))
+            summary = json.loads(result.stdout)["summary"] or "first read in progress"
+            log = emu.take_log()
+            reads = sum(1 for r in log if r.kind == WORKLOGS)
+            rows_read = sum(r.entries for r in log if r.kind == WORKLOGS)
+            at_quota = _at_quota(sum(1 for r in log if r.status != 429))
+            note = (
+                f"S={seats:,} W={count:,} in 60 d; {WORKLOGS}: {reads} requests, {rows_read:,} rows "
+                f"(overlap {overlap}, activity_budget {budget}); all requests at 7pace's 100/min "
+                f"≥ {at_quota}; {summary}; emulator loaded in {emu.startup:.1f} s"
+            )
+            rows.append(Row(name, 1, result.wall, result.cpu, result.rss_kib / 1024, by_kind(log), note=note))
+            if budget and summary != "first read in progress":
+                break
+    return rows
+
+
+def _at_quota(requests: int) -> str:
+    """The least time `requests` take under 10/s and 100/min sliding windows."""
+    minutes, rest = divmod(max(requests - 1, 0), QUOTA_PER_MINUTE)
+    seconds = 60 * minutes + rest / 10
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
+
+
 def check_exit(what: str, result: Measured, allowed: tuple[int, ...]) -> None:
     if result.exit_code not in allowed:
         raise RuntimeError(
@@ -670,9 +734,10 @@ class Results:
     naive_wall: float = 0.0
     naive_requests: float = 0.0
     samba: SambaResult | None = None
+    idle: list[Row] = field(default_factory=list)
 
     def rows(self) -> list[Row]:
-        return [r for r in (self.small, self.large, self.applied, self.naive) if r is not None]
+        return [r for r in (self.small, self.large, self.applied, self.naive) if r is not None] + self.idle
 
 
 def targets(options: Options, results: Results) -> list[tuple[bool | None, str]]:
@@ -727,7 +792,7 @@ def targets(options: Options, results: Results) -> list[tuple[bool | None, str]]
     return found
 
 
-SCENARIOS = ("plan", "apply", "naive", "samba")
+SCENARIOS = ("plan", "apply", "naive", "samba", "idle")
 
 
 def run_scenarios(options: Options, only: Sequence[str]) -> Results:
@@ -745,6 +810,9 @@ def run_scenarios(options: Options, only: Sequence[str]) -> Results:
         print(f"  naive: {results.naive.wall:.2f}s", flush=True)
     if "samba" in only:
         results.samba = samba_scenario(options)
+    if "idle" in only:
+        results.idle = idle_scenario(options)
+        print("  " + ", ".join(f"{r.scenario}: {r.wall:.2f}s" for r in results.idle), flush=True)
     return results
 
 
@@ -812,6 +880,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         profile=args.profile,
         stages=not args.quick,
         timeout=600,
+        idle_seats=1_000 if args.quick else 10_000,
+        idle_worklogs=50_000 if args.quick else 500_000,
     )
     started = time.perf_counter()
     reference = machine_reference_ms()

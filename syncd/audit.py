@@ -281,6 +281,10 @@ class AuditLog:
     def guard_stop(self, message: str, summary: Mapping[str, Any]) -> None:
         self._emit(message, {"event.action": GUARD_STOP, "event.outcome": Outcome.FAILURE.value, **summary})
 
+    def event(self, action: str, message: str, fields: Mapping[str, Any]) -> None:
+        """Any other audited act, named by `action` (e.g. "reclaim-warning", "reclaim-grant")."""
+        self._emit(message, {"event.action": action, "event.outcome": Outcome.SUCCESS.value, **fields})
+
     def alert(self, channel: str, event: str, title: str, error: str) -> None:
         """An alert sent, or not (a failing channel never fails the run; it is recorded here)."""
         fields: dict[str, Any] = {

@@ -203,6 +203,17 @@ def build_parser() -> argparse.ArgumentParser:
     state_commands.add_parser(
         "rebind", parents=[common], help="bind the state to the config's target (after the target moved)"
     )
+    idle = commands.add_parser(
+        "idle", parents=[common], help="list the idle seats (no time tracked) for review; never writes"
+    )
+    idle.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        help="table (default), csv (one row a seat, for review) or json",
+    )
+    grant = commands.add_parser("grant", parents=[common], help="give a reclaimed seat back (audited)")
+    grant.add_argument("email", help="the person's e-mail address")
     demo = commands.add_parser(  # no -c: the demo writes its own config
         "demo", parents=[diagnostics], help="a self-contained tour against the bundled emulator"
     )
@@ -471,6 +482,32 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     return run_daemon(config)
 
 
+def cmd_idle(args: argparse.Namespace) -> int:
+    from syncd.idle_output import idle_csv, idle_json, idle_lines
+
+    config = _load(args)
+    if config.reclaim is None:
+        raise UsageError(f'{config.file}: idle: add a [reclaim] table (idle_for = "60d") to judge idle seats')
+    result = Cycle(config).run(CycleRequest("plan", write=False, audit=False))
+    plan = result.plan
+    if args.format == "csv":
+        sys.stdout.write(idle_csv(plan.idle))
+    elif args.format == "json":
+        sys.stdout.write(idle_json(plan.idle, plan.idle_summary))
+    else:
+        _print("\n".join([*idle_lines(plan.idle, plan.idle_summary, limit=len(plan.idle)), *plan.notes]))
+    for line in result.problems:
+        print(f"syncd: {line}", file=sys.stderr)
+    return int(result.exit_code if result.exit_code is not ExitCode.GUARD else ExitCode.OK)
+
+
+def cmd_grant(args: argparse.Namespace) -> int:
+    from syncd.grant import grant
+
+    _print(grant(_load(args), args.email, utc_now()))
+    return int(ExitCode.OK)
+
+
 def cmd_alerts(args: argparse.Namespace) -> int:
     from syncd.alerts.notifier import Notifier
 
@@ -543,6 +580,8 @@ COMMANDS = {
     "daemon": cmd_daemon,
     "state": cmd_state,
     "demo": cmd_demo,
+    "idle": cmd_idle,
+    "grant": cmd_grant,
     "alerts": cmd_alerts,
     "init": cmd_init,
     "secret": cmd_secret,
@@ -587,7 +626,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.log_format,
                 _verbosity(args),
                 interactive=args.command
-                in ("plan", "check", "status", "demo", "audit", "secret", "init", "alerts", "state"),
+                in (
+                    "plan",
+                    "check",
+                    "status",
+                    "demo",
+                    "audit",
+                    "secret",
+                    "init",
+                    "alerts",
+                    "state",
+                    "idle",
+                    "grant",
+                ),
             )
         except Exception:
             configure_fallback()  # reporting this must not log to stdout via structlog's defaults

@@ -30,6 +30,7 @@ from syncd.targets.interface import TargetSettings
 
 if TYPE_CHECKING:
     from syncd.pricing import PricingSettings
+    from syncd.reclaim_settings import ReclaimSettings
 
 DEFAULT_ROLE_ORDER = ("Administrator", "Budget", "Product", "Team")
 CONFIG_ENV = "SYNCD_CONFIG"
@@ -110,6 +111,7 @@ class Config:
     clock: ClockPolicy = field(default_factory=ClockPolicy)  # issue 21: [clock] skew, max_ahead
     legacy_state_dir: Path | None = None  # the pre-issue-21 default state folder, when [state] dir is unset
     alerts: tuple[AlertSettings, ...] = ()
+    reclaim: ReclaimSettings | None = None  # idle seats (issue 18)
 
     def source(self, name: str) -> SourceSettings:
         for settings in self.sources:
@@ -208,6 +210,8 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "", *, secrets: boo
     plan_section.finish()
     clock = parse_clock(root.section("clock"))
     alerts = parse_alerts(root)
+    reclaim = _parse_reclaim(root, role_order, {s.name: s.type for s in sources})
+    _check_warn_channel(root, reclaim, {a.name: a.email is not None for a in alerts})
     root.finish()
 
     if not secrets:
@@ -233,6 +237,7 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "", *, secrets: boo
         clock=clock,
         legacy_state_dir=None if explicit_state else legacy_state,
         alerts=alerts,
+        reclaim=reclaim,
     )
 
 
@@ -385,3 +390,19 @@ def _parse_pricing(root: Section) -> PricingSettings | None:
     from syncd.pricing import parse_pricing
 
     return parse_pricing(root.section("pricing"))
+
+
+def _parse_reclaim(
+    root: Section, role_order: tuple[str, ...], sources: Mapping[str, str]
+) -> ReclaimSettings | None:
+    from syncd.reclaim_settings import parse_reclaim
+
+    return parse_reclaim(root.section("reclaim"), role_order, sources)
+
+
+def _check_warn_channel(
+    root: Section, reclaim: ReclaimSettings | None, email_alerts: Mapping[str, bool]
+) -> None:
+    from syncd.reclaim_settings import check_warn_channel
+
+    check_warn_channel(Section({}, "reclaim", root.file, root.problems), reclaim, email_alerts)

@@ -35,6 +35,7 @@ from syncd.errors import (
     SyncdError,
 )
 from syncd.identity import EmailKey
+from syncd.idle_seats import IdleSeatStep
 from syncd.models import (
     NONE_ROLE,
     UNUSABLE_LISTED,
@@ -665,6 +666,9 @@ class Cycle:
                 owned = state.owned()
 
         organization = _organization(target, desired, seen, wanted)
+        idle = self._idle_step(request, state, audit, now, reads, stack)
+        if idle is not None:
+            desired = idle.desired(desired)
         seat_info = target.seats()
         groups = tuple(
             GroupStatus(s, g, r.health, len(r.members), r.detail) for (s, g), r in sorted(reads.items())
@@ -724,6 +728,10 @@ class Cycle:
             if recon.disown:
                 state.forget_owned(recon.disown)
 
+        if idle is not None:
+            plan = idle.extend(plan, target, licensed, desired, state.owned())
+            if request.reviewed is not None:  # a reviewed reclaim of someone who worked since is held
+                request = replace(request, reviewed=idle.settle_reviewed(request.reviewed, plan))
         if request.reviewed is not None:
             if distrusted is not None:
                 raise PlanRefused(
@@ -745,6 +753,7 @@ class Cycle:
             )
         problems += held_problems(plan, readout.source_errors)
         problems += [f"{e.email}: left alone ({e.kind}): {e.why}" for e in plan.left_alone[:20]]
+        problems += idle.take_problems() if idle is not None else []
         base = CycleResult(run_id, plan, ExitCode.OK, fingerprint, now, (), (), 0, None, cost, cost_lines)
 
         window_start = now - config.policy.removal_window
@@ -762,7 +771,13 @@ class Cycle:
                 self._audit_dry(audit, plan, base, started, exit_code)
             return replace(base, exit_code=exit_code, problems=tuple(problems), audit_path=_path(audit))
 
+        if idle is not None:
+            plan = idle.before_write(plan, target, licensed)
+            problems += idle.take_problems()
+            base = replace(base, plan=plan)
         results, not_applied = self._apply(request, target, plan, state, audit, run_id)
+        if idle is not None:
+            idle.after_write(results)
         results = self._verify(target, results)
         failed = [r for r in results if r.outcome is not Outcome.SUCCESS]
         problems += [
@@ -777,8 +792,8 @@ class Cycle:
         exit_code = outcome_exit_code(
             readout.source_errors, plan, failed=len(failed), not_applied=not_applied
         )
-        if exit_code is ExitCode.OK and self.stop.is_set():
-            exit_code = ExitCode.PARTIAL
+        if exit_code is ExitCode.OK and (self.stop.is_set() or (idle is not None and idle.unread_holds)):
+            exit_code = ExitCode.PARTIAL  # stopped, or reclaims held because activity could not be read
         result = replace(
             base,
             exit_code=exit_code,
@@ -878,6 +893,24 @@ class Cycle:
                 }
                 state.record_group_reads(accepted)
         return plan
+
+    def _idle_step(
+        self,
+        request: CycleRequest,
+        state: State,
+        audit: AuditLog | None,
+        now: datetime,
+        reads: Mapping[tuple[str, str], GroupRead],
+        stack: ExitStack,
+    ) -> IdleSeatStep | None:
+        """The idle-seat steps (issue 18), when `[reclaim]` is configured."""
+        if self.config.reclaim is None:
+            return None
+        step = IdleSeatStep(
+            self.config, self.config.reclaim, state, write=request.write, audit=audit, now=now
+        )
+        step.read_groups(reads, stack)
+        return step
 
     def _stop_for_guard(
         self, request: CycleRequest, base: CycleResult, guard: str, audit: AuditLog | None
@@ -1100,4 +1133,17 @@ def _status_summary(result: CycleResult) -> dict[str, Any]:
         "problems": list(result.problems),
         "cost": dict(result.cost) if result.cost is not None else None,
         "cost_lines": list(result.cost_lines),
+        "idle": [
+            {
+                "email": s.email,
+                "role": s.role,
+                "rule": s.rule,
+                "idle_since": s.idle_since.date().isoformat(),
+                "days": s.days,
+                "status": s.status,
+                "devops_last_access": s.devops,
+            }
+            for s in plan.idle
+        ],
+        "idle_summary": plan.idle_summary,
     }

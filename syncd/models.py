@@ -172,6 +172,21 @@ class GroupStatus:
     detail: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class IdleSeat:
+    """A paid seat nobody uses (issue 18): who, since when, the rule that gives it, what happens to it."""
+
+    key: EmailKey
+    email: str
+    role: str
+    rule: str  # the rule that gives the seat (its name), or how the seat is held otherwise
+    idle_since: datetime  # the latest activity, or the start of what syncd has read when there is none
+    tracked: bool  # False: no worklog at all since `idle_since`
+    days: int
+    status: str  # "reported", "reclaim", "warned …", "kept: …", "held: …"
+    devops: str = ""  # Azure DevOps last access: a date, "never", "not listed", or "" when not read
+
+
 @dataclass(frozen=True)
 class Plan:
     """Everything one cycle would do, as a value: printable, serialisable, reviewable, appliable."""
@@ -186,6 +201,8 @@ class Plan:
     unidentified: int = 0
     seat_limit: int | None = None
     notes: tuple[str, ...] = field(default=())
+    idle: tuple[IdleSeat, ...] = ()  # idle seats, when [reclaim] is configured
+    idle_summary: str = ""  # "14 idle seats: USD 126.00 a month; …"
     unusable: tuple[UnusableMember, ...] = ()  # the members behind `unidentified`, at most UNUSABLE_LISTED
     unmatched: tuple[str, ...] = ()  # seat-holding 7pace rows no person can be matched to (counted in seats)
     left_alone: tuple[LeftAlone, ...] = ()

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from syncd.identity import EmailKey
+from syncd.idle_output import idle_lines
 from syncd.models import Action, Change, Health, Plan
 from syncd.plan_file import SavedPlan, saved_plan_to_dict, sealed
 from syncd.secrets import Secret
@@ -87,6 +88,7 @@ def render_table(plan: Plan, cost_lines: Sequence[str] = (), *, title: str = "")
         out.extend(cost_lines)  # the cost block starts with the seat figures
     else:
         out.append(f"Seats: {plan.seats_before} → {plan.seats_after} ({delta:+d}){limit}")
+    out.extend(idle_lines(plan.idle, plan.idle_summary))
     if plan.unidentified:
         out.append(f"Note: {plan.unidentified} member(s) have no usable e-mail address and were skipped")
     out.extend(f"Note: {note}" for note in plan.notes)

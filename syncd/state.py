@@ -56,6 +56,16 @@ _MIGRATIONS: tuple[str, ...] = (
         key TEXT NOT NULL, role TEXT NOT NULL, at TEXT NOT NULL, run_id TEXT NOT NULL,
         PRIMARY KEY (key, at));
     """,
+    # issue 18 (idle seats): additive and idempotent like the step before; tables of syncd.reclaim_state
+    """
+    CREATE TABLE IF NOT EXISTS activity (user_id TEXT PRIMARY KEY, last TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS activity_reads (
+        name TEXT PRIMARY KEY, covered_from TEXT NOT NULL, read_at TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS reclaimed (
+        key TEXT PRIMARY KEY, email TEXT NOT NULL, role TEXT NOT NULL, rule TEXT NOT NULL,
+        since TEXT NOT NULL, reason TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS reclaim_warnings (key TEXT PRIMARY KEY, warned_at TEXT NOT NULL);
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from syncd.config import Config
+from syncd.reclaim_state import ReclaimState
 from syncd.state import State
 
 
@@ -18,6 +19,7 @@ def collect_status(config: Config, now: datetime) -> dict[str, Any]:
         runs = state.recent_runs(10)
         absent = state.absent_since()
         owned = state.owned()
+        reclaimed = ReclaimState(state).reclaimed()
     last = next((r for r in runs if r.finished is not None), None)
     summary = last.summary if last else {}
     # A run that failed before reading the target (credentials refused) has no seat figures: show the last
@@ -61,6 +63,12 @@ def collect_status(config: Config, now: datetime) -> dict[str, Any]:
         "unmatched": summary.get("unmatched", []),
         "cost": summary.get("cost"),
         "cost_lines": summary.get("cost_lines", []),
+        "idle_summary": summary.get("idle_summary", ""),
+        "idle": summary.get("idle", []),
+        "reclaimed": [
+            {"email": r.email, "role": r.role, "since": r.since.isoformat(), "reason": r.reason}
+            for r in sorted(reclaimed.values(), key=lambda r: r.since)
+        ],
         "now": now.isoformat(),
     }
 
@@ -109,4 +117,26 @@ def render_status(config: Config, fmt: str, now: datetime) -> str:
         )
     if data["blocked"]:
         out.append(f"Blocked by the seat limit ({len(data['blocked'])}): " + ", ".join(data["blocked"][:20]))
+    out.extend(_idle_lines(data))
     return "\n".join(out)
+
+
+def _idle_lines(data: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    if data["idle_summary"]:
+        out.append(f"Idle seats at the last run: {data['idle_summary']}")
+        out.extend(
+            f"  {s['email']}  {s['role']}  idle since {s['idle_since']} ({s['days']} days); "
+            f"{s['rule']}; {s['status']}"
+            for s in data["idle"][:50]
+        )
+    if data["reclaimed"]:
+        out.append(
+            f"Reclaimed ({len(data['reclaimed'])}), kept unassigned until `syncd grant EMAIL` or the "
+            "regrant group:"
+        )
+        out.extend(
+            f"  {r['email']}  {r['role']}  since {r['since'][:10]}: {r['reason']}"
+            for r in data["reclaimed"][:50]
+        )
+    return out

@@ -30,6 +30,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from syncd.emulators.azure_devops_entitlements import EntitlementContract, entitlements_page
 from syncd.emulators.cloud import CloudEmulator, TokenCheck, basic_password, bearer_token, breadth_first
 from syncd.emulators.faults import SIGN_IN_PAGE, Faults
 from syncd.emulators.graph import EntraDirectory
@@ -297,6 +298,7 @@ class AzureDevOpsEmulator(CloudEmulator):
         self.max_lookup_keys = max_lookup_keys
         self.honour_suppress = honour_suppress
         self.delay_hint = delay_hint
+        self.entitlements = EntitlementContract()  # userentitlements (issue 18): lastAccessedDate per mail
 
     @property
     def collection_url(self) -> str:
@@ -317,6 +319,9 @@ class AzureDevOpsEmulator(CloudEmulator):
             return self._hinted(self._identities(request))
         if scope != self.directory.organization:
             return _error(404, "AccountNotFound", f"organization {scope} does not exist")
+        if rest_lower == "userentitlements" and request.method == "GET":  # issue 18: lastAccessedDate
+            mails = [s.mail for s in self.directory.subjects.values() if s.subject_kind == "user" and s.mail]
+            return self._hinted(entitlements_page(request, mails, self.entitlements))
         base = f"{self.base_url}/{scope}"
         if rest_lower == "graph/groups" and request.method == "GET":
             items = [s for s in self.directory.subjects.values() if s.subject_kind == "group"]

@@ -53,12 +53,14 @@ import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any, Literal, NamedTuple
 
 from syncd.emulators.faults import Fault, FaultInjector, Faults
 from syncd.emulators.http_server import EmulatorServer, Request, Response
+from syncd.emulators.timetracker_worklogs import WorklogError, WorklogStore
 from syncd.identity import normalise_email
 
 NONE_ROLE = "None"
@@ -218,6 +220,7 @@ class TimetrackerEmulator:
         self._all_cache: list[_User] | None = None
         self._log: list[LoggedRequest] = []
         self._log_lock = threading.Lock()
+        self.worklogs = WorklogStore()  # GET workLogs/all (issue 18): see timetracker_worklogs
         for user in users or ():
             self.add_user(user)
         self._server = EmulatorServer(self._handle, port=port, ssl_context=ssl_context)
@@ -408,7 +411,7 @@ class TimetrackerEmulator:
             endpoint = "/".join(parts[4:])
         else:
             return "?", None
-        if endpoint not in ("users", "users/roles"):
+        if endpoint not in ("users", "users/roles", "worklogs/all"):
             return "?", None
         return f"{request.method} {endpoint}", endpoint
 
@@ -448,6 +451,8 @@ class TimetrackerEmulator:
             return self._get_page(request, licensed_only=False, with_role=False)
         if kind == "POST users/roles":
             return self._post_roles(request)
+        if kind == "GET worklogs/all":
+            return self._get_worklogs(request)
         raise _ApiError(405, f"{request.method} is not allowed here")
 
     def _windows(self, request: Request, scheme: str, presented: str) -> None:
@@ -476,6 +481,38 @@ class TimetrackerEmulator:
                 raise _ApiError(401, "Unauthorized", {"WWW-Authenticate": f"{scheme} {challenge}"})
             del self._handshakes[connection]
             self.windows_users[connection] = str(context.client_principal)
+
+    def log_work(self, email: str, timestamp: datetime, created: datetime | None = None) -> str:
+        """Add a worklog of an existing user (tests, the demo, the bench); returns its id."""
+        key = normalise_email(email)
+        with self._lock:
+            user = self._users.get(key or "")
+        if user is None:
+            raise ValueError(f"no emulated user {email!r}")
+        return self.worklogs.add(user.fields(), timestamp, created)
+
+    def log_work_many(self, entries: Iterable[tuple[str, datetime, datetime]]) -> int:
+        """Add many worklogs at once, (email, timestamp, created) each (the bench's 500,000)."""
+        fields: dict[str, dict[str, str]] = {}
+        rows = []
+        with self._lock:
+            for email, timestamp, created in entries:
+                key = normalise_email(email) or ""
+                if key not in fields:
+                    user = self._users.get(key)
+                    if user is None:
+                        raise ValueError(f"no emulated user {email!r}")
+                    fields[key] = user.fields()
+                rows.append((fields[key], timestamp, created))
+        self.worklogs.add_many(rows)
+        return len(rows)
+
+    def _get_worklogs(self, request: Request) -> tuple[Response, int]:
+        try:
+            page = self.worklogs.page({name: request.param(name) for name in request.query})
+        except WorklogError as error:
+            raise _ApiError(error.status, str(error)) from None
+        return Response.json(200, {"data": page}), len(page)
 
     def _paging(self, request: Request) -> tuple[int, int]:
         contract = self.contract

@@ -383,6 +383,11 @@ class TimetrackerTarget:
         return f"{self._client.describe}: token accepted (api-version {self.settings.api_version})"
 
     @property
+    def http(self) -> HttpClient:
+        """The client (and its quota limiter) other readers of this organisation share (worklogs)."""
+        return self._client
+
+    @property
     def stats(self) -> RequestStats:
         return self._client.stats
 

@@ -97,7 +97,15 @@ def kill_at(
         hold, where = hh.Hold("POST users/roles", n, action), f"batch {n} of {batches}"
     elif kind == "verify":
         k = 1 + int(draw * (seats[1] // 500 + 1))
-        hold, where = hh.Hold("GET users/roles", pages_before + k, "drop"), f"verify GET page {k}"
+        hold, where = hh.Hold("GET users/roles", 10**9, "drop"), f"verify GET page {k}"
+        armed = hold
+
+        def arm(seen: str, number: int, request: Any) -> None:
+            # the verify is the first read after the last POST: re-armed at each POST, k GETs later
+            if seen == "POST users/roles" and not armed.arrived.is_set():
+                armed.ordinal = world.proxy.count("GET users/roles") + k
+
+        world.proxy.before = arm
     else:
         where = "start-up"
     world.proxy.hold = hold

@@ -46,6 +46,8 @@ ORG = [
     EmulatedUser(BOSS, "Team"),
     EmulatedUser(NEW),
     EmulatedUser(MALLORY),
+    # users of the organization without a seat: 7pace can give them one (issue 14 leaves anyone else alone)
+    *(EmulatedUser(email) for email in EXTRA),
 ]
 POLICY = f'grace = "0s"\nmax_removal_percent = 100\nmax_removals = 100\nprotected = ["{BOSS}"]'
 
