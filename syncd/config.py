@@ -196,7 +196,8 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "", *, secrets: boo
 
     target = _parse_target(root.section("target", required=True))
     sources = _parse_sources(root)
-    role_order = _parse_roles(root.section("roles"))
+    default_roles = target_type(target.type).default_roles if target is not None else ()
+    role_order = _parse_roles(root.section("roles"), default_roles or DEFAULT_ROLE_ORDER)
     rules = _parse_rules(root, {s.name for s in sources}, role_order)
     policy = _parse_policy(root.section("policy"))
     schedule = _parse_schedule(root.section("schedule"))
@@ -309,8 +310,8 @@ def _parse_sources(root: Section) -> list[SourceSettings]:
     return sources
 
 
-def _parse_roles(section: Section) -> tuple[str, ...]:
-    order = section.str_list("order", DEFAULT_ROLE_ORDER)
+def _parse_roles(section: Section, default: tuple[str, ...] = DEFAULT_ROLE_ORDER) -> tuple[str, ...]:
+    order = section.str_list("order", default)
     section.finish()
     if not order:
         section.error("order", "must list at least one role, highest first")

@@ -840,7 +840,7 @@ class Cycle:
         fingerprint = plan_file.fingerprint(
             config.digest, {k: s.role for k, s in desired.items()}, roles_seen
         )
-        plan = replace(recon.plan, unusable=_unusable(reads))
+        plan = replace(recon.plan, unusable=_unusable(reads), notes=recon.plan.notes + _target_notes(target))
         # Observations are facts about the world, remembered by every run (a dry run advances the grace
         # clock too, so turning writes on later does not restart every grace period). A `plan` is a preview
         # and writes nothing: had it recorded waiting times for the people the seat cap blocked, they would
@@ -1227,6 +1227,12 @@ def _batches(changes: Sequence[Change], size: int) -> Iterator[tuple[int, Sequen
 
 def _path(audit: AuditLog | None) -> Path | None:
     return audit.path if audit is not None else None
+
+
+def _target_notes(target: Target) -> tuple[str, ...]:
+    """What the target has to say about its last read (TrackingTime: seats held by pending invitations)."""
+    notes = getattr(target, "notes", None)
+    return tuple(notes()) if callable(notes) else ()
 
 
 def _request_counts(target: Target) -> dict[str, int]:

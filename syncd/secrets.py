@@ -110,7 +110,7 @@ class SecretRef:
         else:
             secret = _from_keyring(self.name, self.where)
         if not secret.reveal():  # an empty secret would only come back as a puzzling 401 (issue 15)
-            raise ConfigError(f"{self.where}: the secret {self.describe()} is empty")
+            raise ConfigError(f"{self.where}: the secret {self.describe()} is empty; store the secret there")
         return secret
 
 

@@ -6,7 +6,10 @@ import importlib
 
 from syncd.targets.interface import TargetType
 
-TARGET_MODULES: dict[str, str] = {"timetracker": "syncd.targets.timetracker"}
+TARGET_MODULES: dict[str, str] = {
+    "timetracker": "syncd.targets.timetracker",
+    "trackingtime": "syncd.targets.trackingtime",
+}
 
 
 def target_type(name: str) -> TargetType:

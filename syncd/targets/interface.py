@@ -51,7 +51,9 @@ class TargetSettings(Protocol):
 
 @dataclass(frozen=True)
 class TargetType:
-    """`parse` reads the `[target]` table (type already read) and must call `section.finish()`."""
+    """`parse` reads the `[target]` table (type already read) and must call `section.finish()`.
+    `default_roles` is the `[roles] order` used when the config sets none (empty: syncd's 7pace default)."""
 
     parse: Callable[[Section], TargetSettings]
     open: Callable[[TargetSettings], Target]
+    default_roles: tuple[str, ...] = ()

@@ -177,3 +177,22 @@ def test_refused_expansion_source_exits_5_and_removes_nobody(
     assert timetracker.roles_by_email()["dana@contoso.com"] == "Team"
     assert timetracker.roles_by_email()["eli@contoso.com"] == "Team"
     assert main(["plan", "-c", str(config)]) == 5
+
+
+def test_a_partial_group_exits_4_and_says_which(
+    cloud: Cloud, timetracker: TimetrackerEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 15: an Entra group inside an ADO group with no expand_entra_with makes the read partial: the
+    people it would add wait, removals it could explain are held, and the run exits 4 (not 0)."""
+    _directory(cloud)
+    config = _config(cloud, timetracker, 'pat = { file = "pat.txt" }')
+    config.write_text(config.read_text(encoding="utf-8").replace('expand_entra_with = "aad"\n', ""), "utf-8")
+    cloud.secret_file("pat.txt", cloud.pat)
+
+    assert main(["run", "-c", str(config)]) == 4
+
+    err = capsys.readouterr().err
+    assert "group '[contoso]\\\\Timetracker Users' of source ado is partial" in err
+    assert "expand_entra_with" in err
+    assert timetracker.roles_by_email() == {"ann@contoso.com": "Administrator", "bob@contoso.com": "Team"}
+    assert main(["plan", "-c", str(config), "--detailed-exitcode"]) == 4

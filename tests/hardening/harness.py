@@ -389,3 +389,47 @@ def running_cloud(folder: Path, ca: TestCA, *, pat: str, client_secret: str) -> 
     finally:
         for server in servers:
             server.stop()
+
+
+# -- one fault-matrix cell's verdict (shared by the target matrices) -----------------------------------------
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """What one faulted command did and how the clean recovery went, for a fault-matrix row."""
+
+    fault: str
+    where: str
+    command: str
+    code: int
+    expected: int
+    moved: int
+    harm: list[str]
+    gaps: list[str]
+    recovered: int
+    replan: int
+    wrong: list[str]
+
+    def problems(self) -> list[str]:
+        found = [] if self.code == self.expected else [f"exit {self.code}, expected {self.expected}"]
+        found += self.harm + self.gaps
+        if self.recovered != 0 or self.replan != 0 or self.wrong:
+            found.append(
+                f"recovery run {self.recovered}, re-plan {self.replan}, {len(self.wrong)} wrong: {self.wrong[:5]}"
+            )
+        return found
+
+    def cells(self) -> list[object]:
+        problems = self.problems()
+        return [
+            self.fault,
+            self.where,
+            self.command,
+            f"{self.code} ({self.expected})",
+            self.moved,
+            len(self.harm),
+            len(self.gaps),
+            f"run {self.recovered}, re-plan {'empty' if self.replan == 0 else self.replan}, "
+            f"{'converged' if not self.wrong else 'NOT converged'}",
+            "ok" if not problems else "FAIL: " + "; ".join(problems)[:300],
+        ]

@@ -48,6 +48,17 @@ SECTIONS: dict[str, str] = {
         "have written an intent for every POST 7pace received, and nobody may hold a role that is neither "
         "their old nor their desired one at any point."
     ),
+    "TrackingTime": (
+        'The fault matrix for `[target] type = "trackingtime"` (issue 19): each fault is injected into the '
+        "TrackingTime emulator (or a reshaping front in the same process) while `syncd plan`, `apply` or `run` "
+        "works on a 24-change plan (5 archives, 2 downgrades, 2 upgrades, 5 re-opens of archived users, 10 "
+        "invitations; batches of 5; 265 users, so the read is 3 pages of 100 and an empty fourth). Columns as "
+        "in the fault matrix above; *envelope status* rows answer HTTP 200 with an error status in the "
+        "TrackingTime envelope, as third parties measured the real API doing. Retry budget 2 attempts. The second "
+        "table kills `python -m syncd run` with SIGKILL at seeded points of a 300-change apply (start-up, the "
+        "read, a write held before it arrives, a write delivered after the kill, a write applied whose answer "
+        "is lost, the verify read) and checks the same invariants as the crash-convergence suite."
+    ),
     "Hostile input": (
         "Configs and exports that are broken, mistyped or adversarial. Configs must give exit 2, every "
         "stderr line starting `syncd: error:`, no traceback, nothing written to the state or audit folders. "
