@@ -128,9 +128,9 @@ def test_empty_password_is_refused_before_any_bind(
     empty.chmod(0o600)
     with pytest.raises(ConfigError) as caught:
         make_source(bind_password={"file": str(empty)}).check()
-    assert (
-        str(caught.value)
-        == f"/etc/syncd/syncd.toml: sources[0].bind_password: the secret {{ file = '{empty}' }} is empty"
+    assert str(caught.value) == (
+        f"/etc/syncd/syncd.toml: sources[0].bind_password: the secret {{ file = '{empty}' }} is empty; "
+        "store the secret there"
     )
 
 
