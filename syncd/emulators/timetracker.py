@@ -60,6 +60,7 @@ from typing import Any, Literal, NamedTuple
 
 from syncd.emulators.faults import Fault, FaultInjector, Faults
 from syncd.emulators.http_server import EmulatorServer, Request, Response
+from syncd.emulators.served import Served
 from syncd.emulators.timetracker_worklogs import WorklogError, WorklogStore
 from syncd.identity import normalise_email
 
@@ -172,7 +173,7 @@ class _Quota:
             return wait if wait > 0 else None
 
 
-class TimetrackerEmulator:
+class TimetrackerEmulator(Served):
     """A running 7pace Timetracker REST API. Use as a context manager, or `start()` / `stop()`.
 
     `base_url` is what a `[target] url` of the cloud form points at (the server adds `/api/rest`);
@@ -225,25 +226,7 @@ class TimetrackerEmulator:
             self.add_user(user)
         self._server = EmulatorServer(self._handle, port=port, ssl_context=ssl_context)
 
-    # -- lifecycle ------------------------------------------------------------------------------------
-    def start(self) -> TimetrackerEmulator:
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self) -> TimetrackerEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """Cloud form, e.g. 'http://127.0.0.1:PORT': a `[target] url` for the emulator."""
-        return self._server.base_url
-
+    # -- lifecycle: start/stop/with and base_url (the cloud form, a `[target] url`) come from Served ------
     def onprem_url(self, collection: str = "DefaultCollection") -> str:
         return f"{self._server.base_url}/api/{collection}"
 
