@@ -299,10 +299,6 @@ def read_target(
     return read
 
 
-def read_licensed(target: Target) -> dict[EmailKey, LicensedUser]:
-    return dict(read_target(target).licensed)
-
-
 def _organization(
     target: Target,
     desired: Mapping[EmailKey, Selection],

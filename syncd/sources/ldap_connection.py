@@ -33,7 +33,7 @@ from ldap3.core.exceptions import (
     LDAPStartTLSError,
 )
 
-from syncd.errors import ConfigError, SourceAuthFailed, SourceUnreachable
+from syncd.errors import SourceAuthFailed, SourceUnreachable
 from syncd.sources.ldap_settings import LdapSettings
 
 log = structlog.get_logger("syncd.sources.ldap")
@@ -273,10 +273,8 @@ class LdapDirectory:
         ref = self.settings.bind_password
         if ref is None:
             return None
-        password = ref.resolve().reveal()
-        if not password:
-            raise ConfigError(f"{ref.where}: the secret {ref.describe()} is empty")
-        return password
+        # resolve() refuses an empty secret (an empty simple-bind password is an unauthenticated bind to AD)
+        return ref.resolve().reveal()
 
     def _connect_one(self, url: str, password: str | None) -> Connection:
         settings = self.settings
