@@ -533,7 +533,9 @@ def _parse_rules(
             next(iter(targets.values())) if not several and targets else role_order
         )
         allowed_roles = (*order, NONE_ROLE)
-        role = section.str("role", choices=allowed_roles) if target != "?" else section.str("role")
+        # no target parsed (reported already) or none named: which roles are allowed is not known
+        unknown = target == "?" or (target_roles is not None and not targets)
+        role = section.str("role") if unknown else section.str("role", choices=allowed_roles)
         section.finish()
         if source and source not in source_names:
             hint = _closest(source, source_names)
