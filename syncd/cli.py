@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--target",
         metavar="NAME",
-        default=None,
+        default=argparse.SUPPRESS,  # like -c: `state --target X rebind` keeps X
         help="only this [[targets]] entry (default: every target of the config)",
     )
 
@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"syncd {__version__}")
+    parser.set_defaults(target=None)
     parser.add_argument("-c", "--config", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--log-format", choices=("json", "console"), default=None, help=LOG_FORMAT_HELP)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more diagnostics (repeatable)")

@@ -167,11 +167,21 @@ def status(config: Config, only: str | None, fmt: str, now: datetime) -> str:
     from syncd.status import collect_status, render_status
 
     names = selected(config, only)
+    data = {name: collect_status(for_target(config, name), now) for name in names}
+    held = [d["seats"]["held"] for d in data.values() if d.get("seats", {}).get("held") is not None]
+    exits = {name: d["runs"][0]["exit_code"] if d.get("runs") else None for name, d in data.items()}
+    total = {"targets": len(names), "seats_held": sum(held), "last_exit_codes": exits}
     if fmt == "json":
-        data = {name: collect_status(for_target(config, name), now) for name in names}
-        return json.dumps({"targets": data, "now": now.isoformat()}, indent=2, ensure_ascii=False)
+        return json.dumps(
+            {"targets": data, "total": total, "now": now.isoformat()}, indent=2, ensure_ascii=False
+        )
     blocks = []
     for name in names:
         view = for_target(config, name)
         blocks.append(f"== target {name} ({view.target.type}) ==\n{render_status(view, fmt, now)}")
+    last = ", ".join(f"{n} {'-' if c is None else c}" for n, c in exits.items())
+    blocks.append(
+        f"Total: {len(names)} target(s); {sum(held)} seat(s) held in the {len(held)} with a recorded run; "
+        f"last exit codes: {last}"
+    )
     return "\n\n".join(blocks)

@@ -77,6 +77,7 @@ def test_three_targets_plan_apply_replan_empty(fleet: Fleet, capsys: pytest.Capt
     code, out, _ = run(["status", "-c", cfg], capsys)
     assert code == 0
     assert "== target org-a (timetracker) ==" in out and "== target tt (trackingtime) ==" in out
+    assert "Total: 3 target(s); 8 seat(s) held" in out
 
 
 def test_one_target_failing_leaves_the_others_applied(
