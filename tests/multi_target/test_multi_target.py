@@ -127,6 +127,11 @@ def test_target_flag_limits_a_command_to_one_target(fleet: Fleet, capsys: pytest
     assert fleet.tt.roles_by_email() == {"owner@example.com": "ADMIN"}
     assert "Target org-a" not in out
 
+    code, out, _ = run(["plan", "-c", cfg, "--format", "csv"], capsys)
+    rows = out.splitlines()
+    assert code == 0 and rows[0].startswith("target,status,action")
+    assert {r.split(",")[0] for r in rows[1:]} == {"org-a", "tt"}  # org-b has nothing left to do
+
     code, _, err = run(["plan", "-c", cfg, "--target", "org-c"], capsys)
     assert code == ExitCode.CONFIG
     assert err.count("\n") == 1 and "org-a, org-b, tt" in err
