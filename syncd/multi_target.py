@@ -19,6 +19,7 @@ when every target planned cleanly (0) and at least one has changes pending.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -28,11 +29,11 @@ from pathlib import Path
 
 import structlog
 
-from syncd import metrics
+from syncd import metrics, plan_file, plan_set
 from syncd.alerts.run import run_with_alerts
 from syncd.config import Config, for_target
 from syncd.cycle import Cycle, CycleRequest, CycleResult
-from syncd.errors import ExitCode, SyncdError, UsageError
+from syncd.errors import ExitCode, GuardTripped, SyncdError, UsageError
 from syncd.models import Outcome
 from syncd.plan_file import SavedPlan, write_atomically
 from syncd.read_cache import SharedReads
@@ -114,8 +115,10 @@ def run_targets(
     for name in names:
         view = for_target(config, name)
         if config.metrics_file is not None:
-            view = replace(view, metrics_file=view.state_dir / METRICS_FILE)
-            view.metrics_file.unlink(missing_ok=True)  # type: ignore[union-attr]  # set on the line above
+            metrics_path = view.state_dir / METRICS_FILE
+            view = replace(view, metrics_file=metrics_path)
+            with contextlib.suppress(OSError):  # last run's: a target that stops early writes none
+                metrics_path.unlink(missing_ok=True)
         if stop.is_set():
             outcomes.append(TargetOutcome(name, view, ExitCode.PARTIAL, error="not started: stop requested"))
             continue
@@ -152,6 +155,8 @@ def _one(
 
     try:
         result = run_with_alerts(view, cycle, clock) if alerts else cycle()
+    except GuardTripped as error:
+        return TargetOutcome(name, view, error.exit_code, error=_reviewable(view, error, clock()))
     except SyncdError as error:
         return TargetOutcome(name, view, error.exit_code, error=str(error))
     except Exception as error:  # a bug in one target's cycle must not cost the others their run
@@ -160,6 +165,23 @@ def _one(
             name, view, ExitCode.INTERNAL, error=f"internal error: {type(error).__name__}: {error}"
         )
     return TargetOutcome(name, view, result.exit_code, result=result)
+
+
+def _reviewable(view: Config, error: GuardTripped, now: datetime) -> str:
+    """The plan a guard saved (a single-target plan, in the target's state folder), re-saved as a plan set
+    for this one target, so `apply --target NAME --plan FILE --override-guards` takes it and no other target
+    can. The message then says to add `--target NAME`."""
+    name = view.targets[0].name
+    path = view.state_dir / f"refused-plan-{error.run_id}.json"
+    if error.run_id is None or not path.exists():
+        return str(error)
+    key = view.plan_signing_key.resolve() if view.plan_signing_key is not None else None
+    try:
+        plan_set.save(path, view, {name: plan_file.load(path, now, key)}, key)
+    except (SyncdError, OSError) as failed:
+        log.warning("refused plan not re-saved as a plan set", path=str(path), error=str(failed))
+        return str(error)
+    return f"{error}; with several targets, apply it with --target {name}"
 
 
 # -- output ------------------------------------------------------------------------------------------

@@ -164,6 +164,33 @@ def test_reviewed_plan_is_bound_to_its_targets(fleet: Fleet, capsys: pytest.Capt
     assert fleet.tt.roles_by_email()["ann@example.com"] == "CO_WORKER"
 
 
+def test_a_guard_stops_one_target_and_its_plan_is_bound_to_it(
+    fleet: Fleet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """org-a would remove a seat nobody's group explains (unmanaged = remove) but max_removals = 0: its guard
+    stops it (exit 3) while org-b and tt are applied; the plan it saved is applied with --target org-a only."""
+    fleet.members(PEOPLE)
+    cfg = fleet.write_config(
+        extra='unmanaged = "remove"\nmax_removals = 0\nprotected = ["owner@example.com"]\n'
+    )
+    code, out, err = run(["run", "-c", str(cfg)], capsys)
+    assert code == ExitCode.GUARD, out + err
+    assert "Target org-a (timetracker): exit 3" in out and "org-b 0, tt 0" in out
+    assert fleet.org_b.roles_by_email() == {"ann@example.com": "Team", "bob@example.com": "Team"}
+    assert fleet.org_a.roles_by_email() == {"old@example.com": "Team"}
+    line = next(e for e in err.splitlines() if "target org-a:" in e)
+    refused = line.split("Review ", 1)[1].split(" and, if")[0]
+    assert "with several targets, apply it with --target org-a" in line
+
+    code, _, err = run(["apply", "-c", str(cfg), "--plan", refused, "--override-guards"], capsys)
+    assert code == ExitCode.GUARD and "covers target(s) org-a" in err
+    code, out, err = run(
+        ["apply", "-c", str(cfg), "--target", "org-a", "--plan", refused, "--override-guards"], capsys
+    )
+    assert code == 0, out + err
+    assert fleet.org_a.roles_by_email() == {"ann@example.com": "Administrator", "bob@example.com": "Team"}
+
+
 def test_rule_without_target_is_one_line(fleet: Fleet, capsys: pytest.CaptureFixture[str]) -> None:
     fleet.members(PEOPLE)
     rules = '\n[[rules]]\nsource = "hr"\ngroup = "Users"\nrole = "Team"\n'
