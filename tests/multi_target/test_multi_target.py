@@ -74,6 +74,10 @@ def test_three_targets_plan_apply_replan_empty(fleet: Fleet, capsys: pytest.Capt
     assert 'syncd_seats{target="tt",when="after"} 3' in metrics
     assert "\nsyncd_last_run_exit_code 0\n" in metrics  # the run's own, for one alert rule
 
+    code, out, err = run(["check", "-c", cfg], capsys)
+    assert code == 0, out + err
+    assert "3 targets" in out and "target org-b:" in out and "target tt:" in out
+
     code, out, _ = run(["status", "-c", cfg], capsys)
     assert code == 0
     assert "== target org-a (timetracker) ==" in out and "== target tt (trackingtime) ==" in out
