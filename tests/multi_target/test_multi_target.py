@@ -227,8 +227,25 @@ def test_single_target_state_carries_over(fleet: Fleet, capsys: pytest.CaptureFi
     bound to its organisation) is used as is when the config grows to several targets: the seat syncd gave
     bob in OrgA is still syncd's, so when bob leaves it is removed (unmanaged = keep would keep it else)."""
     fleet.members(PEOPLE)
-    single = fleet.root / "syncd.toml"
-    single.write_text(
+    single = single_target_config(fleet, fleet.root / "syncd.toml")
+    code, out, err = run(["apply", "-c", str(single)], capsys)
+    assert code == 0, out + err
+    assert fleet.org_a.roles_by_email()["bob@example.com"] == "Team"
+    before = sorted(p.name for p in (fleet.root / "state").iterdir())
+
+    fleet.members({"Users": ["ann@example.com"], "Admins": ["ann@example.com"]})
+    cfg = str(fleet.write_config())  # the same file, now with three [[targets]]
+    code, out, err = run(["apply", "-c", cfg], capsys)
+    assert code == 0, out + err
+    assert "bob@example.com" not in fleet.org_a.roles_by_email()  # syncd's seat, removed
+    assert fleet.org_a.roles_by_email()["old@example.com"] == "Team"  # never syncd's: kept
+    after = sorted(p.name for p in (fleet.root / "state").iterdir())
+    assert set(before) < set(after) and len(after) == 3
+
+
+def single_target_config(fleet: Fleet, path: Path) -> Path:
+    """A config of the previous release's shape: one [target], OrgA."""
+    path.write_text(
         f"""
 [target]
 type = "timetracker"
@@ -254,19 +271,29 @@ max_removal_percent = 100
 """,
         encoding="utf-8",
     )
-    code, out, err = run(["apply", "-c", str(single)], capsys)
-    assert code == 0, out + err
-    assert fleet.org_a.roles_by_email()["bob@example.com"] == "Team"
-    before = sorted(p.name for p in (fleet.root / "state").iterdir())
+    return path
 
-    fleet.members({"Users": ["ann@example.com"], "Admins": ["ann@example.com"]})
-    cfg = str(fleet.write_config())  # the same file, now with three [[targets]]
-    code, out, err = run(["apply", "-c", cfg], capsys)
-    assert code == 0, out + err
-    assert "bob@example.com" not in fleet.org_a.roles_by_email()  # syncd's seat, removed
-    assert fleet.org_a.roles_by_email()["old@example.com"] == "Team"  # never syncd's: kept
-    after = sorted(p.name for p in (fleet.root / "state").iterdir())
-    assert set(before) < set(after) and len(after) == 3
+
+def test_plan_files_do_not_cross_between_one_and_several_targets(
+    fleet: Fleet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet.members(PEOPLE)
+    cfg = str(fleet.write_config())
+    several = str(fleet.root / "set.json")
+    assert run(["plan", "-c", cfg, "--target", "org-a", "--out", several], capsys)[0] == 0
+    single = str(single_target_config(fleet, fleet.root / "single.toml"))
+    code, _, err = run(["apply", "-c", single, "--plan", several], capsys)
+    assert code == ExitCode.GUARD and "several targets" in err
+
+    one = str(fleet.root / "one.json")
+    assert run(["plan", "-c", single, "--out", one], capsys)[0] == 0
+    code, _, err = run(["apply", "-c", cfg, "--target", "org-a", "--plan", one], capsys)
+    assert code == ExitCode.GUARD and "single-target config" in err
+    assert fleet.org_a.roles_by_email() == {"old@example.com": "Team"}
+
+    assert run(["plan", "-c", single, "--target", "timetracker"], capsys)[0] == 0
+    code, _, err = run(["plan", "-c", single, "--target", "org-a"], capsys)
+    assert code == ExitCode.CONFIG and "defined: timetracker" in err
 
 
 def test_worst_exit_code_order() -> None:
