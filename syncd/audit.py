@@ -118,8 +118,10 @@ class AuditLog:
         target: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         target_url: str = "",
+        target_name: str | None = None,
     ) -> None:
         self.directory = directory
+        self.target_name = target_name  # issue 19: the `[[targets]]` name, when the config lists its targets
         self.target_url = target_url  # host/path of the target (issue 21): tells targets apart in one trail
         self.run_id = run_id
         self.dry_run = dry_run
@@ -181,6 +183,7 @@ class AuditLog:
             "syncd.dry_run": self.dry_run,
             "syncd.target": self.target,
             **({"syncd.target.url": self.target_url} if self.target_url else {}),
+            **({"syncd.target.name": self.target_name} if self.target_name else {}),
             "syncd.audit.schema": AUDIT_SCHEMA,
         }
         self._logger.info(message, **record)

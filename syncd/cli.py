@@ -21,7 +21,7 @@ from syncd.alerts.run import run_with_alerts
 from syncd.config_section import parse_duration
 from syncd.cycle import Cycle, CycleRequest, CycleResult, utc_now
 from syncd.diagnostics import add_log_file, configure, configure_fallback, prune_log_files
-from syncd.errors import ConfigError, ExitCode, SyncdError, UsageError
+from syncd.errors import ConfigError, ExitCode, PlanRefused, SyncdError, UsageError
 from syncd.models import Outcome
 from syncd.plan_output import FORMATS, render_csv, render_json, render_table
 from syncd.stopping import stop_on_signals
@@ -99,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="config file (default: $SYNCD_CONFIG, then ./syncd.toml)",
     )
+    common.add_argument(
+        "--target",
+        metavar="NAME",
+        default=argparse.SUPPRESS,  # like -c: `state --target X rebind` keeps X
+        help="only this [[targets]] entry (default: every target of the config)",
+    )
 
     parser = _Parser(
         prog="syncd",
@@ -108,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"syncd {__version__}")
+    parser.set_defaults(target=None)
     parser.add_argument("-c", "--config", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--log-format", choices=("json", "console"), default=None, help=LOG_FORMAT_HELP)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more diagnostics (repeatable)")
@@ -303,8 +310,31 @@ def _stoppable(config: config_module.Config, request: CycleRequest) -> CycleResu
         return Cycle(config, stop=stop, clock=utc_now).run(request)
 
 
+def _several(args: argparse.Namespace, config: config_module.Config) -> bool:
+    """Whether the command goes through syncd/multi_cli.py (issue 19). A single-target config never does;
+    `--target` is still checked against its one name."""
+    if len(config.targets) > 1:
+        return True
+    from syncd.multi_target import selected
+
+    selected(config, args.target)
+    return False
+
+
+def _one_target(args: argparse.Namespace, config: config_module.Config, command: str) -> config_module.Config:
+    from syncd.multi_cli import single_view
+
+    view = single_view(config, args.target, command)
+    args.loaded_config = view
+    return view
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     config = _load(args)
+    if _several(args, config):
+        from syncd import multi_cli
+
+        return multi_cli.plan(args, config, _print)
     result = Cycle(config, clock=utc_now).run(CycleRequest("plan", write=False, audit=False))
     saved = result.saved(config)
     key = config.plan_signing_key.resolve() if config.plan_signing_key is not None else None
@@ -345,7 +375,19 @@ def cmd_apply(args: argparse.Namespace) -> int:
         )
     config = _load(args)
     _log_to_files(args, config)
+    if _several(args, config):
+        from syncd import multi_cli
+
+        return multi_cli.apply(args, config, _print, utc_now())
     key = config.plan_signing_key.resolve() if config.plan_signing_key is not None else None
+    if args.plan_file is not None:
+        from syncd.plan_set import is_plan_set
+
+        if is_plan_set(args.plan_file):
+            raise PlanRefused(
+                f"{args.plan_file}: plan was made for a config with several targets, and this config has "
+                "one; nothing applied; make a new one with `syncd plan --out FILE`"
+            )
     reviewed = plan_file.load(args.plan_file, utc_now(), key) if args.plan_file is not None else None
     request = CycleRequest(
         "apply",
@@ -367,6 +409,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args)
     _log_to_files(args, config)
+    if _several(args, config):
+        from syncd import multi_cli
+
+        return multi_cli.run(args, config, _print)
     dry = args.dry_run or config.dry_run
     request = CycleRequest(
         "run", write=not dry, audit=True, max_runtime=args.max_runtime, accept_clock=args.accept_clock
@@ -389,13 +435,29 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     config = _load(args, secrets=not args.offline)
+    if args.probe or args.probe_write:
+        config = _one_target(args, config, "check --probe")
+    elif _several(args, config) and not args.offline:
+        from syncd.checks import check_online
+        from syncd.multi_cli import check
+
+        _print(
+            f"{config.file}: configuration is valid ({len(config.sources)} source(s), "
+            f"{len(config.rules)} rule(s), {len(config.targets)} targets)"
+        )
+        return check(config, args.target, _print, check_online)
     if args.format == "json" and (args.probe or args.probe_write):
         from syncd.checks import probe_target
 
         return probe_target(config, _print, fmt="json", write_email=args.probe_write)
     _print(
         f"{config.file}: configuration is valid ({len(config.sources)} source(s), "
-        f"{len(config.rules)} rule(s), target {config.target.type})"
+        f"{len(config.rules)} rule(s), "
+        + (
+            f"targets {', '.join(f'{t.name} ({t.settings.type})' for t in config.targets)})"
+            if len(config.targets) > 1
+            else f"target {config.target.type})"
+        )
     )
     if args.offline:
         # the secrets may live only on the server that runs syncd: say what is missing here, as a note
@@ -420,6 +482,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.live and not args.user:
         raise UsageError("--live shows one person: give --user NAME as well")
     config = _load(args, secrets=args.live)  # --live reads the sources and 7pace
+    several = len(config.targets) > 1
+    if several and not args.user and not args.check_stale:
+        from syncd.multi_cli import status
+
+        _print(status(config, args.target, args.format, utc_now()))
+        return int(ExitCode.OK)
+    if several and args.check_stale and not args.user and args.target is None:
+        return _stale_every_target(config)
+    config = _one_target(args, config, "status --user" if args.user else "status")
     if args.user:
         from syncd.person_status import render_person
 
@@ -441,6 +512,24 @@ def cmd_status(args: argparse.Namespace) -> int:
     return int(ExitCode.OK)
 
 
+def _stale_every_target(config: config_module.Config) -> int:
+    from syncd.alerts.conditions import stale
+    from syncd.alerts.notifier import last_completed
+
+    code = ExitCode.OK
+    for named in config.targets:
+        view = config_module.for_target(config, named.name)
+        last = last_completed(view.state_dir)
+        found = stale(last, utc_now(), config.schedule.stale_after, str(config.file))
+        if found is not None:
+            _print(f"STALE: target {named.name}: {found.title}")
+            code = ExitCode.PARTIAL
+        else:
+            when = f"last completed run {last:%Y-%m-%d %H:%M} UTC" if last else "no run completed yet"
+            _print(f"OK: target {named.name}: {when}; stale after {config.schedule.stale_after}")
+    return int(code)
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     from syncd import audit_query
 
@@ -449,8 +538,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.user:
         from syncd.person_status import resolve
 
-        known = resolve(config, args.user)  # any identifier, and the person's names before renames
-        user, also = args.user, known.names
+        names: set[str] = set()
+        for view in [config_module.for_target(config, t.name) for t in config.targets] or [config]:
+            names |= resolve(view, args.user).names  # any identifier, and the person's names before renames
+        user, also = args.user, frozenset(names)
     wanted = audit_query.AuditFilter(
         user=user,
         also=also,
@@ -471,7 +562,7 @@ def cmd_state(args: argparse.Namespace) -> int:
     from syncd.state_location import describe
     from syncd.state_rebuild import rebind, rebuild_from_audit
 
-    config = _load(args)
+    config = _one_target(args, _load(args), "state")
     if args.state_command == "rebind":
         old = rebind(config)
         _print(f"{config.state_dir} now belongs to the target in {config.file} (was: {describe(old)})")
@@ -497,7 +588,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
 def cmd_idle(args: argparse.Namespace) -> int:
     from syncd.idle_output import idle_csv, idle_json, idle_lines
 
-    config = _load(args)
+    config = _one_target(args, _load(args), "idle")
     if config.reclaim is None:
         raise UsageError(f'{config.file}: idle: add a [reclaim] table (idle_for = "60d") to judge idle seats')
     result = Cycle(config).run(CycleRequest("plan", write=False, audit=False))
@@ -516,7 +607,7 @@ def cmd_idle(args: argparse.Namespace) -> int:
 def cmd_grant(args: argparse.Namespace) -> int:
     from syncd.grant import grant
 
-    _print(grant(_load(args), args.email, utc_now()))
+    _print(grant(_one_target(args, _load(args), "grant"), args.email, utc_now()))
     return int(ExitCode.OK)
 
 

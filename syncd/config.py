@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -45,6 +46,7 @@ class Rule:
     source: str
     group: str
     role: str
+    target: str = ""  # the `[[targets]]` name (issue 19); empty in a single-target config that names none
 
     @property
     def name(self) -> str:
@@ -102,6 +104,24 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class NamedTarget:
+    """One licence target (issue 19): `[target]` (named after its type) or one `[[targets]]` entry.
+
+    What is its own: its state folder (ledger, absences, baselines, intents, lock), its roles, seat cap and
+    pricing; `None` for the last three means the config's top-level `[roles]`, `[policy] seat_limit` and
+    `[pricing]`."""
+
+    name: str
+    settings: TargetSettings
+    state_dir: Path
+    legacy_state_dir: Path | None = None
+    role_order: tuple[str, ...] = ()
+    seat_limit: int | None = None
+    pricing: PricingSettings | None = None
+    listed: bool = False  # written as `[[targets]]` (its name goes into the audit trail and plan files)
+
+
+@dataclass(frozen=True)
 class Config:
     file: Path
     digest: str  # sha256 of the file's bytes: binds reviewed plans to the config they were made with
@@ -124,6 +144,14 @@ class Config:
     alerts: tuple[AlertSettings, ...] = ()
     identity: IdentitySettings = field(default_factory=IdentitySettings)
     reclaim: ReclaimSettings | None = None  # idle seats (issue 18)
+    # issue 19: every target of the config, in config order; `target` and the fields above are the first's
+    # (the single-target view, see `for_target`)
+    targets: tuple[NamedTarget, ...] = ()
+    target_name: str | None = None  # set for a `[[targets]]` target: written as `syncd.target.name`
+
+    @property
+    def target_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.targets)
 
     def source(self, name: str) -> SourceSettings:
         for settings in self.sources:
@@ -194,11 +222,13 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "", *, secrets: boo
     problems: list[str] = []
     root = Section(data, "", file, problems)
 
-    target = _parse_target(root.section("target", required=True))
+    parsed = _parse_targets(root)
+    _same_target_twice(root, parsed)
     sources = _parse_sources(root)
-    default_roles = target_type(target.type).default_roles if target is not None else ()
-    role_order = _parse_roles(root.section("roles"), default_roles or DEFAULT_ROLE_ORDER)
-    rules = _parse_rules(root, {s.name for s in sources}, role_order)
+    first_default = target_type(parsed[0].settings.type).default_roles if parsed else ()
+    role_order = _parse_roles(root.section("roles"), first_default or DEFAULT_ROLE_ORDER)
+    targets_roles = {t.name: _target_roles(t, role_order if root.has("roles") else None) for t in parsed}
+    rules = _parse_rules(root, {s.name for s in sources}, role_order, targets_roles)
     policy = _parse_policy(root.section("policy"))
     schedule = _parse_schedule(root.section("schedule"))
 
@@ -206,7 +236,7 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "", *, secrets: boo
     state = root.section("state")
     # issue 21: one state folder per target by default; `state/` itself was the default before
     legacy_state, default_audit = file.parent / "state", file.parent / "logs"
-    default_state = legacy_state / folder_name(target) if target is not None else legacy_state
+    default_state = legacy_state / folder_name(parsed[0].settings) if parsed else legacy_state
     explicit_state = state.has("dir")
     state_dir = state.path("dir", must_exist=False, kind="directory", created_default=default_state)
     state.finish()
@@ -214,6 +244,9 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "", *, secrets: boo
     audit_dir = audit.path("dir", must_exist=False, kind="directory", created_default=default_audit)
     retention = audit.int("retention_days", 400, minimum=1)
     audit.finish()
+    targets = _named_targets(
+        parsed, targets_roles, state_dir or default_state, legacy_state, explicit=explicit_state
+    )
 
     metrics_file = root.path("metrics_file", must_exist=False)
     dry_run = root.bool("dry_run", False)
@@ -232,10 +265,10 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "", *, secrets: boo
         problems[:] = [p for p in problems if not isinstance(p, SecretAbsent)]
     if problems:
         raise ConfigError(problems)
-    return Config(
+    config = Config(
         file=file,
         digest=digest,
-        target=target,  # type: ignore[arg-type]  # None only when problems were reported
+        target=targets[0].settings,
         sources=tuple(sources),
         rules=tuple(rules),
         role_order=role_order,
@@ -253,7 +286,11 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "", *, secrets: boo
         alerts=alerts,
         identity=identity,
         reclaim=reclaim,
+        targets=targets,
     )
+    # one target: its view is the config every single-target caller has always seen. Several: commands take
+    # each target's view with `for_target` (the Cycle refuses a config that still holds several)
+    return for_target(config, targets[0].name) if len(targets) == 1 else config
 
 
 def _parse_identity(section: Section) -> IdentitySettings:
@@ -279,6 +316,149 @@ def _parse_target(section: Section) -> TargetSettings | None:
     if not kind:
         return None
     return target_type(kind).parse(section)
+
+
+@dataclass(frozen=True)
+class _ParsedTarget:
+    index: int | None  # position in `[[targets]]`; None for `[target]`
+    name: str
+    settings: TargetSettings
+    roles: tuple[str, ...] | None  # its own `roles.order`, if it has one
+    seat_limit: int | None
+    pricing: PricingSettings | None
+
+
+TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _parse_targets(root: Section) -> list[_ParsedTarget]:
+    """`[target]` (one target, named after its type) or `[[targets]]` (each with its `name`), not both."""
+    if root.has("target") and root.has("targets"):
+        root.problems.append(
+            f"{root.file}: target, targets: both [target] and [[targets]] are set; write one [[targets]] "
+            "entry (with a name) per target, or keep the single [target] table"
+        )
+        root.section("target")
+        root.sections("targets")
+        return []
+    if not root.has("targets"):
+        single = _parse_target(root.section("target", required=True))
+        return [] if single is None else [_ParsedTarget(None, single.type, single, None, None, None)]
+    found: list[_ParsedTarget] = []
+    seen: set[str] = set()
+    sections = root.sections("targets")
+    if not sections and not root.problems:
+        root.error("targets", "at least one [[targets]] table is required (name, type and its keys)")
+    for index, section in enumerate(sections):
+        name = section.str("name", expected="a name for this target, used by rules' `target`")
+        if name and not TARGET_NAME.fullmatch(name):
+            section.error(
+                "name", f"{name!r} is not a target name: letters, digits, '.', '_' and '-', at most 64"
+            )
+            name = ""
+        elif name and name.casefold() in seen:
+            section.error("name", f"duplicate target name {name!r}; each [[targets]] needs its own name")
+            name = ""
+        seen.add(name.casefold())
+        roles = None
+        if section.has("roles"):
+            roles = _parse_roles(section.section("roles"), DEFAULT_ROLE_ORDER)
+        else:
+            section.section("roles")  # a known key (did-you-mean), set or not
+        seat_limit = section.optional_int("seat_limit", minimum=0)
+        pricing = _parse_pricing(section)
+        settings = _parse_target(section)
+        if name and settings is not None:
+            found.append(_ParsedTarget(index, name, settings, roles, seat_limit, pricing))
+    return found
+
+
+def _target_roles(parsed: _ParsedTarget, top: tuple[str, ...] | None) -> tuple[str, ...]:
+    """A target's role order: its own `roles.order`, else the top-level `[roles]`, else its type's default."""
+    if parsed.roles is not None:
+        return parsed.roles
+    if top is not None:
+        return top
+    return target_type(parsed.settings.type).default_roles or DEFAULT_ROLE_ORDER
+
+
+def _named_targets(
+    parsed: list[_ParsedTarget],
+    roles: Mapping[str, tuple[str, ...]],
+    state_dir: Path,
+    legacy_state: Path,
+    *,
+    explicit: bool,
+) -> tuple[NamedTarget, ...]:
+    """Each target's own state folder. One target: exactly where it was before issue 19 (`[state] dir`, or
+    `state/<type>-<host>[-<path>]` with the pre-issue-21 `state/` carried over). Several: `[state] dir/<name>`
+    when the folder is set, else each its own `state/<type>-<host>[-<path>]` (so a target that was the
+    config's only one keeps its state when others are added); the unbound pre-issue-21 `state/` is carried
+    over only by a single-target config, since nothing says which target it was made for."""
+    several = len(parsed) > 1
+    named: list[NamedTarget] = []
+    for item in parsed:
+        if not several:
+            folder = state_dir
+        elif explicit:
+            folder = state_dir / item.name
+        else:
+            folder = legacy_state / folder_name(item.settings)
+        named.append(
+            NamedTarget(
+                name=item.name,
+                settings=item.settings,
+                state_dir=folder,
+                legacy_state_dir=legacy_state if not explicit and not several else None,
+                role_order=roles[item.name],
+                seat_limit=item.seat_limit,
+                pricing=item.pricing,
+                listed=item.index is not None,
+            )
+        )
+    return tuple(named)
+
+
+def _same_target_twice(root: Section, parsed: list[_ParsedTarget]) -> None:
+    """Two entries for one organisation or account would share (and fight over) one state and its seats."""
+    first: dict[str, _ParsedTarget] = {}
+    for item in parsed:
+        key = folder_name(item.settings)
+        other = first.setdefault(key, item)
+        if other is not item:
+            root.problems.append(
+                f"{root.file}: targets[{item.index}]: {item.name!r} is the same target as {other.name!r} "
+                f"({key}); list each organisation or account once"
+            )
+
+
+def for_target(config: Config, name: str) -> Config:
+    """The single-target view of one of the config's targets: its settings, its rules, its roles, seat cap,
+    pricing and state folder; everything else shared. Pure; KeyError for a name the config does not have."""
+    named = next((t for t in config.targets if t.name == name), None)
+    if named is None:
+        raise KeyError(name)
+    several = len(config.targets) > 1
+    rules = tuple(r for r in config.rules if r.target == name or (not several and not r.target))
+    policy = config.policy
+    if named.seat_limit is not None:
+        policy = replace(policy, seat_limit=named.seat_limit)
+    return replace(
+        config,
+        target=named.settings,
+        rules=rules,
+        role_order=named.role_order,
+        policy=policy,
+        pricing=named.pricing if named.pricing is not None else config.pricing,
+        state_dir=named.state_dir,
+        legacy_state_dir=named.legacy_state_dir,
+        targets=(named,),
+        target_name=named.name if named.listed else None,
+    )
+
+
+def several_targets(config: Config) -> bool:
+    return len(config.targets) > 1
 
 
 def _parse_sources(root: Section) -> list[SourceSettings]:
@@ -325,29 +505,58 @@ def _parse_roles(section: Section, default: tuple[str, ...] = DEFAULT_ROLE_ORDER
     return tuple(r for r in order if r != NONE_ROLE)
 
 
-def _parse_rules(root: Section, source_names: set[str], role_order: tuple[str, ...]) -> list[Rule]:
+def _parse_rules(
+    root: Section,
+    source_names: set[str],
+    role_order: tuple[str, ...],
+    target_roles: Mapping[str, tuple[str, ...]] | None = None,
+) -> list[Rule]:
+    """`target_roles`: each target's role order by name (issue 19). With several targets every rule names its
+    target and its role is checked against that target's roles."""
     rules: list[Rule] = []
-    seen: dict[tuple[str, str], int] = {}
-    allowed_roles = (*role_order, NONE_ROLE)
+    seen: dict[tuple[str, str, str], int] = {}
+    targets = dict(target_roles or {})
+    several = len(targets) > 1
+    names = ", ".join(targets)
     for index, section in enumerate(root.sections("rules")):
         source = section.str("source")
         group = section.str("group", expected="a group name (DN, principal name, object id or file group)")
-        role = section.str("role", choices=allowed_roles)
+        target = section.optional_str("target", expected="the name of a [[targets]] entry") or ""
+        if target and targets and target not in targets:
+            hint = _closest(target, set(targets))
+            section.error("target", f"no target is named {target!r}{hint} (defined: {names})")
+            target = "?"
+        elif not target and several:
+            section.error("target", f"required when there are several [[targets]]: name one of {names}")
+            target = "?"
+        order = targets.get(target) or (
+            next(iter(targets.values())) if not several and targets else role_order
+        )
+        allowed_roles = (*order, NONE_ROLE)
+        # no target parsed (reported already) or none named: which roles are allowed is not known
+        unknown = target == "?" or (target_roles is not None and not targets)
+        role = section.str("role") if unknown else section.str("role", choices=allowed_roles)
         section.finish()
         if source and source not in source_names:
             hint = _closest(source, source_names)
             known = ", ".join(sorted(source_names)) or "none defined"
             section.error("source", f"no [[sources]] is named {source!r}{hint} (defined: {known})")
-        if source and group and role:
-            key = (source, group.casefold())
+        if source and group and role and target != "?":
+            key = (target, source, group.casefold())
             if key in seen:
                 section.error(
                     "group", f"same source and group as rules[{seen[key]}]; merge them into one rule"
                 )
             seen[key] = index
-            rules.append(Rule(index, source, group, role))
+            rules.append(Rule(index, source, group, role, target))
     if not root.has("rules"):
         root.error("rules", "at least one [[rules]] table is required (source, group, role)")
+    for name in targets if several else ():
+        if not any(r.target == name for r in rules) and not root.problems:
+            root.problems.append(
+                f"{root.file}: targets: no [[rules]] names target {name!r}; give it at least one rule "
+                f'(target = "{name}"), or remove it'
+            )
     return rules
 
 

@@ -54,6 +54,7 @@ from syncd.models import (
 )
 from syncd.plan_output import ambiguous_line
 from syncd.progress import Progress
+from syncd.read_cache import SharedReads
 from syncd.reconcile import Owned, PlanInputs, Reconciliation, UnhealthyGroup, reconcile
 from syncd.rules import Selection, desired_roles, inactive_members
 from syncd.runlock import RunLock
@@ -141,16 +142,22 @@ class SourceSet:
     run then exits 5 exactly as if a rule's own source had failed, not 4 for a merely partial group.
     """
 
-    def __init__(self, config: Config, stack: ExitStack) -> None:
+    def __init__(self, config: Config, stack: ExitStack, shared: SharedReads | None = None) -> None:
         self._config = config
         self._stack = stack
         self._open: dict[str, Source] = {}
         self.expansion_errors: dict[str, SyncdError] = {}
+        self._shared = shared
 
     def get(self, name: str) -> Source:
         if name not in self._open:
             settings = self._config.source(name)
-            source = source_type(settings.type).open(settings, self._expansion)
+
+            def opened() -> Source:
+                return source_type(settings.type).open(settings, self._expansion)
+
+            # issue 19: with several targets, a group is read once per run and reused by every target
+            source = opened() if self._shared is None else self._shared.source(name, opened)
             self._stack.callback(source.close)
             self._open[name] = source
         return self._open[name]
@@ -181,9 +188,9 @@ class _WatchedSource:
         pass
 
 
-def read_sources(config: Config, stack: ExitStack) -> _Readout:
+def read_sources(config: Config, stack: ExitStack, shared: SharedReads | None = None) -> _Readout:
     """Read every (source, group) the rules name. A source that fails as a whole marks its groups ERROR."""
-    sources = SourceSet(config, stack)
+    sources = SourceSet(config, stack, shared)
     reads: dict[tuple[str, str], GroupRead] = {}
     errors: dict[str, SyncdError] = {}
     for rule in config.rules:
@@ -632,8 +639,12 @@ class Cycle:
         clock: Clock = utc_now,
         stop: threading.Event | None = None,
         open_target: Callable[[Config], Any] = opened_target,
+        reads: SharedReads | None = None,
     ) -> None:
+        if len(config.targets) > 1:  # issue 19: one cycle is one target; syncd/multi_target.py runs several
+            raise ValueError("Cycle needs a single-target config: take config.for_target(config, name)")
         self.config = config
+        self._reads = reads
         self.clock = clock
         self.stop = stop or threading.Event()
         self._open_target = open_target
@@ -666,6 +677,7 @@ class Cycle:
                         target=config.target.type,
                         clock=self.clock,
                         target_url=binding(config.target)["url"],
+                        target_name=config.target_name,
                     )
                     stack.callback(audit.close)
                     state.start_run(run_id, request.command, now)
@@ -750,7 +762,7 @@ class Cycle:
         distrusted: str | None = None,
     ) -> CycleResult:
         config = self.config
-        readout = read_sources(config, stack)
+        readout = read_sources(config, stack, self._reads)
         reads, good = judge_health(
             readout.reads, state.group_baselines(), config.policy.max_group_shrink_percent, now
         )

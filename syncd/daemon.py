@@ -51,6 +51,17 @@ def run_daemon(config: config_module.Config) -> int:
             log.error("config invalid; cycle skipped", problems=error.lines)
             return
         request = CycleRequest("run", write=not current.dry_run, audit=True)
+        if len(current.targets) > 1:  # issue 19: every target, one after another, sharing the source reads
+            from syncd.multi_target import run_targets
+
+            every = run_targets(current, request, current.target_names, clock=utc_now, stop=stop)
+            log.info(
+                "cycle finished",
+                cycle=cycles,
+                exit_code=int(every.exit_code),
+                targets={o.name: int(o.exit_code) for o in every.outcomes},
+            )
+            return
         try:
             result = run_with_alerts(current, lambda: Cycle(current, stop=stop).run(request), utc_now)
             log.info(

@@ -20,7 +20,8 @@ def run_with_alerts(
         return run()
     notifier = Notifier(config, clock)
     notifier.run_started()
-    file = str(config.file)
+    # issue 19: a target's alerts name it (each target keeps its own alert ledger, in its state folder)
+    file = f"{config.file} (target {config.target_name})" if config.target_name else str(config.file)
     try:
         result = run()
     except SyncdError as error:
