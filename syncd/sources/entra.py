@@ -40,7 +40,7 @@ from syncd.entra_auth import EntraCredentials, EntraTokenProvider, read_entra_cr
 from syncd.errors import SourceAuthFailed, SourceProtocolError, SourceUnreachable
 from syncd.http import HttpClient, HttpOptions, RateLimiter, read_http_options
 from syncd.models import GroupRead
-from syncd.sources.interface import Source, SourceLookup, SourceSettings, SourceType
+from syncd.sources.interface import Source, SourceLookup, SourceType
 from syncd.sources.members import MAX_PAGES, MemberCollector, did_you_mean, missing, read_with_health
 
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com"
@@ -85,8 +85,7 @@ def parse(section: Section, name: str) -> EntraSettings:
     )
 
 
-def open_source(settings: SourceSettings, lookup: SourceLookup) -> Source:
-    assert isinstance(settings, EntraSettings)
+def open_source(settings: EntraSettings, lookup: SourceLookup) -> Source:
     return EntraSource(settings)
 
 

@@ -23,13 +23,14 @@ margin and learns a lower quota from a 429 (adaptive RateLimiter); 0 turns a win
 `seats()` returns None: no subscription endpoint is documented.
 
 Request economy (issue 8): a full read is floor(seats / page) + 1 GETs (the empty page ends it), a write is
-one POST per batch (one more where unassignments end), `verify()` is one full read.
+one POST per batch (the cycle sends unassignments in batches of their own), the cycle's verify is one
+full read.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -42,7 +43,7 @@ from syncd.config_section import Section
 from syncd.errors import TargetAuthFailed, TargetError, TargetProtocolError, TargetUnreachable
 from syncd.http import HttpClient, HttpOptions, RateLimiter, RequestStats, read_http_options
 from syncd.identity import EmailKey, normalise_email, normalise_identifier
-from syncd.models import NONE_ROLE, Action, Change, ChangeResult, LicensedUser, Outcome, SeatInfo
+from syncd.models import NONE_ROLE, Change, ChangeResult, LicensedUser, Outcome, SeatInfo
 from syncd.secrets import SecretRef
 from syncd.target_read import (
     Organization,
@@ -52,7 +53,7 @@ from syncd.target_read import (
     UnmatchedSeat,
     judge,
 )
-from syncd.targets.interface import Target, TargetSettings, TargetType
+from syncd.targets.interface import Target, TargetType
 from syncd.targets.paging import MAX_PAGES, PagedList
 
 log = structlog.get_logger("syncd.targets.timetracker")
@@ -331,36 +332,18 @@ class TimetrackerTarget:
         return Organization(by_key, unlabelled)
 
     def apply(self, batch: Sequence[Change]) -> list[ChangeResult]:
-        """Send the changes; one result per change, in order. Unassignments go first, in POSTs of their
-        own, so freeing seats never depends on how the server orders a batch; then changes and assignments,
-        `batch_size` entries a POST."""
+        """Send one batch as one POST; one result per change, in order. The cycle owns slicing: it sends at
+        most `batch_size` changes and keeps unassignments in batches of their own, first, so freeing seats
+        never depends on how the server orders a batch (docs/contract.md §1.5). A batch refused whole is
+        retried in halves (`_after_refusal`): a retry that isolates one bad entry, not slicing."""
         if self._lost:
             raise TargetUnreachable(f"not sent: an earlier batch lost the connection ({self._lost})")
-        size = self.settings.batch_size
-        freeing = [i for i, c in enumerate(batch) if c.action is Action.UNASSIGN]
-        others = [i for i, c in enumerate(batch) if c.action is not Action.UNASSIGN]
-        chunks = [group[s : s + size] for group in (freeing, others) for s in range(0, len(group), size)]
-        results: dict[int, ChangeResult] = {}
-        for number, chunk in enumerate(chunks):
-            results.update(zip(chunk, self._post([batch[i] for i in chunk]), strict=True))
-            if self._writes_stopped():
-                for later in chunks[number + 1 :]:
-                    for index in later:
-                        results[index] = ChangeResult(
-                            batch[index], Outcome.FAILURE, "not sent: an earlier batch lost the connection"
-                        )
-                break
-        return [results[i] for i in range(len(batch))]
+        if not batch:
+            return []
+        return self._post(batch)
 
     def _writes_stopped(self) -> bool:
         return bool(self._lost)
-
-    def verify(self, changes: Iterable[Change]) -> list[ChangeResult]:
-        """Re-read the target (one full read, no per-person requests) and report, per change, whether it
-        shows: SUCCESS when the person now holds `after` (absent counts as "None"), FAILURE otherwise.
-        Role names compare case-insensitively (7pace stores its own spelling)."""
-        actual = _Shown(self.read().licensed)
-        return [actual.result(c, f"did not take: 7pace shows {{now}}, not {c.after}") for c in changes]
 
     def seats(self) -> SeatInfo | None:
         """None: 7pace's REST API documents no endpoint for the subscription's "Users Assignable"."""
@@ -369,6 +352,10 @@ class TimetrackerTarget:
     def roles(self) -> tuple[str, ...] | None:
         """None: no roles catalogue endpoint is documented; `last_read.roles` has the roles seen in use."""
         return None
+
+    def notes(self) -> tuple[str, ...]:
+        """Nothing beyond the read: what paging noticed travels in `TargetRead.notes`."""
+        return ()
 
     def check(self) -> str:
         """One cheap authenticated read (`$count=1`): proves URL, token, rights and api-version."""
@@ -744,14 +731,8 @@ def _error_message(body: object) -> str:
     return " ".join(text.split())[:300]
 
 
-def _parse(section: Section) -> TargetSettings:
-    return parse_settings(section)
-
-
-def _open(settings: TargetSettings) -> Target:
-    if not isinstance(settings, TimetrackerSettings):
-        raise TypeError(f"expected TimetrackerSettings, got {type(settings).__name__}")
+def _open(settings: TimetrackerSettings) -> Target:
     return TimetrackerTarget(settings)
 
 
-TARGET_TYPE = TargetType(parse=_parse, open=_open)
+TARGET_TYPE = TargetType(parse=parse_settings, open=_open)

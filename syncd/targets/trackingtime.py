@@ -46,7 +46,7 @@ from syncd.identity import EmailKey, normalise_email
 from syncd.models import NONE_ROLE, Action, Change, ChangeResult, LicensedUser, Outcome, SeatInfo
 from syncd.secrets import SecretRef
 from syncd.target_read import Organization, ReadHealth, TargetRead, TargetReadRefused, UnmatchedSeat, judge
-from syncd.targets.interface import Target, TargetSettings, TargetType
+from syncd.targets.interface import Target, TargetType
 
 log = structlog.get_logger("syncd.targets.trackingtime")
 
@@ -645,14 +645,8 @@ def _basic(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
 
-def _parse(section: Section) -> TargetSettings:
-    return parse_settings(section)
-
-
-def _open(settings: TargetSettings) -> Target:
-    if not isinstance(settings, TrackingTimeSettings):
-        raise TypeError(f"expected TrackingTimeSettings, got {type(settings).__name__}")
+def _open(settings: TrackingTimeSettings) -> Target:
     return TrackingTimeTarget(settings)
 
 
-TARGET_TYPE = TargetType(parse=_parse, open=_open, default_roles=DEFAULT_ROLES)
+TARGET_TYPE = TargetType(parse=parse_settings, open=_open, default_roles=DEFAULT_ROLES)
