@@ -56,10 +56,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from syncd.emulators.faults import Fault, FaultInjector, Faults
-from syncd.emulators.http_server import EmulatorServer, Request, Response
+from syncd.emulators.http_server import EmulatorServer, LoggedRequest, Request, Response
 from syncd.emulators.served import Served
 from syncd.emulators.timetracker_worklogs import WorklogError, WorklogStore
 from syncd.identity import normalise_email
@@ -107,19 +107,6 @@ class Contract:
     entry_order: Literal["given", "assignments-first"] = "given"  # the order entries of a batch apply in
     users_listing: bool = True  # False: `GET users` answers 404
     include_none_roles: bool = True  # False: `includeNoneRoles=true` is ignored (licensed rows only)
-
-
-class LoggedRequest(NamedTuple):
-    """One request as the emulator saw it. `kind` is "GET users/roles" etc. ("?" when unrouted);
-    `status` is 0 when the connection was reset; `entries` is rows returned (GET) or entries posted (POST)."""
-
-    at: float
-    method: str
-    path: str
-    kind: str
-    status: int
-    entries: int
-    fault: str = ""
 
 
 @dataclass(slots=True)

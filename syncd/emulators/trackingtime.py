@@ -45,11 +45,11 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 from urllib.parse import parse_qs
 
 from syncd.emulators.faults import Fault, FaultInjector, Faults
-from syncd.emulators.http_server import EmulatorServer, Request, Response
+from syncd.emulators.http_server import EmulatorServer, LoggedRequest, Request, Response
 from syncd.emulators.served import Served
 from syncd.emulators.standalone import wait_for_signal
 from syncd.identity import normalise_email
@@ -86,15 +86,6 @@ class TtUser:
     pending: bool = False
     owner: bool = False
     name: str = ""
-
-
-class LoggedRequest(NamedTuple):
-    at: float
-    method: str
-    path: str
-    kind: str  # "GET users", "POST users/invite", "PUT users/close" … ("?" when unrouted)
-    status: int  # the envelope's status (0: connection reset)
-    fault: str = ""
 
 
 @dataclass(slots=True)
@@ -272,7 +263,12 @@ class TrackingTimeEmulator(Served):
             with self._lock:
                 self._log.append(
                     LoggedRequest(
-                        arrived, request.method, request.path, kind, status, fault.value if fault else ""
+                        arrived,
+                        request.method,
+                        request.path,
+                        kind,
+                        status,
+                        fault=fault.value if fault else "",
                     )
                 )
 
