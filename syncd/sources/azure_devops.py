@@ -499,9 +499,10 @@ class AzureDevOpsServicesSource(AzureDevOpsBase):
         return members
 
     def _lookup_subjects(self, descriptors: Sequence[str]) -> None:
-        """Subjects by descriptor, `lookup_batch_size` at a time. The per-call limit is [U] (apis.md): a 400
-        for a batch halves the size and retries what is left at that size (a batch of one that is refused is
-        an error); the rest of the run keeps the size that worked, and a warning suggests setting it."""
+        """Subjects by descriptor, `lookup_batch_size` at a time. The per-call limit is [U] (docs/contract.md
+        §2): a 400 for a batch halves the size and retries what is left at that size (a batch of one that is
+        refused is an error); the rest of the run keeps the size that worked, and a warning suggests setting
+        it."""
         left = list(dict.fromkeys(d for d in descriptors if d not in self._subjects))
         while left:  # each pass sends one batch or halves the size: bounded by len + log2(size) passes
             batch, rest = left[: self._lookup_size], left[self._lookup_size :]

@@ -14,9 +14,10 @@ when exactly one group has it (`$filter=displayName eq '…'`); none or several 
 rename or a duplicate name holds removals instead of emptying the group.
 
 Reading: `GET /v1.0/groups/{id}/transitiveMembers?$select=id,mail,userPrincipalName,accountEnabled,
-displayName&$top=999`, following the whole `@odata.nextLink` (paging.md: "until the @odata.nextLink property
-is no longer returned"; a page may be empty). Users are picked by `@odata.type` client-side rather than with
-the `/microsoft.graph.user` cast, which needs ConsistencyLevel: eventual and its index lag ([U] decision).
+displayName&$top=999`, following the whole `@odata.nextLink` (Microsoft Graph's paging documentation:
+"until the @odata.nextLink property is no longer returned"; a page may be empty). Users are picked by
+`@odata.type` client-side rather than with the `/microsoft.graph.user` cast, which needs ConsistencyLevel:
+eventual and its index lag ([U] decision).
 Nested groups appear in the flat list and are containers, not members; devices, service principals and
 org contacts are skipped and counted. `accountEnabled` (returned only when selected) false → disabled.
 Identity: `mail`, falling back to `userPrincipalName`.

@@ -54,7 +54,7 @@ from syncd.target_read import (
     judge,
 )
 from syncd.targets.interface import Target, TargetType
-from syncd.targets.paging import MAX_PAGES, PagedList
+from syncd.targets.paging import MAX_USER_PAGES, PagedList
 
 log = structlog.get_logger("syncd.targets.timetracker")
 
@@ -215,7 +215,7 @@ class TimetrackerTarget:
     """A live connection to one 7pace Timetracker organisation (or on-prem collection)."""
 
     def __init__(
-        self, settings: TimetrackerSettings, *, page_size: int = MAX_PAGE, max_pages: int = MAX_PAGES
+        self, settings: TimetrackerSettings, *, page_size: int = MAX_PAGE, max_pages: int = MAX_USER_PAGES
     ) -> None:
         if not settings.api_root or (settings.auth == "token" and settings.token is None):
             raise TargetProtocolError("[target] is incomplete: url and token are required")
