@@ -1,5 +1,8 @@
 """The `syncd` command. `main(argv) -> int` never raises: every outcome is one of the documented exit codes,
-and every expected error is one line on stderr naming what to fix."""
+and every expected error is one line on stderr naming what to fix.
+
+Each command imports its own wiring when it runs (the cycle, config, alerts, the HTTP stack): `syncd --help`,
+`--version` and a usage error load none of it, and a command loads only what it uses."""
 
 from __future__ import annotations
 
@@ -7,26 +10,20 @@ import argparse
 import errno
 import os
 import sys
-import threading
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-import structlog
-
-from syncd import __version__, outcome, plan_file
-from syncd import config as config_module
-from syncd.alerts.run import run_with_alerts
-from syncd.config_section import parse_duration
-from syncd.cycle import Cycle, CycleRequest, CycleResult, utc_now
-from syncd.diagnostics import add_log_file, configure, configure_fallback, prune_log_files
+from syncd import __version__
 from syncd.errors import ConfigError, ExitCode, SyncdError, UsageError
-from syncd.models import Outcome
-from syncd.plan_output import FORMATS, render_csv, render_json, render_table
-from syncd.stopping import stop_on_signals
 
-log = structlog.get_logger("syncd.cli")
+if TYPE_CHECKING:
+    from syncd.config import Config
+    from syncd.cycle import CycleRequest, CycleResult
+
+# what syncd.plan_output renders (its FORMATS, not imported: it loads the models; a test keeps them equal)
+PLAN_FORMATS = ("table", "json", "csv")
 
 EXIT_CODE_TABLE: tuple[tuple[ExitCode, str], ...] = (
     (
@@ -68,7 +65,21 @@ def exit_code_for(error: BaseException) -> ExitCode:
     return ExitCode.INTERNAL
 
 
+def utc_now() -> datetime:
+    """The wall clock every command reads (one place, so tests can set it)."""
+    return datetime.now(UTC)
+
+
+def configure(log_format: str | None, verbosity: int, *, interactive: bool) -> None:
+    """Diagnostics set-up (syncd.diagnostics, imported on first use: it loads structlog)."""
+    from syncd.diagnostics import configure as set_up
+
+    set_up(log_format, verbosity, interactive=interactive)
+
+
 def _duration(text: str) -> timedelta:
+    from syncd.config_section import parse_duration
+
     parsed = parse_duration(text)
     if parsed is None or parsed <= timedelta(0):
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as '45m', '2h' or '90s'")
@@ -125,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = _Commands()
 
     plan = commands.add_parser("plan", parents=[common], help="show what a run would change; never writes")
-    plan.add_argument("--format", choices=FORMATS, default="table", help="table (default), json or csv")
+    plan.add_argument("--format", choices=PLAN_FORMATS, default="table", help="table (default), json or csv")
     plan.add_argument("--out", type=Path, help="also save the plan (JSON) for review and `apply --plan`")
     plan.add_argument("--detailed-exitcode", action="store_true", help="exit 10 when changes are pending")
 
@@ -256,7 +267,9 @@ def _print(text: str, stream: TextIO | None = None) -> None:
     out.flush()
 
 
-def _load(args: argparse.Namespace, *, secrets: bool = True) -> config_module.Config:
+def _load(args: argparse.Namespace, *, secrets: bool = True) -> Config:
+    from syncd import config as config_module
+
     config = config_module.load(config_module.locate(args.config), secrets=secrets)
     args.loaded_config = config  # for outcome.record: where the audit and diagnostic logs are
     return config
@@ -266,18 +279,27 @@ def _verbosity(args: argparse.Namespace) -> int:
     return (args.verbose or 0) - (args.quiet or 0)
 
 
-def _log_to_files(args: argparse.Namespace, config: config_module.Config) -> None:
+def _log_to_files(args: argparse.Namespace, config: Config) -> None:
     """Unattended commands also keep dated diagnostic files beside the audit log, pruned like it."""
+    import structlog
+
+    from syncd import outcome
+    from syncd.diagnostics import add_log_file, prune_log_files
+
     try:
         prune_log_files(config.audit_dir, config.audit_retention_days, utc_now().date())
         add_log_file(
             args.log_format, _verbosity(args), config.audit_dir, fallback=outcome.beside_config(config.file)
         )
     except OSError as error:
-        log.warning("diagnostic log file not available", dir=str(config.audit_dir), error=error.strerror)
+        structlog.get_logger("syncd.cli").warning(
+            "diagnostic log file not available", dir=str(config.audit_dir), error=error.strerror
+        )
 
 
 def _results_lines(result: CycleResult) -> list[str]:
+    from syncd.models import Outcome
+
     ok = sum(1 for r in result.results if r.outcome is Outcome.SUCCESS)
     failed = [r for r in result.results if r.outcome is not Outcome.SUCCESS]
     lines = [
@@ -296,14 +318,23 @@ def _results_lines(result: CycleResult) -> list[str]:
     return lines
 
 
-def _stoppable(config: config_module.Config, request: CycleRequest) -> CycleResult:
+def _stoppable(config: Config, request: CycleRequest) -> CycleResult:
     """A cycle that SIGTERM/SIGINT stop between batches, with outcomes and a summary written (exit 4)."""
+    import threading
+
+    from syncd.cycle import Cycle
+    from syncd.stopping import stop_on_signals
+
     stop = threading.Event()
     with stop_on_signals(stop):
         return Cycle(config, stop=stop, clock=utc_now).run(request)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from syncd import plan_file
+    from syncd.cycle import Cycle, CycleRequest
+    from syncd.plan_output import render_csv, render_json, render_table
+
     config = _load(args)
     result = Cycle(config, clock=utc_now).run(CycleRequest("plan", write=False, audit=False))
     saved = result.saved(config)
@@ -343,6 +374,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
             "--override-guards is accepted only together with --plan FILE: an approval is bound to the plan "
             "that was reviewed"
         )
+    from syncd import plan_file
+    from syncd.alerts.run import run_with_alerts
+    from syncd.cycle import CycleRequest
+    from syncd.plan_output import render_table
+
     config = _load(args)
     _log_to_files(args, config)
     key = config.plan_signing_key.resolve() if config.plan_signing_key is not None else None
@@ -365,6 +401,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from syncd.alerts.run import run_with_alerts
+    from syncd.cycle import CycleRequest
+
     config = _load(args)
     _log_to_files(args, config)
     dry = args.dry_run or config.dry_run
@@ -495,6 +534,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
 
 
 def cmd_idle(args: argparse.Namespace) -> int:
+    from syncd.cycle import Cycle, CycleRequest
     from syncd.idle_output import idle_csv, idle_json, idle_lines
 
     config = _load(args)
@@ -533,6 +573,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from syncd import config as config_module
     from syncd import init
 
     def ask(question: init.Question) -> str:
@@ -569,6 +610,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_secret(args: argparse.Namespace) -> int:
     import getpass
 
+    from syncd import config as config_module
     from syncd.secret_store import reference, write_secret
 
     directory = args.dir or config_module.locate(args.config).absolute().parent / "secrets"
@@ -614,7 +656,12 @@ def _ended(
     args: argparse.Namespace, code: int, lines: Sequence[str], error: BaseException | None = None
 ) -> int:
     """Unattended commands also leave a non-zero ending on disk (Task Scheduler discards stderr)."""
-    if code != ExitCode.OK and args.command in outcome.UNATTENDED:
+    if code == ExitCode.OK:
+        return int(code)
+    from syncd import config as config_module
+    from syncd import outcome
+
+    if args.command in outcome.UNATTENDED:
         ending = outcome.Ending(
             args.command, int(code), outcome.lines_of(lines), error, bool(getattr(args, "dry_run", False))
         )
@@ -653,6 +700,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ),
             )
         except Exception:
+            from syncd.diagnostics import configure_fallback
+
             configure_fallback()  # reporting this must not log to stdout via structlog's defaults
             raise
         code = COMMANDS[args.command](args)
@@ -676,6 +725,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             where = error.filename or "a local file"
             print(f"syncd: error: {where} cannot be written: {error.strerror}", file=sys.stderr)
             return int(ExitCode.UNREACHABLE)
+        import structlog
+
+        log = structlog.get_logger("syncd.cli")
         log.debug("internal error", exc_info=True)
         print(
             f"syncd: internal error: {type(error).__name__}: {error} (a bug; rerun with -vv for details)",
