@@ -8,12 +8,13 @@ writes this run, exit 5). Rows are read flat or nested, the role as an object or
 (counted, listed, never guessed). `GET users` (§1.4) lists who can be given a seat, read by the cycle only
 when someone may need one.
 
-Writing (§1.5): `POST users/roles` with `skipErrors: true`; unassignments in POSTs of their own, first;
-people 7pace has are written by the `id` read for them, new people by e-mail; role names in the server's
-own spelling. Each entry's fate is read from `failedEntries` (matched back by the echoed id or e-mail;
-unmatched failures leave the batch UNKNOWN). A batch refused whole (400/409/422) is re-read and what did
-not show is sent again in halves. A POST whose answer is lost is UNKNOWN for its batch and stops further
-writes this run (setting a role is idempotent, so the next run settles it).
+Writing (§1.5): `POST users/roles` with `skipErrors: true`, one per batch the cycle sends (it sends
+unassignments in batches of their own, first); people 7pace has are written by the `id` read for them, new
+people by e-mail; role names in the server's own spelling. Each entry's fate is read from `failedEntries`
+(matched back by the echoed id or e-mail; unmatched failures leave the batch UNKNOWN). A batch refused
+whole (400/409/422) is re-read and what did not show is sent again in halves. A POST whose answer is lost
+is UNKNOWN for its batch and stops further writes this run (setting a role is idempotent, so the next run
+settles it).
 
 Authentication (§1.2): the Bearer API token (cloud), or Windows authentication (NTLM through requests-ntlm
 and pyspnego) for on-prem servers, with a user and secret or, on Windows, the running account.
