@@ -184,6 +184,7 @@ class TimetrackerEmulator(Served):
         ssl_context: ssl.SSLContext | None = None,
         windows_auth: bool = False,
     ) -> None:
+        super().__init__()
         self.token = token
         # on-prem 7pace: NTLM instead of tokens. pyspnego's NTLM acceptor checks the credentials listed in
         # the file the NTLM_USER_FILE environment variable names ("DOMAIN:user:password" lines)
@@ -206,8 +207,6 @@ class TimetrackerEmulator(Served):
         self._seated = 0
         self._licensed_cache: list[_User] | None = None
         self._all_cache: list[_User] | None = None
-        self._log: list[LoggedRequest] = []
-        self._log_lock = threading.Lock()
         self.worklogs = WorklogStore()  # GET workLogs/all (issue 18): see timetracker_worklogs
         for user in users or ():
             self.add_user(user)
@@ -303,25 +302,6 @@ class TimetrackerEmulator(Served):
     def injected(self) -> dict[Fault, int]:
         return dict(self._injector.injected)
 
-    # -- request log ------------------------------------------------------------------------------------
-    @property
-    def requests(self) -> list[LoggedRequest]:
-        with self._log_lock:
-            return list(self._log)
-
-    def count(self, kind: str | None = None, *, status: int | None = None) -> int:
-        """Requests logged of `kind` ("GET users/roles", "POST users/roles", "GET users"), and/or `status`."""
-        with self._log_lock:
-            return sum(
-                1
-                for r in self._log
-                if (kind is None or r.kind == kind) and (status is None or r.status == status)
-            )
-
-    def clear_log(self) -> None:
-        with self._log_lock:
-            self._log.clear()
-
     # -- internals ---------------------------------------------------------------------------------------
     def _role(self, name: str) -> str | None:
         return self._roles.get(name.casefold())
@@ -355,18 +335,17 @@ class TimetrackerEmulator(Served):
             status = response.status
             return response
         finally:
-            with self._log_lock:
-                self._log.append(
-                    LoggedRequest(
-                        arrived,
-                        request.method,
-                        request.path,
-                        kind,
-                        status,
-                        entries,
-                        fault.value if fault else "",
-                    )
+            self._logged(
+                LoggedRequest(
+                    arrived,
+                    request.method,
+                    request.path,
+                    kind,
+                    status,
+                    entries,
+                    fault.value if fault else "",
                 )
+            )
 
     def _route(self, request: Request) -> tuple[str, str | None]:
         """('GET users/roles', 'users/roles') — or ('?', None) when the path is not an API endpoint."""
