@@ -1,5 +1,8 @@
 """The `syncd` command. `main(argv) -> int` never raises: every outcome is one of the documented exit codes,
-and every expected error is one line on stderr naming what to fix."""
+and every expected error is one line on stderr naming what to fix.
+
+Each command imports its own wiring when it runs (the cycle, config, alerts, the HTTP stack): `syncd --help`,
+`--version` and a usage error load none of it, and a command loads only what it uses."""
 
 from __future__ import annotations
 
@@ -7,26 +10,20 @@ import argparse
 import errno
 import os
 import sys
-import threading
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-import structlog
+from syncd import __version__
+from syncd.errors import ConfigError, ExitCode, SyncdError, UsageError
 
-from syncd import __version__, outcome, plan_file
-from syncd import config as config_module
-from syncd.alerts.run import run_with_alerts
-from syncd.config_section import parse_duration
-from syncd.cycle import Cycle, CycleRequest, CycleResult, utc_now
-from syncd.diagnostics import add_log_file, configure, configure_fallback, prune_log_files
-from syncd.errors import ConfigError, ExitCode, PlanRefused, SyncdError, UsageError
-from syncd.models import Outcome
-from syncd.plan_output import FORMATS, render_csv, render_json, render_table
-from syncd.stopping import stop_on_signals
+if TYPE_CHECKING:
+    from syncd.config import Config
+    from syncd.cycle import CycleRequest, CycleResult
 
-log = structlog.get_logger("syncd.cli")
+# what syncd.plan_output renders (its FORMATS, not imported: it loads the models; a test keeps them equal)
+PLAN_FORMATS = ("table", "json", "csv")
 
 EXIT_CODE_TABLE: tuple[tuple[ExitCode, str], ...] = (
     (
@@ -68,7 +65,21 @@ def exit_code_for(error: BaseException) -> ExitCode:
     return ExitCode.INTERNAL
 
 
+def utc_now() -> datetime:
+    """The wall clock every command reads (one place, so tests can set it)."""
+    return datetime.now(UTC)
+
+
+def configure(log_format: str | None, verbosity: int, *, interactive: bool) -> None:
+    """Diagnostics set-up (syncd.diagnostics, imported on first use: it loads structlog)."""
+    from syncd.diagnostics import configure as set_up
+
+    set_up(log_format, verbosity, interactive=interactive)
+
+
 def _duration(text: str) -> timedelta:
+    from syncd.config_section import parse_duration
+
     parsed = parse_duration(text)
     if parsed is None or parsed <= timedelta(0):
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as '45m', '2h' or '90s'")
@@ -132,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = _Commands()
 
     plan = commands.add_parser("plan", parents=[common], help="show what a run would change; never writes")
-    plan.add_argument("--format", choices=FORMATS, default="table", help="table (default), json or csv")
+    plan.add_argument("--format", choices=PLAN_FORMATS, default="table", help="table (default), json or csv")
     plan.add_argument("--out", type=Path, help="also save the plan (JSON) for review and `apply --plan`")
     plan.add_argument("--detailed-exitcode", action="store_true", help="exit 10 when changes are pending")
 
@@ -263,7 +274,9 @@ def _print(text: str, stream: TextIO | None = None) -> None:
     out.flush()
 
 
-def _load(args: argparse.Namespace, *, secrets: bool = True) -> config_module.Config:
+def _load(args: argparse.Namespace, *, secrets: bool = True) -> Config:
+    from syncd import config as config_module
+
     config = config_module.load(config_module.locate(args.config), secrets=secrets)
     args.loaded_config = config  # for outcome.record: where the audit and diagnostic logs are
     return config
@@ -273,18 +286,27 @@ def _verbosity(args: argparse.Namespace) -> int:
     return (args.verbose or 0) - (args.quiet or 0)
 
 
-def _log_to_files(args: argparse.Namespace, config: config_module.Config) -> None:
+def _log_to_files(args: argparse.Namespace, config: Config) -> None:
     """Unattended commands also keep dated diagnostic files beside the audit log, pruned like it."""
+    import structlog
+
+    from syncd import outcome
+    from syncd.diagnostics import add_log_file, prune_log_files
+
     try:
         prune_log_files(config.audit_dir, config.audit_retention_days, utc_now().date())
         add_log_file(
             args.log_format, _verbosity(args), config.audit_dir, fallback=outcome.beside_config(config.file)
         )
     except OSError as error:
-        log.warning("diagnostic log file not available", dir=str(config.audit_dir), error=error.strerror)
+        structlog.get_logger("syncd.cli").warning(
+            "diagnostic log file not available", dir=str(config.audit_dir), error=error.strerror
+        )
 
 
 def _results_lines(result: CycleResult) -> list[str]:
+    from syncd.models import Outcome
+
     ok = sum(1 for r in result.results if r.outcome is Outcome.SUCCESS)
     failed = [r for r in result.results if r.outcome is not Outcome.SUCCESS]
     lines = [
@@ -303,14 +325,19 @@ def _results_lines(result: CycleResult) -> list[str]:
     return lines
 
 
-def _stoppable(config: config_module.Config, request: CycleRequest) -> CycleResult:
+def _stoppable(config: Config, request: CycleRequest) -> CycleResult:
     """A cycle that SIGTERM/SIGINT stop between batches, with outcomes and a summary written (exit 4)."""
+    import threading
+
+    from syncd.cycle import Cycle
+    from syncd.stopping import stop_on_signals
+
     stop = threading.Event()
     with stop_on_signals(stop):
         return Cycle(config, stop=stop, clock=utc_now).run(request)
 
 
-def _several(args: argparse.Namespace, config: config_module.Config) -> bool:
+def _several(args: argparse.Namespace, config: Config) -> bool:
     """Whether the command goes through syncd/multi_cli.py (issue 19). A single-target config never does;
     `--target` is still checked against its one name."""
     if len(config.targets) > 1:
@@ -321,7 +348,7 @@ def _several(args: argparse.Namespace, config: config_module.Config) -> bool:
     return False
 
 
-def _one_target(args: argparse.Namespace, config: config_module.Config, command: str) -> config_module.Config:
+def _one_target(args: argparse.Namespace, config: Config, command: str) -> Config:
     from syncd.multi_cli import single_view
 
     view = single_view(config, args.target, command)
@@ -330,6 +357,10 @@ def _one_target(args: argparse.Namespace, config: config_module.Config, command:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from syncd import plan_file
+    from syncd.cycle import Cycle, CycleRequest
+    from syncd.plan_output import render_csv, render_json, render_table
+
     config = _load(args)
     if _several(args, config):
         from syncd import multi_cli
@@ -373,6 +404,11 @@ def cmd_apply(args: argparse.Namespace) -> int:
             "--override-guards is accepted only together with --plan FILE: an approval is bound to the plan "
             "that was reviewed"
         )
+    from syncd import plan_file
+    from syncd.alerts.run import run_with_alerts
+    from syncd.cycle import CycleRequest
+    from syncd.plan_output import render_table
+
     config = _load(args)
     _log_to_files(args, config)
     if _several(args, config):
@@ -384,6 +420,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
         from syncd.plan_set import is_plan_set
 
         if is_plan_set(args.plan_file):
+            from syncd.errors import PlanRefused
+
             raise PlanRefused(
                 f"{args.plan_file}: plan was made for a config with several targets, and this config has "
                 "one; nothing applied; make a new one with `syncd plan --out FILE`"
@@ -407,6 +445,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from syncd.alerts.run import run_with_alerts
+    from syncd.cycle import CycleRequest
+
     config = _load(args)
     _log_to_files(args, config)
     if _several(args, config):
@@ -512,13 +553,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     return int(ExitCode.OK)
 
 
-def _stale_every_target(config: config_module.Config) -> int:
+def _stale_every_target(config: Config) -> int:
     from syncd.alerts.conditions import stale
     from syncd.alerts.notifier import last_completed
+    from syncd.config import for_target
 
     code = ExitCode.OK
     for named in config.targets:
-        view = config_module.for_target(config, named.name)
+        view = for_target(config, named.name)
         last = last_completed(view.state_dir)
         found = stale(last, utc_now(), config.schedule.stale_after, str(config.file))
         if found is not None:
@@ -536,10 +578,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
     config = _load(args, secrets=False)
     user, also = None, frozenset[str]()
     if args.user:
+        from syncd.config import for_target
         from syncd.person_status import resolve
 
         names: set[str] = set()
-        for view in [config_module.for_target(config, t.name) for t in config.targets] or [config]:
+        for view in [for_target(config, t.name) for t in config.targets] or [config]:
             names |= resolve(view, args.user).names  # any identifier, and the person's names before renames
         user, also = args.user, frozenset(names)
     wanted = audit_query.AuditFilter(
@@ -586,6 +629,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
 
 
 def cmd_idle(args: argparse.Namespace) -> int:
+    from syncd.cycle import Cycle, CycleRequest
     from syncd.idle_output import idle_csv, idle_json, idle_lines
 
     config = _one_target(args, _load(args), "idle")
@@ -624,6 +668,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from syncd import config as config_module
     from syncd import init
 
     def ask(question: init.Question) -> str:
@@ -660,6 +705,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_secret(args: argparse.Namespace) -> int:
     import getpass
 
+    from syncd import config as config_module
     from syncd.secret_store import reference, write_secret
 
     directory = args.dir or config_module.locate(args.config).absolute().parent / "secrets"
@@ -705,7 +751,12 @@ def _ended(
     args: argparse.Namespace, code: int, lines: Sequence[str], error: BaseException | None = None
 ) -> int:
     """Unattended commands also leave a non-zero ending on disk (Task Scheduler discards stderr)."""
-    if code != ExitCode.OK and args.command in outcome.UNATTENDED:
+    if code == ExitCode.OK:
+        return int(code)
+    from syncd import config as config_module
+    from syncd import outcome
+
+    if args.command in outcome.UNATTENDED:
         ending = outcome.Ending(
             args.command, int(code), outcome.lines_of(lines), error, bool(getattr(args, "dry_run", False))
         )
@@ -744,6 +795,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ),
             )
         except Exception:
+            from syncd.diagnostics import configure_fallback
+
             configure_fallback()  # reporting this must not log to stdout via structlog's defaults
             raise
         code = COMMANDS[args.command](args)
@@ -767,6 +820,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             where = error.filename or "a local file"
             print(f"syncd: error: {where} cannot be written: {error.strerror}", file=sys.stderr)
             return int(ExitCode.UNREACHABLE)
+        import structlog
+
+        log = structlog.get_logger("syncd.cli")
         log.debug("internal error", exc_info=True)
         print(
             f"syncd: internal error: {type(error).__name__}: {error} (a bug; rerun with -vv for details)",

@@ -476,17 +476,11 @@ def _parse_sources(root: Section) -> list[SourceSettings]:
         sources.append(source_type(kind).parse(section, name))
     if not root.has("sources"):
         root.error("sources", "at least one [[sources]] table is required")
-    # a source that expands nested groups through another names it; that one must exist and be of the type
-    kinds = {s.name: s.type for s in sources}
+    # references between sources (e.g. one that expands nested groups through another) are each type's own
     for index, settings in enumerate(sources):
-        for key, wanted in (("expand_entra_with", "entra"), ("expand_windows_with", "ldap")):
-            other = getattr(settings, key, None)
-            if other and kinds.get(other) != wanted:
-                found = f"is a {kinds[other]} source" if other in kinds else "is not defined"
-                root.problems.append(
-                    f"{root.file}: sources[{index}].{key}: {other!r} {found}; "
-                    f'name a [[sources]] entry with type = "{wanted}"'
-                )
+        check = source_type(settings.type).cross_check
+        for key, problem in check(settings, sources) if check is not None else ():
+            root.problems.append(f"{root.file}: sources[{index}].{key}: {problem}")
     return sources
 
 

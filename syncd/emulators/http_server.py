@@ -26,10 +26,27 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
 LOOPBACK = "127.0.0.1"
+
+
+class LoggedRequest(NamedTuple):
+    """One request as an emulator saw it, for tests to count and inspect. `kind` names the endpoint ("GET
+    users/roles", "POST users/invite"; "?" when unrouted; empty where an emulator does not name kinds);
+    `status` is 0 when the connection was reset; `entries` is rows returned (GET) or entries posted (POST)
+    where the emulator counts them; `fault` the injected fault's name; `query` the decoded query string."""
+
+    at: float
+    method: str
+    path: str
+    kind: str
+    status: int
+    entries: int = 0
+    fault: str = ""
+    query: Mapping[str, list[str]] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,10 +56,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from syncd.emulators.faults import Fault, FaultInjector, Faults
-from syncd.emulators.http_server import EmulatorServer, Request, Response
+from syncd.emulators.http_server import EmulatorServer, LoggedRequest, Request, Response
 from syncd.emulators.served import Served
 from syncd.emulators.timetracker_worklogs import WorklogError, WorklogStore
 from syncd.identity import normalise_email
@@ -107,19 +107,6 @@ class Contract:
     entry_order: Literal["given", "assignments-first"] = "given"  # the order entries of a batch apply in
     users_listing: bool = True  # False: `GET users` answers 404
     include_none_roles: bool = True  # False: `includeNoneRoles=true` is ignored (licensed rows only)
-
-
-class LoggedRequest(NamedTuple):
-    """One request as the emulator saw it. `kind` is "GET users/roles" etc. ("?" when unrouted);
-    `status` is 0 when the connection was reset; `entries` is rows returned (GET) or entries posted (POST)."""
-
-    at: float
-    method: str
-    path: str
-    kind: str
-    status: int
-    entries: int
-    fault: str = ""
 
 
 @dataclass(slots=True)
@@ -197,6 +184,7 @@ class TimetrackerEmulator(Served):
         ssl_context: ssl.SSLContext | None = None,
         windows_auth: bool = False,
     ) -> None:
+        super().__init__()
         self.token = token
         # on-prem 7pace: NTLM instead of tokens. pyspnego's NTLM acceptor checks the credentials listed in
         # the file the NTLM_USER_FILE environment variable names ("DOMAIN:user:password" lines)
@@ -219,8 +207,6 @@ class TimetrackerEmulator(Served):
         self._seated = 0
         self._licensed_cache: list[_User] | None = None
         self._all_cache: list[_User] | None = None
-        self._log: list[LoggedRequest] = []
-        self._log_lock = threading.Lock()
         self.worklogs = WorklogStore()  # GET workLogs/all (issue 18): see timetracker_worklogs
         for user in users or ():
             self.add_user(user)
@@ -316,25 +302,6 @@ class TimetrackerEmulator(Served):
     def injected(self) -> dict[Fault, int]:
         return dict(self._injector.injected)
 
-    # -- request log ------------------------------------------------------------------------------------
-    @property
-    def requests(self) -> list[LoggedRequest]:
-        with self._log_lock:
-            return list(self._log)
-
-    def count(self, kind: str | None = None, *, status: int | None = None) -> int:
-        """Requests logged of `kind` ("GET users/roles", "POST users/roles", "GET users"), and/or `status`."""
-        with self._log_lock:
-            return sum(
-                1
-                for r in self._log
-                if (kind is None or r.kind == kind) and (status is None or r.status == status)
-            )
-
-    def clear_log(self) -> None:
-        with self._log_lock:
-            self._log.clear()
-
     # -- internals ---------------------------------------------------------------------------------------
     def _role(self, name: str) -> str | None:
         return self._roles.get(name.casefold())
@@ -368,18 +335,17 @@ class TimetrackerEmulator(Served):
             status = response.status
             return response
         finally:
-            with self._log_lock:
-                self._log.append(
-                    LoggedRequest(
-                        arrived,
-                        request.method,
-                        request.path,
-                        kind,
-                        status,
-                        entries,
-                        fault.value if fault else "",
-                    )
+            self._logged(
+                LoggedRequest(
+                    arrived,
+                    request.method,
+                    request.path,
+                    kind,
+                    status,
+                    entries,
+                    fault.value if fault else "",
                 )
+            )
 
     def _route(self, request: Request) -> tuple[str, str | None]:
         """('GET users/roles', 'users/roles') — or ('?', None) when the path is not an API endpoint."""

@@ -5,7 +5,7 @@ localhost. `write_ca(path)` writes the CA certificate as PEM so a source's or ta
 it: the client then verifies the emulator exactly as it verifies a real peer (no `verify=False` anywhere).
 
 Built with `cryptography` (a runtime dependency) rather than trustme (a test extra) so that
-`python -m syncd.emulators.cloud` and the demo work from a plain install.
+`python -m syncd.emulators.cloud_trial` and the demo work from a plain install.
 """
 
 from __future__ import annotations

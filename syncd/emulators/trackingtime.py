@@ -45,11 +45,11 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 from urllib.parse import parse_qs
 
 from syncd.emulators.faults import Fault, FaultInjector, Faults
-from syncd.emulators.http_server import EmulatorServer, Request, Response
+from syncd.emulators.http_server import EmulatorServer, LoggedRequest, Request, Response
 from syncd.emulators.served import Served
 from syncd.emulators.standalone import wait_for_signal
 from syncd.identity import normalise_email
@@ -86,15 +86,6 @@ class TtUser:
     pending: bool = False
     owner: bool = False
     name: str = ""
-
-
-class LoggedRequest(NamedTuple):
-    at: float
-    method: str
-    path: str
-    kind: str  # "GET users", "POST users/invite", "PUT users/close" … ("?" when unrouted)
-    status: int  # the envelope's status (0: connection reset)
-    fault: str = ""
 
 
 @dataclass(slots=True)
@@ -134,6 +125,7 @@ class TrackingTimeEmulator(Served):
         port: int = 0,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        super().__init__()
         self.account_id = account_id
         self.app_password = app_password
         self.bearer_tokens = frozenset(bearer_tokens)
@@ -148,7 +140,6 @@ class TrackingTimeEmulator(Served):
         self._by_id: dict[int, _User] = {}
         self._next_id = 381455
         self._high_water = 0
-        self._log: list[LoggedRequest] = []
         for user in users:
             self.add_user(user)
         self._server = EmulatorServer(self.handle, port=port, ssl_context=ssl_context)
@@ -222,23 +213,6 @@ class TrackingTimeEmulator(Served):
     def token(self, value: str) -> None:
         self.app_password = value
 
-    # -- request log ------------------------------------------------------------------------------------
-    @property
-    def requests(self) -> list[LoggedRequest]:
-        with self._lock:
-            return list(self._log)
-
-    def count(self, kind: str | None = None, *, status: int | None = None) -> int:
-        return sum(
-            1
-            for r in self.requests
-            if (kind is None or r.kind == kind) and (status is None or r.status == status)
-        )
-
-    def clear_log(self) -> None:
-        with self._lock:
-            self._log.clear()
-
     # -- internals ---------------------------------------------------------------------------------------
     def _new_id(self) -> int:
         self._next_id += 1
@@ -269,12 +243,16 @@ class TrackingTimeEmulator(Served):
                 status = response.status
             return response
         finally:
-            with self._lock:
-                self._log.append(
-                    LoggedRequest(
-                        arrived, request.method, request.path, kind, status, fault.value if fault else ""
-                    )
+            self._logged(
+                LoggedRequest(
+                    arrived,
+                    request.method,
+                    request.path,
+                    kind,
+                    status,
+                    fault=fault.value if fault else "",
                 )
+            )
 
     def _route(self, request: Request) -> tuple[str, int | None, list[str]]:
         """('GET users', account or None, the path after the account)."""

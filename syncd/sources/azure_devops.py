@@ -1,5 +1,7 @@
 """Azure DevOps groups as a membership source: Services through the Graph REST API, Server (on-premises)
-through the Identities API (`syncd.sources.azure_devops_server`).
+through the Identities API (`syncd.sources.azure_devops_server`). This module holds the settings, what both
+share and the Services source; `syncd.sources.azure_devops_type` registers the type and opens either (so
+neither module imports the other's importer: no circle).
 
 Settings (`[[sources]]`, type = "azure_devops"):
   organization = "contoso"               Azure DevOps Services, or
@@ -77,7 +79,7 @@ from syncd.errors import (
 from syncd.http import HttpClient, HttpOptions, RateLimiter, read_http_options
 from syncd.models import GroupRead, Health, Unidentified
 from syncd.secrets import Secret, SecretRef
-from syncd.sources.interface import Source, SourceLookup, SourceSettings, SourceType
+from syncd.sources.interface import Source, SourceLookup
 from syncd.sources.members import MAX_PAGES, MemberCollector, did_you_mean, missing, read_with_health
 
 log = structlog.get_logger("syncd.sources.azure_devops")
@@ -177,20 +179,6 @@ def parse(section: Section, name: str) -> AzureDevOpsSettings:
         http=http,
         expand_windows_with=expand_windows,
     )
-
-
-def open_source(settings: SourceSettings, lookup: SourceLookup) -> Source:
-    assert isinstance(settings, AzureDevOpsSettings)
-    if settings.is_server:
-        from syncd.sources.azure_devops_server import (
-            AzureDevOpsServerSource,
-        )
-
-        return AzureDevOpsServerSource(settings, lookup)
-    return AzureDevOpsServicesSource(settings, lookup)
-
-
-SOURCE_TYPE = SourceType(parse=parse, open=open_source)
 
 
 # -- shared by Services and Server ---------------------------------------------------------------------
@@ -511,9 +499,10 @@ class AzureDevOpsServicesSource(AzureDevOpsBase):
         return members
 
     def _lookup_subjects(self, descriptors: Sequence[str]) -> None:
-        """Subjects by descriptor, `lookup_batch_size` at a time. The per-call limit is [U] (apis.md): a 400
-        for a batch halves the size and retries what is left at that size (a batch of one that is refused is
-        an error); the rest of the run keeps the size that worked, and a warning suggests setting it."""
+        """Subjects by descriptor, `lookup_batch_size` at a time. The per-call limit is [U] (docs/contract.md
+        §2): a 400 for a batch halves the size and retries what is left at that size (a batch of one that is
+        refused is an error); the rest of the run keeps the size that worked, and a warning suggests setting
+        it."""
         left = list(dict.fromkeys(d for d in descriptors if d not in self._subjects))
         while left:  # each pass sends one batch or halves the size: bounded by len + log2(size) passes
             batch, rest = left[: self._lookup_size], left[self._lookup_size :]

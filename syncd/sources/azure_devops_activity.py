@@ -16,10 +16,10 @@ from syncd.errors import SourceError, SourceProtocolError
 from syncd.identity import EmailKey, normalise_email
 from syncd.sources.azure_devops import AzureDevOpsServicesSource
 from syncd.sources.interface import Source
+from syncd.sources.members import MAX_PAGES
 
 DEFAULT_URL = "https://vsaex.dev.azure.com"
 API_VERSION = "7.1"
-MAX_PAGES = 10_000  # 1,000,000 entitlements at the observed ~100 a page: a bound on the loop
 KIND = "GET userentitlements"
 
 

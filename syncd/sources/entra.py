@@ -14,9 +14,10 @@ when exactly one group has it (`$filter=displayName eq '…'`); none or several 
 rename or a duplicate name holds removals instead of emptying the group.
 
 Reading: `GET /v1.0/groups/{id}/transitiveMembers?$select=id,mail,userPrincipalName,accountEnabled,
-displayName&$top=999`, following the whole `@odata.nextLink` (paging.md: "until the @odata.nextLink property
-is no longer returned"; a page may be empty). Users are picked by `@odata.type` client-side rather than with
-the `/microsoft.graph.user` cast, which needs ConsistencyLevel: eventual and its index lag ([U] decision).
+displayName&$top=999`, following the whole `@odata.nextLink` (Microsoft Graph's paging documentation:
+"until the @odata.nextLink property is no longer returned"; a page may be empty). Users are picked by
+`@odata.type` client-side rather than with the `/microsoft.graph.user` cast, which needs ConsistencyLevel:
+eventual and its index lag ([U] decision).
 Nested groups appear in the flat list and are containers, not members; devices, service principals and
 org contacts are skipped and counted. `accountEnabled` (returned only when selected) false → disabled.
 Identity: `mail`, falling back to `userPrincipalName`.
@@ -40,7 +41,7 @@ from syncd.entra_auth import EntraCredentials, EntraTokenProvider, read_entra_cr
 from syncd.errors import SourceAuthFailed, SourceProtocolError, SourceUnreachable
 from syncd.http import HttpClient, HttpOptions, RateLimiter, read_http_options
 from syncd.models import GroupRead
-from syncd.sources.interface import Source, SourceLookup, SourceSettings, SourceType
+from syncd.sources.interface import Source, SourceLookup, SourceType
 from syncd.sources.members import MAX_PAGES, MemberCollector, did_you_mean, missing, read_with_health
 
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com"
@@ -85,8 +86,7 @@ def parse(section: Section, name: str) -> EntraSettings:
     )
 
 
-def open_source(settings: SourceSettings, lookup: SourceLookup) -> Source:
-    assert isinstance(settings, EntraSettings)
+def open_source(settings: EntraSettings, lookup: SourceLookup) -> Source:
     return EntraSource(settings)
 
 

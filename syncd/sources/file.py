@@ -26,7 +26,7 @@ from syncd.config_section import Section
 from syncd.errors import InputError, SourceUnreachable
 from syncd.identity import EmailKey, normalise_email, normalise_identifier
 from syncd.models import GroupRead, Health, Person, Unidentified
-from syncd.sources.interface import Source, SourceLookup, SourceSettings, SourceType
+from syncd.sources.interface import Source, SourceLookup, SourceType
 from syncd.sources.members import did_you_mean
 
 _TRUE = frozenset({"true", "yes", "1", "y", "enabled"})
@@ -344,13 +344,8 @@ def _enabled(text: str, where: str) -> bool:
     raise InputError(f"{where}: enabled: {folded!r} is not one of {_ENABLED_WORDS}")
 
 
-def _open(settings: SourceSettings, lookup: SourceLookup) -> Source:
-    assert isinstance(settings, FileSettings)
+def _open(settings: FileSettings, lookup: SourceLookup) -> Source:
     return FileSource(settings)
 
 
-def _parse(section: Section, name: str) -> SourceSettings:
-    return parse(section, name)
-
-
-SOURCE_TYPE = SourceType(parse=_parse, open=_open)
+SOURCE_TYPE = SourceType(parse=parse, open=_open)

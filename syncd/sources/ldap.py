@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from syncd.config_section import Section
 from syncd.models import GroupRead
-from syncd.sources.interface import Source, SourceLookup, SourceSettings, SourceType
+from syncd.sources.interface import Source, SourceLookup, SourceType
 from syncd.sources.ldap_connection import LdapDirectory
 from syncd.sources.ldap_membership import MembershipReader, ReadFailed, failed_read
 from syncd.sources.ldap_settings import LdapSettings, parse_ldap_settings
@@ -88,13 +88,11 @@ class LdapSource:
         self._directory.close()
 
 
-def parse(section: Section, name: str) -> SourceSettings:
+def parse(section: Section, name: str) -> LdapSettings:
     return parse_ldap_settings(section, name)
 
 
-def open_ldap_source(settings: SourceSettings, lookup: SourceLookup) -> Source:
-    if not isinstance(settings, LdapSettings):
-        raise TypeError(f"expected LdapSettings, got {type(settings).__name__}")
+def open_ldap_source(settings: LdapSettings, lookup: SourceLookup) -> Source:
     return LdapSource(settings)
 
 

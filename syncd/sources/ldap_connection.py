@@ -39,7 +39,7 @@ from syncd.sources.ldap_settings import LdapSettings
 log = structlog.get_logger("syncd.sources.ldap")
 
 Scope = Literal["base", "subtree"]
-PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"  # RFC 2696 simple paged results (apis.md §5)
+PAGED_RESULTS_OID = "1.2.840.113556.1.4.319"  # RFC 2696 simple paged results
 RESULT_NO_SUCH_OBJECT = 32
 
 # AD's "data NNN" in a result-49 message (AcceptSecurityContext sub-codes; learn.microsoft.com
@@ -300,7 +300,7 @@ class LdapDirectory:
                 options["sasl_credentials"] = (settings.tls_server_name,)  # the SPN host: ldap/<name>
         else:
             # NTLM is ldap3's "Sicily" bind, which Samba does not implement (cannatag/ldap3 #663, #836): it
-            # is exercised only against real AD, never in this project's tests (directory-server.md)
+            # is exercised only against real AD, never in this project's tests
             options = {
                 "authentication": NTLM if settings.auth == "ntlm" else SIMPLE,
                 "user": settings.bind_user,
@@ -313,7 +313,7 @@ class LdapDirectory:
             receive_timeout=math.ceil(settings.timeout),  # ldap3 packs it as an integer (SO_RCVTIMEO)
             auto_referrals=False,  # referrals lead to other domains/DCs we were not configured for
             auto_range=False,  # ranging is done (and checked) by the reader
-            return_empty_attributes=False,  # needed with auto_range=False (directory-server.md pitfall 8)
+            return_empty_attributes=False,  # else ldap3 (auto_range off) raises KeyError on member;range=
             check_names=False,  # no schema is read (get_info=NONE): values stay raw bytes
             raise_exceptions=True,
             **options,

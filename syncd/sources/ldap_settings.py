@@ -22,7 +22,7 @@ from syncd.secrets import SecretRef
 Auth = Literal["simple", "kerberos", "ntlm"]
 AUTH_METHODS: tuple[Auth, ...] = ("simple", "kerberos", "ntlm")
 DEFAULT_IDENTITY_ATTRIBUTES = ("mail", "userPrincipalName", "proxyAddresses")
-AD_MAX_PAGE_SIZE = 1000  # AD's MaxPageSize: a larger page is silently cut to 1000 (apis.md §5)
+AD_MAX_PAGE_SIZE = 1000  # AD's MaxPageSize (LDAP policy, default 1000): a larger page is silently cut
 # an LDAP attribute description (RFC 4512 descr): letter, then letters, digits, hyphens
 _ATTRIBUTE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]*$")
 _DN_START = re.compile(r"^\s*(?:[A-Za-z][A-Za-z0-9-]*|\d+(?:\.\d+)+)\s*=")
@@ -144,7 +144,7 @@ def _missing_extra(auth: Auth) -> str | None:
             return f"'kerberos' needs the optional package {package}: pip install syncd[kerberos]"
     if auth == "ntlm" and not _md4_available():
         # ldap3 2.9.1 computes NTLM hashes with MD4, which OpenSSL 3 no longer ships; it falls back to
-        # pycryptodome's Crypto.Hash.MD4 (ldap3/utils/ntlm.py; apis.md §5)
+        # pycryptodome's Crypto.Hash.MD4 (ldap3/utils/ntlm.py, ldap3 2.9.1)
         return "'ntlm' needs the optional package pycryptodome (MD4): pip install syncd[ntlm]"
     return None
 

@@ -11,7 +11,9 @@ from syncd.errors import SourceAuthFailed, SourceProtocolError, SourceUnreachabl
 from syncd.identity import EmailKey, normalise_email, normalise_identifier
 from syncd.models import GroupRead, Health, Person, Unidentified
 
-MAX_PAGES = 100_000  # a bound on any paging loop; a real listing ends long before
+# the one bound on every source's paging loop (LDAP pages, Graph and Azure DevOps listings, entitlements):
+# a real listing ends long before; a server that never says "last page" stops here with a clear error
+MAX_PAGES = 100_000
 
 
 def read_with_health(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from syncd.targets.interface import TargetType
+from syncd.targets.interface import TargetSettings, TargetType
 
 TARGET_MODULES: dict[str, str] = {
     "timetracker": "syncd.targets.timetracker",
@@ -12,7 +12,9 @@ TARGET_MODULES: dict[str, str] = {
 }
 
 
-def target_type(name: str) -> TargetType:
+def target_type(name: str) -> TargetType[TargetSettings]:
+    """The type registered under `name`, seen through the settings Protocol (as `source_type`): `open` is
+    only ever handed the settings its own `parse` made, so no target narrows them."""
     module = importlib.import_module(TARGET_MODULES[name])
-    kind: TargetType = module.TARGET_TYPE
+    kind: TargetType[TargetSettings] = module.TARGET_TYPE
     return kind

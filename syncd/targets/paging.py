@@ -16,7 +16,8 @@ from typing import Any
 
 from syncd.target_read import ReadHealth, TargetReadRefused
 
-MAX_PAGES = 10_000  # 5,000,000 rows at 500 a page, 1,000,000 at 100
+# a bound on one read of a target's user list (both targets): 5,000,000 rows at 500 a page, 1,000,000 at 100
+MAX_USER_PAGES = 10_000
 
 
 class PagedList:

@@ -8,12 +8,13 @@ writes this run, exit 5). Rows are read flat or nested, the role as an object or
 (counted, listed, never guessed). `GET users` (§1.4) lists who can be given a seat, read by the cycle only
 when someone may need one.
 
-Writing (§1.5): `POST users/roles` with `skipErrors: true`; unassignments in POSTs of their own, first;
-people 7pace has are written by the `id` read for them, new people by e-mail; role names in the server's
-own spelling. Each entry's fate is read from `failedEntries` (matched back by the echoed id or e-mail;
-unmatched failures leave the batch UNKNOWN). A batch refused whole (400/409/422) is re-read and what did
-not show is sent again in halves. A POST whose answer is lost is UNKNOWN for its batch and stops further
-writes this run (setting a role is idempotent, so the next run settles it).
+Writing (§1.5): `POST users/roles` with `skipErrors: true`, one per batch the cycle sends (it sends
+unassignments in batches of their own, first); people 7pace has are written by the `id` read for them, new
+people by e-mail; role names in the server's own spelling. Each entry's fate is read from `failedEntries`
+(matched back by the echoed id or e-mail; unmatched failures leave the batch UNKNOWN). A batch refused
+whole (400/409/422) is re-read and what did not show is sent again in halves. A POST whose answer is lost
+is UNKNOWN for its batch and stops further writes this run (setting a role is idempotent, so the next run
+settles it).
 
 Authentication (§1.2): the Bearer API token (cloud), or Windows authentication (NTLM through requests-ntlm
 and pyspnego) for on-prem servers, with a user and secret or, on Windows, the running account.
@@ -23,13 +24,14 @@ margin and learns a lower quota from a 429 (adaptive RateLimiter); 0 turns a win
 `seats()` returns None: no subscription endpoint is documented.
 
 Request economy (issue 8): a full read is floor(seats / page) + 1 GETs (the empty page ends it), a write is
-one POST per batch (one more where unassignments end), `verify()` is one full read.
+one POST per batch (the cycle sends unassignments in batches of their own), the cycle's verify is one
+full read.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -42,7 +44,7 @@ from syncd.config_section import Section
 from syncd.errors import TargetAuthFailed, TargetError, TargetProtocolError, TargetUnreachable
 from syncd.http import HttpClient, HttpOptions, RateLimiter, RequestStats, read_http_options
 from syncd.identity import EmailKey, normalise_email, normalise_identifier
-from syncd.models import NONE_ROLE, Action, Change, ChangeResult, LicensedUser, Outcome, SeatInfo
+from syncd.models import NONE_ROLE, Change, ChangeResult, LicensedUser, Outcome, SeatInfo
 from syncd.secrets import SecretRef
 from syncd.target_read import (
     Organization,
@@ -52,8 +54,8 @@ from syncd.target_read import (
     UnmatchedSeat,
     judge,
 )
-from syncd.targets.interface import Target, TargetSettings, TargetType
-from syncd.targets.paging import MAX_PAGES, PagedList
+from syncd.targets.interface import Target, TargetType
+from syncd.targets.paging import MAX_USER_PAGES, PagedList
 
 log = structlog.get_logger("syncd.targets.timetracker")
 
@@ -214,7 +216,7 @@ class TimetrackerTarget:
     """A live connection to one 7pace Timetracker organisation (or on-prem collection)."""
 
     def __init__(
-        self, settings: TimetrackerSettings, *, page_size: int = MAX_PAGE, max_pages: int = MAX_PAGES
+        self, settings: TimetrackerSettings, *, page_size: int = MAX_PAGE, max_pages: int = MAX_USER_PAGES
     ) -> None:
         if not settings.api_root or (settings.auth == "token" and settings.token is None):
             raise TargetProtocolError("[target] is incomplete: url and token are required")
@@ -331,36 +333,18 @@ class TimetrackerTarget:
         return Organization(by_key, unlabelled)
 
     def apply(self, batch: Sequence[Change]) -> list[ChangeResult]:
-        """Send the changes; one result per change, in order. Unassignments go first, in POSTs of their
-        own, so freeing seats never depends on how the server orders a batch; then changes and assignments,
-        `batch_size` entries a POST."""
+        """Send one batch as one POST; one result per change, in order. The cycle owns slicing: it sends at
+        most `batch_size` changes and keeps unassignments in batches of their own, first, so freeing seats
+        never depends on how the server orders a batch (docs/contract.md §1.5). A batch refused whole is
+        retried in halves (`_after_refusal`): a retry that isolates one bad entry, not slicing."""
         if self._lost:
             raise TargetUnreachable(f"not sent: an earlier batch lost the connection ({self._lost})")
-        size = self.settings.batch_size
-        freeing = [i for i, c in enumerate(batch) if c.action is Action.UNASSIGN]
-        others = [i for i, c in enumerate(batch) if c.action is not Action.UNASSIGN]
-        chunks = [group[s : s + size] for group in (freeing, others) for s in range(0, len(group), size)]
-        results: dict[int, ChangeResult] = {}
-        for number, chunk in enumerate(chunks):
-            results.update(zip(chunk, self._post([batch[i] for i in chunk]), strict=True))
-            if self._writes_stopped():
-                for later in chunks[number + 1 :]:
-                    for index in later:
-                        results[index] = ChangeResult(
-                            batch[index], Outcome.FAILURE, "not sent: an earlier batch lost the connection"
-                        )
-                break
-        return [results[i] for i in range(len(batch))]
+        if not batch:
+            return []
+        return self._post(batch)
 
     def _writes_stopped(self) -> bool:
         return bool(self._lost)
-
-    def verify(self, changes: Iterable[Change]) -> list[ChangeResult]:
-        """Re-read the target (one full read, no per-person requests) and report, per change, whether it
-        shows: SUCCESS when the person now holds `after` (absent counts as "None"), FAILURE otherwise.
-        Role names compare case-insensitively (7pace stores its own spelling)."""
-        actual = _Shown(self.read().licensed)
-        return [actual.result(c, f"did not take: 7pace shows {{now}}, not {c.after}") for c in changes]
 
     def seats(self) -> SeatInfo | None:
         """None: 7pace's REST API documents no endpoint for the subscription's "Users Assignable"."""
@@ -369,6 +353,10 @@ class TimetrackerTarget:
     def roles(self) -> tuple[str, ...] | None:
         """None: no roles catalogue endpoint is documented; `last_read.roles` has the roles seen in use."""
         return None
+
+    def notes(self) -> tuple[str, ...]:
+        """Nothing beyond the read: what paging noticed travels in `TargetRead.notes`."""
+        return ()
 
     def check(self) -> str:
         """One cheap authenticated read (`$count=1`): proves URL, token, rights and api-version."""
@@ -744,14 +732,8 @@ def _error_message(body: object) -> str:
     return " ".join(text.split())[:300]
 
 
-def _parse(section: Section) -> TargetSettings:
-    return parse_settings(section)
-
-
-def _open(settings: TargetSettings) -> Target:
-    if not isinstance(settings, TimetrackerSettings):
-        raise TypeError(f"expected TimetrackerSettings, got {type(settings).__name__}")
+def _open(settings: TimetrackerSettings) -> Target:
     return TimetrackerTarget(settings)
 
 
-TARGET_TYPE = TargetType(parse=_parse, open=_open)
+TARGET_TYPE = TargetType(parse=parse_settings, open=_open)

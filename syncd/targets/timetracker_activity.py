@@ -25,7 +25,8 @@ from syncd.errors import TargetProtocolError
 from syncd.http import HttpClient
 
 PAGE = 500  # "$count: Number of items to take. Maximum value: 500"
-MAX_PAGES = 20_000  # 10,000,000 rows: a bound on the loop, far above any window syncd reads
+# worklogs, not users: many rows a person, so a bound of its own (10,000,000 rows), far above any window
+MAX_WORKLOG_PAGES = 20_000
 KIND = "GET workLogs/all"
 _WIDTH = len("2026-01-01T00:00:00")
 
@@ -70,7 +71,7 @@ class WorklogReader:
         latest: dict[str, str] = {}
         rows = requests = skip = 0
         first_ids: str | None = None
-        for _ in range(MAX_PAGES):
+        for _ in range(MAX_WORKLOG_PAGES):
             step = f"reading worklogs (GET workLogs/all, {bound}={since_text}, $skip={skip})"
             _, body = self._client.request(
                 "GET",
@@ -100,7 +101,9 @@ class WorklogReader:
             rows += len(page)
             skip += len(page)
         else:
-            raise TargetProtocolError(f"reading worklogs: more than {MAX_PAGES} pages; narrow the look-back")
+            raise TargetProtocolError(
+                f"reading worklogs: more than {MAX_WORKLOG_PAGES} pages; narrow the look-back"
+            )
         last: dict[str, datetime] = {}
         for user, moment in latest.items():
             try:

@@ -46,7 +46,8 @@ from syncd.identity import EmailKey, normalise_email
 from syncd.models import NONE_ROLE, Action, Change, ChangeResult, LicensedUser, Outcome, SeatInfo
 from syncd.secrets import SecretRef
 from syncd.target_read import Organization, ReadHealth, TargetRead, TargetReadRefused, UnmatchedSeat, judge
-from syncd.targets.interface import Target, TargetSettings, TargetType
+from syncd.targets.interface import Target, TargetType
+from syncd.targets.paging import MAX_USER_PAGES
 
 log = structlog.get_logger("syncd.targets.trackingtime")
 
@@ -55,7 +56,6 @@ DEFAULT_ROLES = ("ADMIN", "PROJECT_MANAGER", "CO_WORKER")  # highest first, as [
 APP_PASSWORD_USER = "API_TOKEN"  # "use the constant string API_TOKEN as the username" (contract, auth)
 MAX_INVITE = 20  # "Added limit of 20 users in invite users endpoint" (release notes v4.3.1)
 MAX_PAGE_SIZE = 1000
-MAX_PAGES = 10_000  # a hard cap on one read: far above TrackingTime's 1,000-user account limit
 PENDING = "INVITED"
 _ORDER = {Action.UNASSIGN: 0, Action.CHANGE: 1, Action.ASSIGN: 2}
 _RETRY_ENVELOPE = frozenset({429, 503})
@@ -343,7 +343,7 @@ class TrackingTimeTarget:
         size = self.settings.page_size
         seen: set[str] = set()
         first: list[str] = []
-        for page in range(MAX_PAGES):
+        for page in range(MAX_USER_PAGES):
             step = f"reading users (GET users, page {page})"
             answer = self._call(
                 "GET",
@@ -380,7 +380,7 @@ class TrackingTimeTarget:
         raise TargetReadRefused(
             ReadHealth.PARTIAL,
             self._client.describe,
-            f"still returned users after {MAX_PAGES} pages, so the list cannot be read completely",
+            f"still returned users after {MAX_USER_PAGES} pages, so the list cannot be read completely",
         )
 
     def _rows(self, answer: Answer, step: str) -> list[Any]:
@@ -645,14 +645,8 @@ def _basic(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
 
-def _parse(section: Section) -> TargetSettings:
-    return parse_settings(section)
-
-
-def _open(settings: TargetSettings) -> Target:
-    if not isinstance(settings, TrackingTimeSettings):
-        raise TypeError(f"expected TrackingTimeSettings, got {type(settings).__name__}")
+def _open(settings: TrackingTimeSettings) -> Target:
     return TrackingTimeTarget(settings)
 
 
-TARGET_TYPE = TargetType(parse=_parse, open=_open, default_roles=DEFAULT_ROLES)
+TARGET_TYPE = TargetType(parse=parse_settings, open=_open, default_roles=DEFAULT_ROLES)

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from syncd.config_section import Section
+from syncd.cycle import _batches
 from syncd.emulators.timetracker import EmulatedUser, TimetrackerEmulator
 from syncd.http import HttpOptions
 from syncd.identity import normalise_email
-from syncd.models import Action, Change, Reason
+from syncd.models import Action, Change, ChangeResult, Reason
 from syncd.secrets import SecretRef
 from syncd.targets.timetracker import TimetrackerSettings, TimetrackerTarget, api_root
 
@@ -35,6 +36,15 @@ def change(email: str, after: str, before: str = "None", action: Action | None =
     if action is None:
         action = Action.ASSIGN if before == "None" else Action.UNASSIGN if after == "None" else Action.CHANGE
     return Change(key, email, action, before, after, Reason("test"))
+
+
+def apply_in_cycle_batches(target: TimetrackerTarget, changes: list[Change]) -> list[ChangeResult]:
+    """Send `changes` (in plan order) the way the cycle does, the one owner of slicing: its batches of at
+    most `target.batch_size`, unassignments apart, one `apply` (one POST) each."""
+    results: list[ChangeResult] = []
+    for _, batch in _batches(changes, target.batch_size):
+        results.extend(target.apply(batch))
+    return results
 
 
 @pytest.fixture

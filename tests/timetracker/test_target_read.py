@@ -16,7 +16,7 @@ from syncd.identity import EmailKey
 from syncd.models import LicensedUser, Outcome
 from syncd.target_read import ReadHealth, TargetReadRefused, UnmatchedSeat, judge
 
-from .conftest import change, users
+from .conftest import apply_in_cycle_batches, change, users
 
 QUOTA_OFF: dict[str, Any] = {"quota_per_second": None, "quota_per_minute": None}
 
@@ -200,17 +200,19 @@ def test_existing_people_are_written_by_id_in_the_servers_role_spelling(target_f
         target = target_factory(seven.server.base_url)
         read = target.read()
         ann = read.licensed[EmailKey("ann@x.example")]
-        results = target.apply(
+        results = apply_in_cycle_batches(
+            target,
             [
+                replace(change("bob@x.example", "None", "Budget"), target_id="B"),
                 change("new@x.example", "Team"),
                 replace(change("ann@x.example", "Budget", "Team"), target_id=ann.target_id),
-                replace(change("bob@x.example", "None", "Budget"), target_id="B"),
-            ]
+            ],
         )
     finally:
         seven.server.stop()
     assert [r.outcome for r in results] == [Outcome.SUCCESS] * 3
-    # the unassignment went in a POST of its own, first; ids for people 7pace has; its own spelling
+    # the unassignment went in a POST of its own (the cycle's batch), first; ids for people 7pace has; its
+    # own spelling
     assert seven.posts == [
         [{"id": "B", "role": {"name": "None"}}],
         [{"email": "new@x.example", "role": {"name": "team"}}, {"id": "A", "role": {"name": "budget"}}],
