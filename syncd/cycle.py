@@ -24,7 +24,7 @@ import structlog
 from syncd import audit as audit_module
 from syncd import clock_check, metrics, plan_file
 from syncd.audit import AuditLog
-from syncd.config import Config, rule_identity
+from syncd.config import Config
 from syncd.errors import (
     ExitCode,
     GuardTripped,
@@ -49,12 +49,14 @@ from syncd.models import (
     Health,
     LicensedUser,
     Outcome,
+    Owned,
     Plan,
     UnusableMember,
+    rule_identity,
 )
 from syncd.plan_output import ambiguous_line
 from syncd.progress import Progress
-from syncd.reconcile import Owned, PlanInputs, Reconciliation, UnhealthyGroup, reconcile
+from syncd.reconcile import PlanInputs, Reconciliation, UnhealthyGroup, reconcile
 from syncd.rules import Selection, desired_roles, inactive_members
 from syncd.runlock import RunLock
 from syncd.sources import source_type

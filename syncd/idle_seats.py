@@ -36,13 +36,14 @@ from syncd.models import (
     Held,
     LicensedUser,
     Outcome,
+    Owned,
     Plan,
     Reason,
+    ordered,
 )
 from syncd.reclaim import HELD_CAUSE, RECLAIM_RULE, ReclaimInputs, decide, still_idle
 from syncd.reclaim_settings import GroupRef, ReclaimSettings
 from syncd.reclaim_state import Reclaimed, ReclaimState
-from syncd.reconcile import Owned
 from syncd.rules import Selection
 from syncd.state import State
 from syncd.targets.interface import Target
@@ -57,7 +58,6 @@ REGRANT = "reclaim-regrant"
 WARNING = "reclaim-warning"
 GRANT = "reclaim-grant"
 FORGOTTEN = "reclaim-forgotten"
-_ORDER = {Action.UNASSIGN: 0, Action.CHANGE: 1, Action.ASSIGN: 2}
 
 
 class IdleSeatStep:
@@ -185,11 +185,9 @@ class IdleSeatStep:
         if finishing:
             done = {c.key for c in finishing}
             kept = [c for c in plan.changes if c.key not in done]
-            plan = replace(
-                plan, changes=tuple(sorted((*kept, *finishing), key=lambda c: (_ORDER[c.action], c.key)))
-            )
+            plan = replace(plan, changes=ordered((*kept, *finishing)))
         summary = idle_summary(self.config.pricing, len(decision.idle), now.date()) if judged else ""
-        changes = tuple(sorted((*plan.changes, *decision.reclaims), key=lambda c: (_ORDER[c.action], c.key)))
+        changes = ordered((*plan.changes, *decision.reclaims))
         return replace(
             plan,
             changes=changes,

@@ -19,7 +19,7 @@ from syncd import audit_query
 from syncd.config import Config
 from syncd.errors import UsageError
 from syncd.identity import EmailKey, normalise_identifier
-from syncd.reconcile import Owned
+from syncd.models import Owned
 from syncd.state import STATE_FILE, State
 
 

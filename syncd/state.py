@@ -22,8 +22,7 @@ from typing import Any, cast
 
 from syncd.errors import StateDamaged, StateError, StorageError
 from syncd.identity import EmailKey
-from syncd.models import Renamed
-from syncd.reconcile import Owned
+from syncd.models import Owned, Renamed
 
 STATE_FILE = "syncd.sqlite3"
 REMOVED_KEPT = timedelta(days=90)  # removals remembered this long (removal window, re-grant detection)

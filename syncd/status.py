@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from syncd.config import Config
+from syncd.models import utc_stamp
 from syncd.reclaim_state import ReclaimState
 from syncd.state import State
 
@@ -93,7 +94,7 @@ def render_status(config: Config, fmt: str, now: datetime) -> str:
     elif seats["as_of_last_run"]:
         held = str(seats["held"])
     else:
-        when = datetime.fromisoformat(seats["as_of"]).strftime("%Y-%m-%d %H:%M UTC")
+        when = utc_stamp(datetime.fromisoformat(seats["as_of"]))
         held = f"{seats['held']} (at the run of {when}, the last that read the target)"
     out.append(f"Seats: {held}{limit}; {seats['owned_by_syncd']} assigned or adopted by syncd")
     out.extend(f"  {line}" for line in data["cost_lines"])

@@ -13,12 +13,11 @@ from typing import Any
 import pytest
 
 from syncd import audit, plan_file
-from syncd.config import Policy
 from syncd.cycle import check_guards
 from syncd.errors import PlanRefused
 from syncd.identity import EmailKey
-from syncd.models import NONE_ROLE, Action, Change, LicensedUser, Plan, Reason
-from syncd.reconcile import Owned, PlanInputs, reconcile
+from syncd.models import NONE_ROLE, Action, Change, LicensedUser, Owned, Plan, Policy, Reason
+from syncd.reconcile import PlanInputs, reconcile
 from syncd.secrets import Secret
 from syncd.target_identity import binding, folder_name
 

@@ -13,7 +13,7 @@ import pytest
 
 from syncd.errors import LockHeld, StateError
 from syncd.identity import EmailKey
-from syncd.reconcile import Owned
+from syncd.models import Owned
 from syncd.runlock import RunLock
 from syncd.state import SCHEMA_VERSION, GroupBaseline, State
 
