@@ -49,8 +49,8 @@ from syncd.state import State
 from syncd.targets.interface import Target
 
 if TYPE_CHECKING:
-    from syncd.cycle import SourceSet
     from syncd.plan_file import SavedPlan
+    from syncd.reading import SourceSet
 
 log = structlog.get_logger("syncd.idle_seats")
 
@@ -89,7 +89,7 @@ class IdleSeatStep:
     # -- 1. before reconcile ----------------------------------------------------------------------------
     def read_groups(self, reads: Mapping[tuple[str, str], GroupRead], stack: ExitStack) -> None:
         """Read the exempt and regrant groups (reusing a rule's read of the same group)."""
-        from syncd.cycle import SourceSet  # the cycle's on-demand source opener
+        from syncd.reading import SourceSet  # the cycle's on-demand source opener
 
         self.rules_read_ok = all(r.health is Health.OK for r in reads.values())
         sources = self.sources = SourceSet(self.config, stack)

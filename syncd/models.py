@@ -158,6 +158,15 @@ class GroupRead:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupBaseline:
+    """A group's last good read (size, digest of its members' keys): what its next read is judged against."""
+
+    size: int
+    digest: str
+    read_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class LicensedUser:
     """A user the target knows, with their current role ("None" = no seat)."""
 

@@ -23,9 +23,9 @@ from syncd.audit_query import AuditFilter, events
 from syncd.config import Config
 from syncd.errors import SyncdError, UsageError
 from syncd.identity import EmailKey, normalise_email
-from syncd.models import NONE_ROLE, Action, Owned, rule_identity
+from syncd.models import NONE_ROLE, Action, GroupBaseline, Owned, rule_identity
 from syncd.runlock import RunLock
-from syncd.state import STATE_FILE, GroupBaseline, State
+from syncd.state import STATE_FILE, State
 from syncd.target_identity import binding
 
 _CHANGES = frozenset(a.value for a in Action)
