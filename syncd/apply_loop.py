@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
@@ -17,7 +18,18 @@ import structlog
 from syncd import plan_file
 from syncd.audit import AuditLog
 from syncd.identity import EmailKey, normalise_identifier
-from syncd.models import NONE_ROLE, Action, Change, ChangeResult, LicensedUser, Outcome, Owned, rule_identity
+from syncd.idle_seats import IdleSeatStep
+from syncd.models import (
+    NONE_ROLE,
+    Action,
+    Change,
+    ChangeResult,
+    LicensedUser,
+    Outcome,
+    Owned,
+    Plan,
+    rule_identity,
+)
 from syncd.progress import Progress
 from syncd.state import State
 from syncd.targets.interface import Target
@@ -124,6 +136,62 @@ def apply_changes(
         log.info("batch applied", batch=number, size=len(batch), done=len(results), total=len(changes))
     progress.finish()
     return results, 0
+
+
+@dataclass(frozen=True)
+class Sent:
+    """The apply step's result. A dry run sends nothing: its plan, no results, nothing left."""
+
+    plan: Plan
+    results: tuple[ChangeResult, ...] = ()
+    not_applied: int = 0
+    problems: tuple[str, ...] = ()
+    short: bool = False  # stopped, or reclaims held for unread activity: at best exit 4
+    requests: Mapping[str, int] = field(default_factory=dict)
+
+
+def send_plan(
+    target: Target,
+    plan: Plan,
+    licensed: Mapping[EmailKey, LicensedUser],
+    *,
+    state: State,
+    audit: AuditLog,
+    run_id: str,
+    clock: Callable[[], datetime],
+    stop: threading.Event,
+    deadline: float | None,
+    idle: IdleSeatStep | None,
+) -> Sent:
+    """The write step: the idle-seat step's last word, the batches, then a fresh read verifies them."""
+    problems: list[str] = []
+    if idle is not None:
+        plan = idle.before_write(plan, target, licensed)
+        problems += idle.take_problems()
+    results, not_applied = apply_changes(
+        target,
+        plan.changes,
+        state=state,
+        audit=audit,
+        run_id=run_id,
+        clock=clock,
+        stop=stop,
+        deadline=deadline,
+    )
+    if idle is not None:
+        idle.after_write(results)
+    results = verify(target, results, state)
+    problems += [
+        f"{r.change.email}: {r.change.action.value} {r.outcome.value}: {r.error}"
+        for r in results
+        if r.outcome is not Outcome.SUCCESS
+    ]
+    if not_applied:
+        problems.append(f"{not_applied} change(s) not applied: stopped before the end (see the audit log)")
+    if stop.is_set():
+        problems.append("stopped by a signal: the batch in flight was finished and recorded")
+    short = stop.is_set() or (idle is not None and idle.unread_holds > 0)
+    return Sent(plan, tuple(results), not_applied, tuple(problems), short)
 
 
 def _bookkeeping(

@@ -23,18 +23,24 @@ import structlog
 
 from syncd import audit as audit_module
 from syncd import clock_check, metrics, plan_file, status
-from syncd.apply_loop import apply_changes, verify
+from syncd.apply_loop import Sent, send_plan
 from syncd.apply_loop import settle_interrupted as settle_interrupted
 from syncd.audit import AuditLog, NullAuditLog, summary_fields
 from syncd.config import Config
 from syncd.errors import ExitCode, GuardTripped, PlanRefused, SyncdError
-from syncd.guards import check_guards, held_problems, judge_health, unhealthy_groups
+from syncd.guards import (
+    approved_plan,
+    check_guards,
+    held_problems,
+    judge_health,
+    outcome_exit_code,
+    unhealthy_groups,
+)
 from syncd.identity import EmailKey
 from syncd.idle_seats import IdleSeatStep
 from syncd.matching import Matching
 from syncd.models import (
     Action,
-    Change,
     ChangeResult,
     GroupBaseline,
     GroupRead,
@@ -44,13 +50,13 @@ from syncd.models import (
     Outcome,
     Owned,
     Plan,
-    ordered,
 )
 from syncd.plan_output import ambiguous_line
 from syncd.reading import (
     Readout,
     held_twice,
     matched_people,
+    moved_keys,
     opened_target,
     read_organization,
     read_sources,
@@ -71,6 +77,9 @@ from syncd.targets.interface import Target
 
 log = structlog.get_logger("syncd.cycle")
 
+_INTERRUPTED = (
+    "run interrupted before it could finish; a batch being sent keeps its intent and the next run settles it"
+)
 REGRANT_WINDOW = timedelta(days=30)  # a seat syncd removed and someone gave back within this is reported
 
 Clock = Callable[[], datetime]
@@ -148,18 +157,6 @@ class _Planned:
     removed_recently: Mapping[EmailKey, datetime]
 
 
-@dataclass(frozen=True)
-class _Sent:
-    """The apply step's result. A dry run sends nothing: its plan, no results, nothing left."""
-
-    plan: Plan
-    results: tuple[ChangeResult, ...] = ()
-    not_applied: int = 0
-    problems: tuple[str, ...] = ()
-    short: bool = False  # stopped, or reclaims held for unread activity: at best exit 4
-    requests: Mapping[str, int] = field(default_factory=dict)
-
-
 class Cycle:
     """One cycle for one config. `clock` and `stop` are injectable (tests, the daemon's signal handler)."""
 
@@ -215,23 +212,15 @@ class Cycle:
                 except SyncdError as error:
                     error.run_id = run_id
                     if request.audit:
-                        audit.failed(f"run stopped: {error}", str(error), int(error.exit_code), started)
-                        error.audited = True
-                        self._finish(
-                            request, state, run_id, int(error.exit_code), {"error": str(error)}, started
+                        self._unfinished(
+                            request, state, audit, run_id, started, f"run stopped: {error}", error
                         )
+                        error.audited = True
                     raise
                 except KeyboardInterrupt:
                     # the bounded stop wait ran out (or a second signal): still account for the run
                     if request.audit:
-                        message = (
-                            "run interrupted before it could finish; a batch being sent keeps its intent and "
-                            "the next run settles it"
-                        )
-                        audit.failed(message, message, int(ExitCode.PARTIAL), started)
-                        self._finish(
-                            request, state, run_id, int(ExitCode.PARTIAL), {"error": message}, started
-                        )
+                        self._unfinished(request, state, audit, run_id, started, _INTERRUPTED, None)
                     raise
                 except Exception:
                     if request.audit:
@@ -306,17 +295,34 @@ class Cycle:
 
         # apply (a dry run records what it would send instead of sending it)
         if request.write:
-            sent = self._send(request, seen.target, plan, planned.licensed, state, audit, run_id, idle)
+            deadline = (
+                time.monotonic() + request.max_runtime.total_seconds()
+                if request.max_runtime is not None
+                else None
+            )
+            sent = send_plan(
+                seen.target,
+                plan,
+                planned.licensed,
+                state=state,
+                audit=audit,
+                run_id=run_id,
+                clock=self.clock,
+                stop=self.stop,
+                deadline=deadline,
+                idle=idle,
+            )
+            sent = replace(sent, requests=_request_counts(seen.target))
         else:
             for change in plan.changes:
                 audit.planned(change)
-            sent = _Sent(plan)
+            sent = Sent(plan)
 
         # record
         exit_code = outcome_exit_code(
             seen.readout.source_errors,
             sent.plan,
-            failed=len(_failed(sent.results)),
+            failed=sum(1 for r in sent.results if r.outcome is not Outcome.SUCCESS),
             not_applied=sent.not_applied,
         )
         if exit_code is ExitCode.OK and sent.short:
@@ -473,25 +479,15 @@ class Cycle:
                 f"{request.reviewed_path}: the world has drifted since this plan was made (config, group "
                 "members or target roles changed); make and review a new plan with `syncd plan --out FILE`"
             )
-        plan = reviewed.plan
-        _refuse_unexplained(request.reviewed_path, plan, fresh, request.override_guards)
-        if request.override_guards:
-            # An approved plan may also release removals held only because a group looked suspicious
-            # (emptied or shrank a lot): the reviewer saw them listed. Missing or unreadable groups stay held.
-            released = tuple(h.change for h in plan.held if h.cause == Health.SUSPICIOUS.value)
-            if released:
-                plan = replace(
-                    plan,
-                    changes=ordered((*plan.changes, *released)),
-                    held=tuple(h for h in plan.held if h.cause != Health.SUSPICIOUS.value),
-                    seats_after=plan.seats_after - sum(1 for c in released if c.action is Action.UNASSIGN),
-                )
-                accepted = {
+        plan = approved_plan(str(request.reviewed_path), reviewed.plan, fresh, request.override_guards)
+        if plan is not reviewed.plan:  # suspicious groups released: their sizes become the new baselines
+            state.record_group_reads(
+                {
                     (g.source, g.group): GroupBaseline(g.members, "", now)
                     for g in plan.groups
                     if g.health is Health.SUSPICIOUS
                 }
-                state.record_group_reads(accepted)
+            )
         return plan
 
     def _idle_step(
@@ -528,52 +524,22 @@ class Cycle:
         )
         raise GuardTripped(message)
 
-    def _send(
+    def _unfinished(
         self,
         request: CycleRequest,
-        target: Target,
-        plan: Plan,
-        licensed: Mapping[EmailKey, LicensedUser],
         state: State,
         audit: AuditLog,
         run_id: str,
-        idle: IdleSeatStep | None,
-    ) -> _Sent:
-        """Send the plan in batches, then verify it by a fresh read of the target."""
-        problems: list[str] = []
-        if idle is not None:
-            plan = idle.before_write(plan, target, licensed)
-            problems += idle.take_problems()
-        deadline = (
-            time.monotonic() + request.max_runtime.total_seconds()
-            if request.max_runtime is not None
-            else None
-        )
-        results, not_applied = apply_changes(
-            target,
-            plan.changes,
-            state=state,
-            audit=audit,
-            run_id=run_id,
-            clock=self.clock,
-            stop=self.stop,
-            deadline=deadline,
-        )
-        if idle is not None:
-            idle.after_write(results)
-        results = verify(target, results, state)
-        problems += [
-            f"{r.change.email}: {r.change.action.value} {r.outcome.value}: {r.error}"
-            for r in _failed(results)
-        ]
-        if not_applied:
-            problems.append(
-                f"{not_applied} change(s) not applied: stopped before the end (see the audit log)"
-            )
-        if self.stop.is_set():
-            problems.append("stopped by a signal: the batch in flight was finished and recorded")
-        short = self.stop.is_set() or (idle is not None and idle.unread_holds > 0)
-        return _Sent(plan, tuple(results), not_applied, tuple(problems), short, _request_counts(target))
+        started: float,
+        message: str,
+        error: SyncdError | None,
+    ) -> None:
+        """Account for a run that did not reach its end: an error (its own exit code), or an interruption
+        (4: a batch being sent keeps its intent and the next run settles it)."""
+        code = int(error.exit_code) if error is not None else int(ExitCode.PARTIAL)
+        why = str(error) if error is not None else message
+        audit.failed(message, why, code, started)
+        self._finish(request, state, run_id, code, {"error": why}, started)
 
     def _finish(
         self,
@@ -655,71 +621,6 @@ def _problems(plan: Plan, readout: Readout, distrusted: str | None) -> list[str]
     problems += [f"{e.email}: left alone ({e.kind}): {e.why}" for e in plan.left_alone[:20]]
     problems += [f"left alone (ambiguous): {ambiguous_line(a)}" for a in plan.ambiguous[:20]]
     return problems
-
-
-def moved_keys(
-    observed: dict[EmailKey, datetime], moves: Mapping[EmailKey, EmailKey]
-) -> dict[EmailKey, datetime]:
-    """Observations (absent/waiting since) under today's keys after renames."""
-    for old, new in moves.items():
-        if old in observed:
-            observed[new] = observed.pop(old)
-    return observed
-
-
-def outcome_exit_code(
-    source_errors: Mapping[str, SyncdError], plan: Plan, *, failed: int, not_applied: int
-) -> ExitCode:
-    """The exit code of a cycle that ran to its end (guards and whole failures raise their own).
-
-    5 when a source, or a source used to expand another's groups, was down; 4 when changes failed or were
-    left, or when any group was not read cleanly (missing, partial, suspicious, unreadable): the people it
-    covers are held, and a scheduler must not see that as success. 4 too when a match is ambiguous (7pace
-    holds a person twice, a row matches two people, a person two rows): nothing is sent for them until an
-    admin merges the accounts or fixes the identifiers. Holds by grace, assignments
-    blocked by the configured seat cap, seats in a role `[roles]` does not name, and people who are not
-    users of the organization yet (often for good: they do not use Azure DevOps; plan, status and audit
-    name them) are the policy working: 0.
-    """
-    if source_errors:
-        return ExitCode.UNREACHABLE
-    if failed or not_applied or any(g.health is not Health.OK for g in plan.groups):
-        return ExitCode.PARTIAL
-    if plan.ambiguous:
-        return ExitCode.PARTIAL
-    return ExitCode.OK
-
-
-def _refuse_unexplained(path: Path | None, reviewed: Plan, fresh: Plan, override_guards: bool) -> None:
-    """A reviewed plan may only carry changes the same inputs make now (the fingerprint says they are the
-    same inputs, and planning is deterministic): a change that a fresh plan would not make was put there by
-    hand, whatever its seal says. With --override-guards, the suspicious-group removals it releases must be
-    ones the fresh plan holds for that reason."""
-
-    def shape(change: Change) -> tuple[str, str, str, str]:
-        return (change.key, change.action.value, change.before, change.after)
-
-    allowed = {shape(c) for c in fresh.changes}
-    releasable = {shape(h.change) for h in fresh.held if h.cause == Health.SUSPICIOUS.value}
-    extra = [c for c in reviewed.changes if shape(c) not in allowed]
-    if override_guards:
-        extra += [
-            h.change
-            for h in reviewed.held
-            if h.cause == Health.SUSPICIOUS.value and shape(h.change) not in releasable
-        ]
-    if extra:
-        first = extra[0]
-        more = f" (+{len(extra) - 1} more)" if len(extra) > 1 else ""
-        raise PlanRefused(
-            f"{path}: plan holds a change the current inputs do not produce: {first.action.value} "
-            f"{first.email} {first.before} → {first.after}{more}; nothing applied; make and review a new "
-            "plan with `syncd plan --out FILE`"
-        )
-
-
-def _failed(results: tuple[ChangeResult, ...] | list[ChangeResult]) -> list[ChangeResult]:
-    return [r for r in results if r.outcome is not Outcome.SUCCESS]
 
 
 def _target_notes(target: Target) -> tuple[str, ...]:

@@ -5,7 +5,9 @@
 - `unhealthy_groups`: the groups not read cleanly, ranked by the highest role they feed: the planner holds
   removals and downgrades below that role.
 - `check_guards`: the global removal limits of one run and of the removal window across runs.
-- `held_problems`: one line per group not read cleanly, with what it holds (why a run exits 4).
+- `held_problems`: one line per group not read cleanly, with what it holds (why a run exits 4), and
+  `outcome_exit_code`: what a run that reached its end exits with.
+- `approved_plan`: a reviewed plan (`apply --plan`) may carry only the changes the same inputs make now.
 
 They take `Policy`, the rules and the role ranking, never the whole `Config`, so every one is tested with
 plain data.
@@ -18,7 +20,19 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from syncd.models import Action, GroupBaseline, GroupRead, Health, Plan, Policy, Rule, utc_stamp
+from syncd.errors import ExitCode, PlanRefused
+from syncd.models import (
+    Action,
+    Change,
+    GroupBaseline,
+    GroupRead,
+    Health,
+    Plan,
+    Policy,
+    Rule,
+    ordered,
+    utc_stamp,
+)
 from syncd.reconcile import UnhealthyGroup
 
 Pair = tuple[str, str]  # (source, group)
@@ -112,6 +126,29 @@ def held_problems(plan: Plan, failed_sources: Collection[str]) -> list[str]:
     return lines
 
 
+def outcome_exit_code(
+    source_errors: Collection[str], plan: Plan, *, failed: int, not_applied: int
+) -> ExitCode:
+    """The exit code of a cycle that ran to its end (guards and whole failures raise their own).
+
+    5 when a source, or a source used to expand another's groups, was down; 4 when changes failed or were
+    left, or when any group was not read cleanly (missing, partial, suspicious, unreadable): the people it
+    covers are held, and a scheduler must not see that as success. 4 too when a match is ambiguous (7pace
+    holds a person twice, a row matches two people, a person two rows): nothing is sent for them until an
+    admin merges the accounts or fixes the identifiers. Holds by grace, assignments
+    blocked by the configured seat cap, seats in a role `[roles]` does not name, and people who are not
+    users of the organization yet (often for good: they do not use Azure DevOps; plan, status and audit
+    name them) are the policy working: 0.
+    """
+    if source_errors:
+        return ExitCode.UNREACHABLE
+    if failed or not_applied or any(g.health is not Health.OK for g in plan.groups):
+        return ExitCode.PARTIAL
+    if plan.ambiguous:
+        return ExitCode.PARTIAL
+    return ExitCode.OK
+
+
 def check_guards(policy: Policy, plan: Plan, removed_in_window: int = 0) -> str | None:
     """The global removal guards. Returns why the run must stop, or None. `removed_in_window`: seats syncd
     removed in earlier runs within policy.removal_window."""
@@ -147,3 +184,50 @@ def _window_guard(window: timedelta, percent: float, plan: Plan, earlier: int) -
 def _days(window: timedelta) -> str:
     hours = window.total_seconds() / 3600
     return f"{hours / 24:g}d" if hours >= 24 and hours % 24 == 0 else f"{hours:g}h"
+
+
+def approved_plan(path: str, reviewed: Plan, fresh: Plan, override_guards: bool) -> Plan:
+    """The reviewed plan (`apply --plan`, read from `path`) as it may be applied, checked against the plan
+    the same inputs make now (`fresh`). With --override-guards, an approved plan also releases removals
+    held only because a group looked suspicious (emptied or shrank a lot): the reviewer saw them listed.
+    Missing or unreadable groups stay held. Returns `reviewed` itself when it releases nothing."""
+    _refuse_unexplained(path, reviewed, fresh, override_guards)
+    if not override_guards:
+        return reviewed
+    released = tuple(h.change for h in reviewed.held if h.cause == Health.SUSPICIOUS.value)
+    if not released:
+        return reviewed
+    return replace(
+        reviewed,
+        changes=ordered((*reviewed.changes, *released)),
+        held=tuple(h for h in reviewed.held if h.cause != Health.SUSPICIOUS.value),
+        seats_after=reviewed.seats_after - sum(1 for c in released if c.action is Action.UNASSIGN),
+    )
+
+
+def _refuse_unexplained(path: str, reviewed: Plan, fresh: Plan, override_guards: bool) -> None:
+    """A reviewed plan may only carry changes the same inputs make now (the fingerprint says they are the
+    same inputs, and planning is deterministic): a change that a fresh plan would not make was put there by
+    hand, whatever its seal says. With --override-guards, the suspicious-group removals it releases must be
+    ones the fresh plan holds for that reason."""
+
+    def shape(change: Change) -> tuple[str, str, str, str]:
+        return (change.key, change.action.value, change.before, change.after)
+
+    allowed = {shape(c) for c in fresh.changes}
+    releasable = {shape(h.change) for h in fresh.held if h.cause == Health.SUSPICIOUS.value}
+    extra = [c for c in reviewed.changes if shape(c) not in allowed]
+    if override_guards:
+        extra += [
+            h.change
+            for h in reviewed.held
+            if h.cause == Health.SUSPICIOUS.value and shape(h.change) not in releasable
+        ]
+    if extra:
+        first = extra[0]
+        more = f" (+{len(extra) - 1} more)" if len(extra) > 1 else ""
+        raise PlanRefused(
+            f"{path}: plan holds a change the current inputs do not produce: {first.action.value} "
+            f"{first.email} {first.before} → {first.after}{more}; nothing applied; make and review a new "
+            "plan with `syncd plan --out FILE`"
+        )

@@ -41,6 +41,7 @@ from syncd.models import (
     Reason,
     ordered,
 )
+from syncd.reading import SourceSet
 from syncd.reclaim import HELD_CAUSE, RECLAIM_RULE, ReclaimInputs, decide, still_idle
 from syncd.reclaim_settings import GroupRef, ReclaimSettings
 from syncd.reclaim_state import Reclaimed, ReclaimState
@@ -50,7 +51,6 @@ from syncd.targets.interface import Target
 
 if TYPE_CHECKING:
     from syncd.plan_file import SavedPlan
-    from syncd.reading import SourceSet
 
 log = structlog.get_logger("syncd.idle_seats")
 
@@ -89,8 +89,6 @@ class IdleSeatStep:
     # -- 1. before reconcile ----------------------------------------------------------------------------
     def read_groups(self, reads: Mapping[tuple[str, str], GroupRead], stack: ExitStack) -> None:
         """Read the exempt and regrant groups (reusing a rule's read of the same group)."""
-        from syncd.reading import SourceSet  # the cycle's on-demand source opener
-
         self.rules_read_ok = all(r.health is Health.OK for r in reads.values())
         sources = self.sources = SourceSet(self.config, stack)
         for ref in self.settings.groups():

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 import structlog
 
@@ -259,3 +260,13 @@ def matched_people(
     if need:
         ledger.update(state.owned_with_ids(need))
     return match_people(desired, licensed, ledger, config.identity, ids_known=need)
+
+
+def moved_keys(
+    observed: dict[EmailKey, datetime], moves: Mapping[EmailKey, EmailKey]
+) -> dict[EmailKey, datetime]:
+    """Observations (absent/waiting since) under today's keys after renames."""
+    for old, new in moves.items():
+        if old in observed:
+            observed[new] = observed.pop(old)
+    return observed
