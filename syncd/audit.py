@@ -396,7 +396,7 @@ class NullAuditLog(AuditLog):
     """An audit log that records nothing: a run that keeps no trail (`syncd plan`) calls the same steps as
     one that does, so whether a trail is kept changes where events go, not the cycle's control flow."""
 
-    def __init__(self, *, run_id: str, target: str) -> None:
+    def __init__(self, *, run_id: str = "", target: str = "") -> None:
         super().__init__(Path(), run_id=run_id, dry_run=True, target=target, create=False)
 
     @property
