@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -160,7 +160,7 @@ def send_plan(
     run_id: str,
     clock: Callable[[], datetime],
     stop: threading.Event,
-    deadline: float | None,
+    max_runtime: timedelta | None,
     idle: IdleSeatStep | None,
 ) -> Sent:
     """The write step: the idle-seat step's last word, the batches, then a fresh read verifies them."""
@@ -168,6 +168,7 @@ def send_plan(
     if idle is not None:
         plan = idle.before_write(plan, target, licensed)
         problems += idle.take_problems()
+    deadline = time.monotonic() + max_runtime.total_seconds() if max_runtime is not None else None
     results, not_applied = apply_changes(
         target,
         plan.changes,

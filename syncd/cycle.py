@@ -295,11 +295,6 @@ class Cycle:
 
         # apply (a dry run records what it would send instead of sending it)
         if request.write:
-            deadline = (
-                time.monotonic() + request.max_runtime.total_seconds()
-                if request.max_runtime is not None
-                else None
-            )
             sent = send_plan(
                 seen.target,
                 plan,
@@ -309,7 +304,7 @@ class Cycle:
                 run_id=run_id,
                 clock=self.clock,
                 stop=self.stop,
-                deadline=deadline,
+                max_runtime=request.max_runtime,
                 idle=idle,
             )
             sent = replace(sent, requests=_request_counts(seen.target))
