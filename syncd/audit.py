@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -21,7 +22,18 @@ from structlog.typing import EventDict, WrappedLogger
 
 from syncd import __version__
 from syncd.errors import StorageError
-from syncd.models import Action, Ambiguous, Change, ChangeResult, Held, LeftAlone, Outcome, Renamed
+from syncd.models import (
+    Action,
+    Ambiguous,
+    Change,
+    ChangeResult,
+    Health,
+    Held,
+    LeftAlone,
+    Outcome,
+    Plan,
+    Renamed,
+)
 
 AUDIT_SCHEMA = 1
 ECS_VERSION = "8.11.0"
@@ -119,6 +131,7 @@ class AuditLog:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         target_url: str = "",
         target_name: str | None = None,
+        create: bool = True,
     ) -> None:
         self.directory = directory
         self.target_name = target_name  # issue 19: the `[[targets]]` name, when the config lists its targets
@@ -131,6 +144,8 @@ class AuditLog:
         self._handle: IO[str] | None = None
         self._logger: Any = None
         self._host = socket.gethostname()
+        if not create:  # a NullAuditLog writes nowhere
+            return
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -145,6 +160,11 @@ class AuditLog:
     @property
     def path(self) -> Path:
         return audit_file(self.directory, (self._day or self._clock().date()))
+
+    @property
+    def trail(self) -> Path | None:
+        """The file this run's events go to, or None when the run keeps no trail (NullAuditLog)."""
+        return self.path
 
     def _emit(self, message: str, fields: Mapping[str, Any]) -> None:
         try:
@@ -350,3 +370,73 @@ class AuditLog:
 
     def summary(self, message: str, fields: Mapping[str, Any]) -> None:
         self._emit(message, {"event.action": SUMMARY, **fields})
+
+    def failed(self, message: str, error: str, exit_code: int, started: float) -> None:
+        """The summary of a run that did not reach its end (an error, or an interruption)."""
+        self.summary(
+            message,
+            {
+                "event.outcome": "failure",
+                "process.exit.code": exit_code,
+                "error.message": error,
+                "event.duration": _duration(started),
+            },
+        )
+
+    def left_over(self, plan: Plan) -> None:
+        """What a run leaves for later, dry or not: holds, seats blocked by the cap, people left alone."""
+        for held in plan.held:
+            self.held(held)
+        for change in plan.blocked:
+            self.blocked(change, plan.seat_limit)
+        for entry in plan.left_alone:
+            self.left_alone(entry)
+        for ambiguous in plan.ambiguous:
+            self.ambiguous(ambiguous)
+
+
+class NullAuditLog(AuditLog):
+    """An audit log that records nothing: a run that keeps no trail (`syncd plan`) calls the same steps as
+    one that does, so whether a trail is kept changes where events go, not the cycle's control flow."""
+
+    def __init__(self, *, run_id: str = "", target: str = "") -> None:
+        super().__init__(Path(), run_id=run_id, dry_run=True, target=target, create=False)
+
+    @property
+    def trail(self) -> Path | None:
+        return None
+
+    def _emit(self, message: str, fields: Mapping[str, Any]) -> None:
+        pass
+
+
+def _duration(started: float) -> int:
+    """Nanoseconds since `started` (a time.monotonic() reading), as ECS's event.duration."""
+    return int((time.monotonic() - started) * 1e9)
+
+
+def summary_fields(
+    plan: Plan, results: Sequence[ChangeResult], started: float, seats_after: int
+) -> dict[str, Any]:
+    """The counts every run-summary and guard-stop event carries (docs: the audit schema)."""
+    counts: dict[str, int] = {}
+    for r in results:
+        label = f"{r.change.action.value}.{r.outcome.value}"
+        counts[label] = counts.get(label, 0) + 1
+    return {
+        "syncd.changes": counts,
+        "syncd.planned": {a.value: plan.count(a) for a in Action},
+        "syncd.held": len(plan.held),
+        "syncd.blocked": len(plan.blocked),
+        "syncd.protected": len(plan.protected),
+        "syncd.seats.before": plan.seats_before,
+        "syncd.seats.after": seats_after,
+        "syncd.seats.planned": plan.seats_after,
+        "syncd.seats.limit": plan.seat_limit,
+        "syncd.groups.held": [
+            {"source": g.source, "group": g.group, "health": g.health.value, "detail": g.detail}
+            for g in plan.groups
+            if g.health is not Health.OK
+        ],
+        "event.duration": _duration(started),
+    }

@@ -7,30 +7,30 @@ from collections.abc import Callable
 from contextlib import ExitStack
 
 from syncd.config import Config
-from syncd.cycle import SourceSet, opened_target, read_target
-from syncd.errors import ExitCode, SourceError, TargetError, UsageError
+from syncd.errors import ExitCode, TargetError, UsageError
 from syncd.models import Health
+from syncd.reading import opened_target, read_sources, read_target
 from syncd.target_read import roles_against
 
 
 def check_online(config: Config, emit: Callable[[str], None]) -> int:
     worst = ExitCode.OK
     checked: set[tuple[str, str]] = set()
-    failed_sources: dict[str, str] = {}
+    reported: set[str] = set()
     with ExitStack() as stack:
-        sources = SourceSet(config, stack)
+        readout = read_sources(config, stack)
         for rule in config.rules:
             pair = (rule.source, rule.group)
             if pair in checked:
                 continue
             checked.add(pair)
-            if rule.source in failed_sources:
-                continue
-            try:
-                read = sources.get(rule.source).read_group(rule.group)
-            except SourceError as error:
-                failed_sources[rule.source] = str(error)
-                emit(f"FAIL  source {rule.source}: {error}")
+            read = readout.reads[pair]
+            failure = readout.source_errors.get(rule.source)
+            if failure is not None and read.health is Health.ERROR:
+                # the source failed as a whole: one line for it, not one per group
+                if rule.source not in reported:
+                    reported.add(rule.source)
+                    emit(f"FAIL  source {rule.source}: {failure}")
                 worst = ExitCode.UNREACHABLE
                 continue
             disabled = sum(1 for p in read.members if not p.enabled)

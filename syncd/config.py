@@ -14,14 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from syncd.alerts.settings import AlertSettings, parse_alerts
 from syncd.clock_check import ClockPolicy, parse_clock
 from syncd.config_section import Section
 from syncd.errors import ConfigError
 from syncd.identity import DomainAliases, EmailKey, normalise_email
-from syncd.models import NONE_ROLE
+from syncd.models import NONE_ROLE, Policy, Rule
 from syncd.secrets import SecretAbsent, SecretRef
 from syncd.sources import SOURCE_MODULES, source_type
 from syncd.sources.interface import SourceSettings
@@ -36,52 +36,6 @@ if TYPE_CHECKING:
 DEFAULT_ROLE_ORDER = ("Administrator", "Budget", "Product", "Team")
 CONFIG_ENV = "SYNCD_CONFIG"
 DEFAULT_CONFIG_NAME = "syncd.toml"
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """(source, group) → role. `index` is the position in `[[rules]]`, used to name it in messages."""
-
-    index: int
-    source: str
-    group: str
-    role: str
-    target: str = ""  # the `[[targets]]` name (issue 19); empty in a single-target config that names none
-
-    @property
-    def name(self) -> str:
-        return f"rules[{self.index}]"
-
-    @property
-    def identity(self) -> str:
-        return rule_identity(self.source, self.group, self.role)
-
-
-def rule_identity(source: str, group: str, role: str) -> str:
-    """Stable across edits that reorder rules: what the ownership ledger records."""
-    return f"{source}:{group}→{role}"
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    unmanaged: Literal["keep", "remove"] = "keep"
-    protected: frozenset[EmailKey] = frozenset()
-    grace: timedelta = timedelta(hours=24)
-    max_removals: int = 50
-    max_removal_percent: float = 10.0
-    max_group_shrink_percent: float = 50.0
-    seat_limit: int | None = None
-    adopt: bool = True
-    # issue 21: the removals of all runs within `removal_window` together (the "salami" case: a group
-    # shrinking just under max_removal_percent on every run); a zero window switches it off
-    removal_window: timedelta = timedelta(days=7)
-    window_removal_percent: float | None = None  # unset: 2.5 × max_removal_percent, at most 100
-
-    @property
-    def max_window_removal_percent(self) -> float:
-        if self.window_removal_percent is not None:
-            return self.window_removal_percent
-        return min(100.0, 2.5 * self.max_removal_percent)
 
 
 MATCH_KINDS = ("mail", "upn", "proxy_addresses")
@@ -623,7 +577,7 @@ def _parse_pricing(root: Section) -> PricingSettings | None:
     if not root.has("pricing"):
         root.section("pricing")  # marks the key as known for did-you-mean
         return None
-    from syncd.pricing import parse_pricing
+    from syncd.pricing_settings import parse_pricing
 
     return parse_pricing(root.section("pricing"))
 

@@ -36,19 +36,20 @@ from syncd.models import (
     Held,
     LicensedUser,
     Outcome,
+    Owned,
     Plan,
     Reason,
+    ordered,
 )
+from syncd.reading import SourceSet
 from syncd.reclaim import HELD_CAUSE, RECLAIM_RULE, ReclaimInputs, decide, still_idle
 from syncd.reclaim_settings import GroupRef, ReclaimSettings
 from syncd.reclaim_state import Reclaimed, ReclaimState
-from syncd.reconcile import Owned
 from syncd.rules import Selection
 from syncd.state import State
 from syncd.targets.interface import Target
 
 if TYPE_CHECKING:
-    from syncd.cycle import SourceSet
     from syncd.plan_file import SavedPlan
 
 log = structlog.get_logger("syncd.idle_seats")
@@ -57,7 +58,6 @@ REGRANT = "reclaim-regrant"
 WARNING = "reclaim-warning"
 GRANT = "reclaim-grant"
 FORGOTTEN = "reclaim-forgotten"
-_ORDER = {Action.UNASSIGN: 0, Action.CHANGE: 1, Action.ASSIGN: 2}
 
 
 class IdleSeatStep:
@@ -89,8 +89,6 @@ class IdleSeatStep:
     # -- 1. before reconcile ----------------------------------------------------------------------------
     def read_groups(self, reads: Mapping[tuple[str, str], GroupRead], stack: ExitStack) -> None:
         """Read the exempt and regrant groups (reusing a rule's read of the same group)."""
-        from syncd.cycle import SourceSet  # the cycle's on-demand source opener
-
         self.rules_read_ok = all(r.health is Health.OK for r in reads.values())
         sources = self.sources = SourceSet(self.config, stack)
         for ref in self.settings.groups():
@@ -185,11 +183,9 @@ class IdleSeatStep:
         if finishing:
             done = {c.key for c in finishing}
             kept = [c for c in plan.changes if c.key not in done]
-            plan = replace(
-                plan, changes=tuple(sorted((*kept, *finishing), key=lambda c: (_ORDER[c.action], c.key)))
-            )
+            plan = replace(plan, changes=ordered((*kept, *finishing)))
         summary = idle_summary(self.config.pricing, len(decision.idle), now.date()) if judged else ""
-        changes = tuple(sorted((*plan.changes, *decision.reclaims), key=lambda c: (_ORDER[c.action], c.key)))
+        changes = ordered((*plan.changes, *decision.reclaims))
         return replace(
             plan,
             changes=changes,

@@ -22,8 +22,7 @@ from dataclasses import dataclass, field, replace
 
 from syncd.config import IdentitySettings
 from syncd.identity import EmailKey, normalise_email, normalise_identifier
-from syncd.models import Ambiguous, LicensedUser, Renamed
-from syncd.reconcile import Owned
+from syncd.models import Ambiguous, LicensedUser, Owned, Renamed
 from syncd.rules import Selection
 
 

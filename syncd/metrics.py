@@ -3,11 +3,12 @@ any scraper. Written to a temporary file and renamed, so a scrape never sees hal
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from syncd.models import ChangeResult, Health, Plan
 from syncd.plan_file import write_atomically
 
 
@@ -24,6 +25,36 @@ class RunMetrics:
     held: int = 0
     blocked: int = 0
     groups_not_ok: int = 0
+
+
+def of_run(
+    *,
+    finished: datetime,
+    exit_code: int,
+    duration_seconds: float,
+    dry_run: bool,
+    plan: Plan | None,
+    seats_after: int | None,
+    results: Sequence[ChangeResult],
+) -> RunMetrics:
+    """The metrics of one run; `plan` is None when the run stopped before planning."""
+    changes: dict[tuple[str, str], int] = {}
+    for r in results:
+        label = (r.change.action.value, r.outcome.value)
+        changes[label] = changes.get(label, 0) + 1
+    return RunMetrics(
+        finished=finished,
+        exit_code=exit_code,
+        duration_seconds=duration_seconds,
+        dry_run=dry_run,
+        seats_before=plan.seats_before if plan else None,
+        seats_after=seats_after,
+        seat_limit=plan.seat_limit if plan else None,
+        changes=changes,
+        held=len(plan.held) if plan else 0,
+        blocked=len(plan.blocked) if plan else 0,
+        groups_not_ok=sum(1 for g in plan.groups if g.health is not Health.OK) if plan else 0,
+    )
 
 
 def _escape(value: str) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any, Literal, NamedTuple
 
 from syncd.identity import EmailKey
 
@@ -31,10 +33,82 @@ class Action(enum.Enum):
     UNASSIGN = "seat-unassign"
 
 
+ACTION_ORDER: dict[Action, int] = {Action.UNASSIGN: 0, Action.CHANGE: 1, Action.ASSIGN: 2}
+"""The one order of a plan's changes: seats are freed before roles change, and both before new seats."""
+
+
+def utc_stamp(moment: datetime) -> str:
+    """The one way a moment is shown to people (messages, plan text, status): "2026-01-31 00:00 UTC"."""
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
 class Outcome(enum.Enum):
     SUCCESS = "success"
     FAILURE = "failure"
     UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """(source, group) → role. `index` is the position in `[[rules]]`, used to name it in messages."""
+
+    index: int
+    source: str
+    group: str
+    role: str
+    target: str = ""  # the `[[targets]]` name (issue 19); empty in a single-target config that names none
+
+    @property
+    def name(self) -> str:
+        return f"rules[{self.index}]"
+
+    @property
+    def identity(self) -> str:
+        return rule_identity(self.source, self.group, self.role)
+
+
+def rule_identity(source: str, group: str, role: str) -> str:
+    """Stable across edits that reorder rules: what the ownership ledger records."""
+    return f"{source}:{group}→{role}"
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    unmanaged: Literal["keep", "remove"] = "keep"
+    protected: frozenset[EmailKey] = frozenset()
+    grace: timedelta = timedelta(hours=24)
+    max_removals: int = 50
+    max_removal_percent: float = 10.0
+    max_group_shrink_percent: float = 50.0
+    seat_limit: int | None = None
+    adopt: bool = True
+    # issue 21: the removals of all runs within `removal_window` together (the "salami" case: a group
+    # shrinking just under max_removal_percent on every run); a zero window switches it off
+    removal_window: timedelta = timedelta(days=7)
+    window_removal_percent: float | None = None  # unset: 2.5 × max_removal_percent, at most 100
+
+    @property
+    def max_window_removal_percent(self) -> float:
+        if self.window_removal_percent is not None:
+            return self.window_removal_percent
+        return min(100.0, 2.5 * self.max_removal_percent)
+
+
+class Owned(NamedTuple):
+    """A ledger entry: syncd assigned (or adopted) this seat under `rule` (a Rule.identity).
+
+    The ids (issue 16) make ownership survive renames: the 7pace user id (and vstsId) of the seat and the
+    source's immutable id of the person. Empty until known (a new seat has no id before it is read back).
+    A NamedTuple, immutable like the dataclasses: 100,000 of them are built per state load, each with its
+    own ids, and a tuple is built several times faster than a frozen dataclass.
+    """
+
+    role: str
+    rule: str
+    since: datetime
+    target_id: str = ""
+    vsts_id: str = ""
+    person_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +159,15 @@ class GroupRead:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupBaseline:
+    """A group's last good read (size, digest of its members' keys): what its next read is judged against."""
+
+    size: int
+    digest: str
+    read_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class LicensedUser:
     """A user the target knows, with their current role ("None" = no seat)."""
 
@@ -126,6 +209,11 @@ class Change:
     target_id: str = ""
     identifiers: tuple[str, ...] = ()  # "kind:value" of each identifier that matched or is written (issue 16)
     person_id: str = ""  # the source's immutable id of the person, recorded in the ownership ledger
+
+
+def ordered(changes: Iterable[Change]) -> tuple[Change, ...]:
+    """Changes in ACTION_ORDER, then by person: the order every plan lists and sends them in."""
+    return tuple(sorted(changes, key=lambda c: (ACTION_ORDER[c.action], c.key)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +296,17 @@ class GroupStatus:
     health: Health
     members: int
     detail: str = ""
+
+
+def group_status_dict(group: GroupStatus) -> dict[str, Any]:
+    """One group's health as the plan file and `syncd status` write it (one shape for both)."""
+    return {
+        "source": group.source,
+        "group": group.group,
+        "health": group.health.value,
+        "members": group.members,
+        "detail": group.detail,
+    }
 
 
 @dataclass(frozen=True, slots=True)

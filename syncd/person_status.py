@@ -19,7 +19,7 @@ from syncd import audit_query
 from syncd.config import Config
 from syncd.errors import UsageError
 from syncd.identity import EmailKey, normalise_identifier
-from syncd.reconcile import Owned
+from syncd.models import Owned
 from syncd.state import STATE_FILE, State
 
 
@@ -125,8 +125,8 @@ def collect_person(config: Config, name: str, *, live: bool) -> dict[str, Any]:
 
 def _live(config: Config, known: Known) -> dict[str, Any]:
     """Read the sources and the target now and match, exactly as a plan does (nothing is written)."""
-    from syncd.cycle import held_twice, opened_target, read_sources, read_target, without
     from syncd.matching import match_people
+    from syncd.reading import held_twice, opened_target, read_sources, read_target, without
     from syncd.rules import desired_roles
 
     with ExitStack() as stack:

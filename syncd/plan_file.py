@@ -38,6 +38,7 @@ from syncd.models import (
     Reason,
     Renamed,
     UnusableMember,
+    group_status_dict,
 )
 from syncd.secrets import Secret
 
@@ -100,16 +101,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         ],
         "blocked": [change_to_dict(c) for c in plan.blocked],
         "protected": [change_to_dict(c) for c in plan.protected],
-        "groups": [
-            {
-                "source": g.source,
-                "group": g.group,
-                "health": g.health.value,
-                "members": g.members,
-                "detail": g.detail,
-            }
-            for g in plan.groups
-        ],
+        "groups": [group_status_dict(g) for g in plan.groups],
         "unidentified": plan.unidentified,
         "unidentified_members": [
             {

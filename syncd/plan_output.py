@@ -10,7 +10,7 @@ from typing import Any
 
 from syncd.identity import EmailKey
 from syncd.idle_output import idle_lines
-from syncd.models import Action, Ambiguous, Change, Health, Plan
+from syncd.models import Action, Ambiguous, Change, Health, Plan, utc_stamp
 from syncd.plan_file import SavedPlan, saved_plan_to_dict, sealed
 from syncd.secrets import Secret
 
@@ -59,10 +59,7 @@ def render_table(plan: Plan, cost_lines: Sequence[str] = (), *, title: str = "")
             out.extend(_rows(changes, mark))
     if plan.held:
         out.append(f"Held, not applied this run ({len(plan.held)}):")
-        reasons = {
-            h.change.key: h.why + (f"; due {h.due.strftime('%Y-%m-%d %H:%M UTC')}" if h.due else "")
-            for h in plan.held
-        }
+        reasons = {h.change.key: h.why + (f"; due {utc_stamp(h.due)}" if h.due else "") for h in plan.held}
         out.extend(_rows((h.change for h in plan.held), "!", reasons))
     if plan.protected:
         out.append(f"Protected, kept ({len(plan.protected)}):")

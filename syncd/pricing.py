@@ -41,13 +41,10 @@ from __future__ import annotations
 
 import calendar
 import enum
-import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Final
-
-from syncd.config_section import Section
 
 # ISO 4217 minor units that are not 2 (the default). Source: the ISO 4217 list as published by SIX
 # (https://www.six-group.com/en/products-services/financial-information/data-standards.html).
@@ -78,7 +75,6 @@ MINOR_UNITS: Final[dict[str, int]] = {
     **dict.fromkeys(("CLF", "UYW"), 4),
 }
 DEFAULT_MINOR_UNIT: Final = 2
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 class PricingModel(enum.Enum):
@@ -138,122 +134,6 @@ class PricingSettings:
     @property
     def minor_unit(self) -> int:
         return MINOR_UNITS.get(self.currency, DEFAULT_MINOR_UNIT)
-
-
-# -- config --------------------------------------------------------------------------------------------------
-
-_SEVENPACE_ONLY: Final = ("assignable", "plan", "plans")
-
-
-def parse_pricing(section: Section) -> PricingSettings | None:
-    """Read the `[pricing]` table. Returns None when the table is absent or empty, or when it has problems
-    (appended to `section.problems`, one line each, naming the key). Always calls section.finish()."""
-    if not section.written_keys():
-        section.finish()
-        return None
-    problems_before = len(section.problems)
-
-    model_text = section.str("model", choices=[m.value for m in PricingModel])
-    price = section.decimal("price_per_seat", minimum=Decimal(0))
-    period_text = section.str("period", choices=[p.value for p in Period])
-    renewal = _read_date(section, "renewal")
-    currency = _read_currency(section)
-
-    model = PricingModel(model_text) if model_text else None
-    assignable: int | None = None
-    plan: Plan | None = None
-    plans = DEFAULT_PLANS
-    if model is PricingModel.SEVENPACE:
-        plans = _read_plans(section.section("plans"))
-        plan = _read_plan_name(section, plans)
-        assignable = section.int("assignable", minimum=0)
-        if plan is not None and section.has("assignable") and not plan.allows(assignable):
-            section.error(
-                "assignable",
-                f"{assignable} is outside plan {plan.name}'s range ({plan.describe_range()}); "
-                "change the plan or the number",
-            )
-    else:
-        # per-active-user, or a model already reported as missing/wrong: still read the 7pace keys so finish()
-        # does not also call them unknown, and say plainly that they do not apply to this model
-        if section.has("plans"):
-            _read_plans(section.section("plans"))
-        section.optional_str("plan")
-        section.optional_int("assignable", minimum=0)
-        if model is PricingModel.PER_ACTIVE_USER:
-            for key in _SEVENPACE_ONLY:
-                if section.has(key):
-                    section.error(
-                        key, f'only used with model = "7pace" (this table has model = "{model.value}")'
-                    )
-
-    section.finish()
-    if len(section.problems) > problems_before:
-        return None
-    # Every required reader succeeded when no problem was added, so these hold; the asserts document it.
-    assert model is not None and price is not None and renewal is not None
-    return PricingSettings(
-        model=model,
-        price_per_seat=price,
-        period=Period(period_text),
-        renewal=renewal,
-        currency=currency,
-        assignable=assignable,
-        plan=plan,
-        plans=plans,
-    )
-
-
-def _read_date(section: Section, key: str) -> date | None:
-    value = section.date(key)
-    if isinstance(value, datetime):  # a TOML date-time is a datetime, which is also a date: refuse it
-        section.error(key, f"expected a date such as 2027-01-01, got a date-time {value.isoformat()!r}")
-        return None
-    return value
-
-
-def _read_currency(section: Section) -> str:
-    text = section.str("currency", expected="an ISO 4217 currency code such as USD or EUR")
-    code = text.strip().upper()
-    if text and not _CURRENCY.match(code):
-        section.error("currency", f"{text!r} is not an ISO 4217 currency code; use three letters such as USD")
-        return ""
-    return code
-
-
-def _read_plans(section: Section) -> tuple[Plan, ...]:
-    """Merge `[pricing.plans.<Name>]` tables over the defaults; a name matching a default (case-insensitively)
-    overrides just the keys it gives, any other name adds a plan."""
-    plans = {plan.name.casefold(): plan for plan in DEFAULT_PLANS}
-    for name in section.written_keys():
-        table = section.section(name)
-        if not name.strip():
-            section.error(name, "a plan needs a name")
-            continue
-        base = plans.get(name.casefold(), Plan(name))
-        min_users = table.optional_int("min_users", minimum=0)
-        max_users = table.optional_int("max_users", minimum=1)
-        table.finish()
-        low = base.min_users if min_users is None else min_users
-        high = base.max_users if max_users is None else max_users
-        if high is not None and low > high:
-            table.error("max_users", f"{high} is less than min_users ({low})")
-            continue
-        plans[name.casefold()] = Plan(base.name, low, high)
-    return tuple(plans.values())
-
-
-def _read_plan_name(section: Section, plans: tuple[Plan, ...]) -> Plan | None:
-    by_folded = {plan.name.casefold(): plan for plan in plans}
-    names = [plan.name for plan in plans]
-    text = section.str("plan", expected=f"a plan name: {', '.join(names)}")
-    if not text:
-        return None
-    plan = by_folded.get(text.strip().casefold())
-    if plan is None:
-        # re-read with the exact choices so the message has the standard "is not one of … did you mean" form
-        section.str("plan", choices=names)
-    return plan
 
 
 # -- calendar ------------------------------------------------------------------------------------------------
@@ -545,6 +425,5 @@ __all__ = [
     "PricingModel",
     "PricingSettings",
     "billing_cycle",
-    "parse_pricing",
     "preview",
 ]

@@ -25,9 +25,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from syncd.identity import EmailKey
-from syncd.models import NONE_ROLE, Action, Change, Held, IdleSeat, LicensedUser, Reason
+from syncd.models import NONE_ROLE, Action, Change, Held, IdleSeat, LicensedUser, Owned, Reason
 from syncd.reclaim_settings import ReclaimSettings
-from syncd.reconcile import Owned
 from syncd.rules import Selection
 
 RECLAIM_RULE = "reclaim"

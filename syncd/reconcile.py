@@ -23,11 +23,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import NamedTuple
 
-from syncd.config import Policy
 from syncd.identity import EmailKey
 from syncd.models import (
+    ACTION_ORDER,
     NONE_ROLE,
     Action,
     Ambiguous,
@@ -37,29 +36,15 @@ from syncd.models import (
     Held,
     LeftAlone,
     LicensedUser,
+    Owned,
     Plan,
+    Policy,
     Reason,
     Renamed,
+    utc_stamp,
 )
 from syncd.rules import Selection
 from syncd.target_read import Organization
-
-
-class Owned(NamedTuple):
-    """A ledger entry: syncd assigned (or adopted) this seat under `rule` (a Rule.identity).
-
-    The ids (issue 16) make ownership survive renames: the 7pace user id (and vstsId) of the seat and the
-    source's immutable id of the person. Empty until known (a new seat has no id before it is read back).
-    A NamedTuple, immutable like the dataclasses: 100,000 of them are built per state load, each with its
-    own ids, and a tuple is built several times faster than a frozen dataclass.
-    """
-
-    role: str
-    rule: str
-    since: datetime
-    target_id: str = ""
-    vsts_id: str = ""
-    person_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +102,6 @@ class Reconciliation:
 
 
 PROTECTED_REASON = "policy.protected: never downgraded or removed"
-
-_ACTION_ORDER = {Action.UNASSIGN: 0, Action.CHANGE: 1, Action.ASSIGN: 2}
 
 
 def reconcile(inputs: PlanInputs) -> Reconciliation:
@@ -207,7 +190,7 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
             protected.append(replace(change, reason=Reason(PROTECTED_REASON)))
             continue
         if owned is None and key in inputs.regranted:
-            when = _stamp(inputs.regranted[key])
+            when = utc_stamp(inputs.regranted[key])
             hold_why = f"given back outside syncd after syncd removed it ({when}); not removed again"
             held.append(Held(change, hold_why, None, "re-granted"))
             continue
@@ -235,7 +218,7 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
         absent[key] = since
         due = since + policy.grace
         if now < due:
-            held.append(Held(change, f"grace period: absent since {_stamp(since)}", due, "grace"))
+            held.append(Held(change, f"grace period: absent since {utc_stamp(since)}", due, "grace"))
             continue
         changes.append(change)
 
@@ -271,7 +254,7 @@ def reconcile(inputs: PlanInputs) -> Reconciliation:
             blocked.append(change)
             waiting[change.key] = inputs.waiting_since.get(change.key, now)
 
-    changes.sort(key=lambda c: (_ACTION_ORDER[c.action], c.key))
+    changes.sort(key=lambda c: (ACTION_ORDER[c.action], c.key))
     held.sort(key=lambda h: h.change.key)
     protected.sort(key=lambda c: c.key)
     blocked.sort(key=lambda c: c.key)
@@ -420,7 +403,3 @@ def _health_hold(blocking: Sequence[UnhealthyGroup]) -> str:
     more = f" (+{len(blocking) - 1} more)" if len(blocking) > 1 else ""
     detail = f": {first.detail}" if first.detail else ""
     return f"group {first.group!r} of {first.source} is {first.health.value}{detail}{more}"
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")

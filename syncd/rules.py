@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from syncd.config import Rule
 from syncd.identity import EmailKey
-from syncd.models import NONE_ROLE, GroupRead, Health, Person
+from syncd.models import NONE_ROLE, GroupRead, Health, Person, Rule
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,8 +22,7 @@ from typing import Any, cast
 
 from syncd.errors import StateDamaged, StateError, StorageError
 from syncd.identity import EmailKey
-from syncd.models import Renamed
-from syncd.reconcile import Owned
+from syncd.models import GroupBaseline, Owned, Renamed
 
 STATE_FILE = "syncd.sqlite3"
 REMOVED_KEPT = timedelta(days=90)  # removals remembered this long (removal window, re-grant detection)
@@ -89,13 +88,6 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 # and a database made by any of those branches ends with every step's tables and columns.
 _REPLAYED_FROM = 1  # index of the first idempotent step
 _ADD_COLUMN = re.compile(r"\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(\w+)", re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True)
-class GroupBaseline:
-    size: int
-    digest: str
-    read_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

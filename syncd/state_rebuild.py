@@ -20,13 +20,12 @@ from typing import Any
 
 from syncd.audit import AuditLog
 from syncd.audit_query import AuditFilter, events
-from syncd.config import Config, rule_identity
+from syncd.config import Config
 from syncd.errors import SyncdError, UsageError
 from syncd.identity import EmailKey, normalise_email
-from syncd.models import NONE_ROLE, Action
-from syncd.reconcile import Owned
+from syncd.models import NONE_ROLE, Action, GroupBaseline, Owned, rule_identity
 from syncd.runlock import RunLock
-from syncd.state import STATE_FILE, GroupBaseline, State
+from syncd.state import STATE_FILE, State
 from syncd.target_identity import binding
 
 _CHANGES = frozenset(a.value for a in Action)

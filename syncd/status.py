@@ -4,12 +4,69 @@ removals pending in grace and when they fall due, blocked assignments, seats use
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from syncd.config import Config
+from syncd.models import Action, ChangeResult, Outcome, Plan, group_status_dict, utc_stamp
 from syncd.reclaim_state import ReclaimState
 from syncd.state import State
+
+
+def run_summary(
+    plan: Plan,
+    results: Sequence[ChangeResult],
+    *,
+    not_applied: int,
+    seats_after: int,
+    problems: Sequence[str],
+    cost: Mapping[str, Any] | None,
+    cost_lines: Sequence[str],
+) -> dict[str, Any]:
+    """What a finished run leaves in the state for `syncd status` (the run's `summary`)."""
+    return {
+        "planned": {a.value: plan.count(a) for a in Action},
+        "applied": sum(1 for r in results if r.outcome is Outcome.SUCCESS),
+        "failed": sum(1 for r in results if r.outcome is not Outcome.SUCCESS),
+        "not_applied": not_applied,
+        "seats_before": plan.seats_before,
+        "seats_after": seats_after,
+        "seat_limit": plan.seat_limit,
+        "held": [
+            {
+                "email": h.change.email,
+                "action": h.change.action.value,
+                "why": h.why,
+                "due": h.due.isoformat() if h.due else None,
+            }
+            for h in plan.held
+        ],
+        "blocked": [c.email for c in plan.blocked],
+        "left_alone": [{"email": e.email, "kind": e.kind, "why": e.why} for e in plan.left_alone]
+        + [
+            {"email": " and ".join(a.people), "kind": "ambiguous", "why": f"{' and '.join(a.rows)}: {a.why}"}
+            for a in plan.ambiguous
+        ],
+        "unmatched": list(plan.unmatched),
+        "groups": [group_status_dict(g) for g in plan.groups],
+        "problems": list(problems),
+        "cost": dict(cost) if cost is not None else None,
+        "cost_lines": list(cost_lines),
+        "idle": [
+            {
+                "email": s.email,
+                "role": s.role,
+                "rule": s.rule,
+                "idle_since": s.idle_since.date().isoformat(),
+                "days": s.days,
+                "status": s.status,
+                "devops_last_access": s.devops,
+            }
+            for s in plan.idle
+        ],
+        "idle_summary": plan.idle_summary,
+    }
 
 
 def collect_status(config: Config, now: datetime) -> dict[str, Any]:
@@ -93,7 +150,7 @@ def render_status(config: Config, fmt: str, now: datetime) -> str:
     elif seats["as_of_last_run"]:
         held = str(seats["held"])
     else:
-        when = datetime.fromisoformat(seats["as_of"]).strftime("%Y-%m-%d %H:%M UTC")
+        when = utc_stamp(datetime.fromisoformat(seats["as_of"]))
         held = f"{seats['held']} (at the run of {when}, the last that read the target)"
     out.append(f"Seats: {held}{limit}; {seats['owned_by_syncd']} assigned or adopted by syncd")
     out.extend(f"  {line}" for line in data["cost_lines"])

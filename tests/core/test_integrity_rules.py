@@ -13,12 +13,11 @@ from typing import Any
 import pytest
 
 from syncd import audit, plan_file
-from syncd.config import Policy
-from syncd.cycle import check_guards
 from syncd.errors import PlanRefused
+from syncd.guards import check_guards
 from syncd.identity import EmailKey
-from syncd.models import NONE_ROLE, Action, Change, LicensedUser, Plan, Reason
-from syncd.reconcile import Owned, PlanInputs, reconcile
+from syncd.models import NONE_ROLE, Action, Change, LicensedUser, Owned, Plan, Policy, Reason
+from syncd.reconcile import PlanInputs, reconcile
 from syncd.secrets import Secret
 from syncd.target_identity import binding, folder_name
 
@@ -156,9 +155,9 @@ def test_the_removals_of_earlier_runs_in_the_window_count() -> None:
     removal = Change(ANN, "ann@example.com", Action.UNASSIGN, "Team", NONE_ROLE, Reason("gone"))
     config: Any = SimpleNamespace(policy=Policy(max_removals=100))
     first = Plan(changes=(removal,) * 7, seats_before=92, seats_after=85)
-    assert check_guards(config, first, removed_in_window=8) is None  # 15 of 100
+    assert check_guards(config.policy, first, removed_in_window=8) is None  # 15 of 100
     later = Plan(changes=(removal,) * 7, seats_before=80, seats_after=73)  # 7 of 80: under 10 % alone
-    stopped = check_guards(config, later, removed_in_window=20)  # 27 of 100 > 25 %
+    stopped = check_guards(config.policy, later, removed_in_window=20)  # 27 of 100 > 25 %
     assert stopped is not None and "27 seat removals within policy.removal_window = 7d" in stopped
     off: Any = SimpleNamespace(policy=Policy(max_removals=100, removal_window=timedelta(0)))
-    assert check_guards(off, later, removed_in_window=90) is None
+    assert check_guards(off.policy, later, removed_in_window=90) is None

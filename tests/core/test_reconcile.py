@@ -8,10 +8,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncd.config import Policy, Rule
 from syncd.identity import EmailKey
-from syncd.models import NONE_ROLE, Ambiguous, GroupRead, Health, LicensedUser, Person
-from syncd.reconcile import Owned, PlanInputs, UnhealthyGroup, reconcile
+from syncd.models import NONE_ROLE, Ambiguous, GroupRead, Health, LicensedUser, Owned, Person, Policy, Rule
+from syncd.reconcile import PlanInputs, UnhealthyGroup, reconcile
 from syncd.rules import desired_roles, inactive_members
 
 ORDER = ("Administrator", "Budget", "Product", "Team")

@@ -13,9 +13,9 @@ import pytest
 
 from syncd.errors import LockHeld, StateError
 from syncd.identity import EmailKey
-from syncd.reconcile import Owned
+from syncd.models import GroupBaseline, Owned
 from syncd.runlock import RunLock
-from syncd.state import SCHEMA_VERSION, GroupBaseline, State
+from syncd.state import SCHEMA_VERSION, State
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 ANN = EmailKey("ann@example.com")

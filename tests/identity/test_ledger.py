@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from syncd.identity import EmailKey
-from syncd.models import Renamed
-from syncd.reconcile import Owned
+from syncd.models import Owned, Renamed
 from syncd.state import SCHEMA_VERSION, STATE_FILE, State
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)

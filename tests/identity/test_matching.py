@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncd.config import IdentitySettings, Policy, Rule
+from syncd.config import IdentitySettings
 from syncd.identity import DomainAliases, EmailKey, normalise_identifier
 from syncd.matching import Matching, match_people
-from syncd.models import NONE_ROLE, Action, GroupRead, Health, LicensedUser, Person, Plan
-from syncd.reconcile import Owned, PlanInputs, reconcile
+from syncd.models import NONE_ROLE, Action, GroupRead, Health, LicensedUser, Owned, Person, Plan, Policy, Rule
+from syncd.reconcile import PlanInputs, reconcile
 from syncd.rules import desired_roles
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)

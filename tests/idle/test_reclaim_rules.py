@@ -8,12 +8,10 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncd.config import Rule
 from syncd.identity import EmailKey
-from syncd.models import LicensedUser
+from syncd.models import LicensedUser, Owned, Rule
 from syncd.reclaim import RECLAIM_RULE, ReclaimInputs, decide, still_idle
 from syncd.reclaim_settings import ReclaimSettings
-from syncd.reconcile import Owned
 from syncd.rules import Selection
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)

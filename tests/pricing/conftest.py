@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from syncd.config_section import Section
-from syncd.pricing import PricingSettings, parse_pricing
+from syncd.pricing import PricingSettings
+from syncd.pricing_settings import parse_pricing
 
 
 @pytest.fixture
