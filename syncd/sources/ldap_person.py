@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from syncd.identity import EmailKey, normalise_email, normalise_identifier
-from syncd.models import Person, Unidentified
+from syncd.models import Person, Unidentified, utc_stamp
 from syncd.sources.ldap_connection import Entry
 
 # userAccountControl ACCOUNTDISABLE (0x2), [MS-ADTS] 2.2.16 / learn.microsoft.com "UserAccountControl flags"
@@ -61,7 +61,7 @@ def inactive_reason(entry: Entry, now: datetime) -> str:
         return "account disabled in Active Directory"
     expired = expired_at(entry, now)
     if expired is not None:
-        return f"account expired {expired.strftime('%Y-%m-%d %H:%M UTC')} (accountExpires)"
+        return f"account expired {utc_stamp(expired)} (accountExpires)"
     return ""
 
 

@@ -43,7 +43,16 @@ from syncd.config_section import Section
 from syncd.errors import TargetAuthFailed, TargetProtocolError, TargetUnreachable
 from syncd.http import HttpClient, HttpOptions, RateLimiter, read_http_options
 from syncd.identity import EmailKey, normalise_email
-from syncd.models import NONE_ROLE, Action, Change, ChangeResult, LicensedUser, Outcome, SeatInfo
+from syncd.models import (
+    ACTION_ORDER,
+    NONE_ROLE,
+    Action,
+    Change,
+    ChangeResult,
+    LicensedUser,
+    Outcome,
+    SeatInfo,
+)
 from syncd.secrets import SecretRef
 from syncd.target_read import Organization, ReadHealth, TargetRead, TargetReadRefused, UnmatchedSeat, judge
 from syncd.targets.interface import Target, TargetType
@@ -57,7 +66,6 @@ APP_PASSWORD_USER = "API_TOKEN"  # "use the constant string API_TOKEN as the use
 MAX_INVITE = 20  # "Added limit of 20 users in invite users endpoint" (release notes v4.3.1)
 MAX_PAGE_SIZE = 1000
 PENDING = "INVITED"
-_ORDER = {Action.UNASSIGN: 0, Action.CHANGE: 1, Action.ASSIGN: 2}
 _RETRY_ENVELOPE = frozenset({429, 503})
 _ANSWERED = frozenset({200, 201, 400, 404, 409, 422})  # statuses whose envelope says what happened
 
@@ -268,7 +276,7 @@ class TrackingTimeTarget:
         results: dict[int, ChangeResult] = {}
         invites: dict[str, list[int]] = {}
         refused = False
-        for index in sorted(range(len(batch)), key=lambda i: _ORDER[batch[i].action]):
+        for index in sorted(range(len(batch)), key=lambda i: ACTION_ORDER[batch[i].action]):
             change = batch[index]
             known = members.get(change.key)
             if change.action is Action.ASSIGN and known is None:

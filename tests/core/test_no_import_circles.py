@@ -13,9 +13,8 @@ import syncd
 
 PACKAGE = Path(syncd.__file__).parent
 
-# A circle that another room's change removes; the integrator deletes the entry when it lands:
-# cycle ↔ idle_seats goes when idle_seats takes SourceSet from syncd.reading (room core) instead of cycle.
-PENDING: frozenset[frozenset[str]] = frozenset({frozenset({"syncd.cycle", "syncd.idle_seats"})})
+# Circles known and accepted while a change is in flight (none now: keep it empty)
+PENDING: frozenset[frozenset[str]] = frozenset()
 
 
 def module_files(root: Path) -> dict[str, Path]:

@@ -16,9 +16,10 @@ import pytest
 from syncd import config as config_module
 from syncd.cli import main
 from syncd.config import Config
-from syncd.cycle import CycleRequest, opened_target, utc_now
+from syncd.cycle import CycleRequest, utc_now
 from syncd.errors import ExitCode
 from syncd.multi_target import run_targets, worst
+from syncd.reading import opened_target
 
 from .conftest import Fleet
 

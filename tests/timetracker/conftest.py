@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from syncd.apply_loop import batches as _batches
 from syncd.config_section import Section
-from syncd.cycle import _batches
 from syncd.emulators.timetracker import EmulatedUser, TimetrackerEmulator
 from syncd.http import HttpOptions
 from syncd.identity import normalise_email
