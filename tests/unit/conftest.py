@@ -1,0 +1,33 @@
+"""The unit suite's fixtures: fake sources registered as `type = "fake"`, and a ready world."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from syncd.sources import SOURCE_MODULES
+from tests.unit.fakes import FakeSource, FakeTarget
+from tests.unit.world import UnitWorld, make_config
+
+
+@pytest.fixture(autouse=True)
+def _fake_source_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the cycle opens sources through the registry, by type name: the fake is one more type
+    monkeypatch.setitem(SOURCE_MODULES, "fake", "tests.unit.fakes")
+
+
+@pytest.fixture
+def hr() -> FakeSource:
+    return FakeSource("hr", {"Users": [], "Admins": []})
+
+
+@pytest.fixture
+def target() -> FakeTarget:
+    return FakeTarget({f"u{n}@example.com": "None" for n in range(10)})
+
+
+@pytest.fixture
+def world(tmp_path: Path, hr: FakeSource, target: FakeTarget) -> UnitWorld:
+    config = make_config(tmp_path, [hr], [("hr", "Users", "Team"), ("hr", "Admins", "Administrator")])
+    return UnitWorld(config, target)
