@@ -29,5 +29,4 @@ def target() -> FakeTarget:
 
 @pytest.fixture
 def world(tmp_path: Path, hr: FakeSource, target: FakeTarget) -> UnitWorld:
-    config = make_config(tmp_path, [hr], [("hr", "Users", "Team"), ("hr", "Admins", "Administrator")])
-    return UnitWorld(config, target)
+    return UnitWorld(make_config(tmp_path, [hr]), target)

@@ -18,15 +18,24 @@ from tests.unit.fakes import FakeSource, FakeSourceSettings, FakeTarget, FakeTar
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
-NO_GRACE = Policy(grace=timedelta(0))
-"""Removals the moment someone leaves (the default 24 h grace is tested on its own)."""
+UNGUARDED = Policy(
+    grace=timedelta(0),
+    max_removals=1_000_000,
+    max_removal_percent=100.0,
+    max_group_shrink_percent=100.0,
+    removal_window=timedelta(0),
+)
+"""Removals the moment someone leaves, no removal guard: a world of a handful of seats would trip the
+percentage guards on every removal. The grace period and each guard are tested on their own."""
+
+RULES = (("hr", "Users", "Team"), ("hr", "Admins", "Administrator"))
 
 
 def make_config(
     root: Path,
     sources: Sequence[FakeSource],
-    rules: Sequence[tuple[str, str, str]],
-    policy: Policy = NO_GRACE,
+    rules: Sequence[tuple[str, str, str]] = RULES,
+    policy: Policy = UNGUARDED,
 ) -> Config:
     """`rules` are (source, group, role), in `[[rules]]` order; roles rank as syncd's default 7pace order."""
     return Config(
