@@ -39,7 +39,9 @@ def pending(world: UnitWorld) -> int:
         return len(state.pending_intents())
 
 
-def test_a_run_assigns_the_members_and_a_plan_right_after_it_is_empty(world: UnitWorld, hr: FakeSource) -> None:
+def test_a_run_assigns_the_members_and_a_plan_right_after_it_is_empty(
+    world: UnitWorld, hr: FakeSource
+) -> None:
     hr.groups["Users"] = people(1, 2)
     hr.groups["Admins"] = people(3)
     result = world.run()
@@ -78,7 +80,7 @@ def test_removals_go_first_in_batches_of_their_own_then_role_changes_then_assign
 
 def test_batches_hold_at_most_the_target_s_batch_size(tmp_path: Path, hr: FakeSource) -> None:
     world = UnitWorld(
-        make_config(tmp_path, [hr]), FakeTarget({e: "None" for e in people(*range(5))}, batch_size=2)
+        make_config(tmp_path, [hr]), FakeTarget(dict.fromkeys(people(*range(5)), "None"), batch_size=2)
     )
     hr.groups["Users"] = people(*range(5))
     world.run()
@@ -107,8 +109,10 @@ def test_a_dry_run_sends_nothing_and_says_what_it_would_do(world: UnitWorld, hr:
     assert len(planned) == 2 and all(e["syncd.dry_run"] for e in planned)
 
 
-def test_a_failing_batch_is_reported_left_unrecorded_and_planned_again(tmp_path: Path, hr: FakeSource) -> None:
-    target = FakeTarget({e: "None" for e in people(*range(4))}, batch_size=2)
+def test_a_failing_batch_is_reported_left_unrecorded_and_planned_again(
+    tmp_path: Path, hr: FakeSource
+) -> None:
+    target = FakeTarget(dict.fromkeys(people(*range(4)), "None"), batch_size=2)
     target.script.fail = {2}
     world = UnitWorld(make_config(tmp_path, [hr]), target)
     hr.groups["Users"] = people(*range(4))
@@ -165,7 +169,7 @@ def test_a_batch_lost_before_it_took_is_planned_and_sent_again_by_the_next_run(
 def test_a_target_lost_mid_apply_stops_the_run_keeps_the_batch_s_intent_and_the_next_run_finishes(
     tmp_path: Path, hr: FakeSource
 ) -> None:
-    target = FakeTarget({e: "None" for e in people(*range(3))}, batch_size=1)
+    target = FakeTarget(dict.fromkeys(people(*range(3)), "None"), batch_size=1)
     target.script.unreachable = {2}
     world = UnitWorld(make_config(tmp_path, [hr]), target)
     hr.groups["Users"] = people(*range(3))
@@ -179,16 +183,16 @@ def test_a_target_lost_mid_apply_stops_the_run_keeps_the_batch_s_intent_and_the_
     assert world.run().exit_code is ExitCode.OK
     assert pending(world) == 0
     unknown = [
-        e
-        for e in audit_events(tmp_path)
-        if e.get("syncd.recovered") and e["event.outcome"] == "unknown"
+        e for e in audit_events(tmp_path) if e.get("syncd.recovered") and e["event.outcome"] == "unknown"
     ]
     assert [e["user.target.email"] for e in unknown] == ["u1@example.com"]  # it did not show: planned again
     assert set(target.seated()) == set(people(*range(3)))
     assert world.plan().plan.changes == ()
 
 
-def test_a_target_read_refused_as_partial_stops_the_run_before_any_write(world: UnitWorld, hr: FakeSource) -> None:
+def test_a_target_read_refused_as_partial_stops_the_run_before_any_write(
+    world: UnitWorld, hr: FakeSource
+) -> None:
     hr.groups["Users"] = people(1)
     world.target.refuse_read = ReadHealth.PARTIAL
     with pytest.raises(TargetReadRefused) as refused:
