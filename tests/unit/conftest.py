@@ -1,4 +1,4 @@
-"""The unit suite's fixtures: fake sources registered as `type = "fake"`, and a ready world."""
+"""The unit suite's fixtures: the fakes registered as `type = "fake"`, and a ready world."""
 
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ from pathlib import Path
 import pytest
 
 from syncd.sources import SOURCE_MODULES
+from syncd.targets import TARGET_MODULES
 from tests.unit.fakes import FakeSource, FakeTarget
 from tests.unit.world import UnitWorld, make_config
 
 
 @pytest.fixture(autouse=True)
-def _fake_source_type(monkeypatch: pytest.MonkeyPatch) -> None:
+def _fake_types(monkeypatch: pytest.MonkeyPatch) -> None:
     # the cycle opens sources through the registry, by type name: the fake is one more type
     monkeypatch.setitem(SOURCE_MODULES, "fake", "tests.unit.fakes")
+    monkeypatch.setitem(TARGET_MODULES, "fake", "tests.unit.fakes")
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from syncd.models import (
 )
 from syncd.sources.interface import Source, SourceLookup, SourceSettings, SourceType
 from syncd.target_read import Organization, ReadHealth, TargetRead, TargetReadRefused, judge
-from syncd.targets.interface import Target
+from syncd.targets.interface import Target, TargetSettings, TargetType
 
 
 def key(email: str) -> EmailKey:
@@ -205,6 +205,20 @@ class FakeTarget:
             if key(email) == change.key:
                 return email
         return change.email
+
+
+def _parse_target(section: Section) -> TargetSettings:
+    settings = FakeTargetSettings(url=section.str("url", FakeTargetSettings.url))
+    section.finish()
+    return settings
+
+
+def _open_target(settings: TargetSettings) -> Target:
+    raise NotImplementedError("the unit world hands its FakeTarget to Cycle(open_target=…)")
+
+
+TARGET_TYPE = TargetType(parse=_parse_target, open=_open_target)
+"""Registered as `type = "fake"` too, so a config file can name the fake target (config.parse)."""
 
 
 # mypy checks the fakes against the Protocols here (a missing or mistyped member fails `mypy --strict`)

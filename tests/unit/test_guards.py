@@ -18,7 +18,15 @@ from syncd.models import (
     Plan,
     Reason,
 )
-from tests.unit.core_names import GroupBaseline, Policy, check_guards, held_problems, judge_health
+from tests.unit.core_names import (
+    GroupBaseline,
+    Policy,
+    Rule,
+    check_guards,
+    held_problems,
+    judge_health,
+    unhealthy_groups,
+)
 from tests.unit.fakes import key
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -97,6 +105,38 @@ def test_a_read_the_source_judged_unhealthy_passes_unchanged_and_records_no_base
         judged, good = judge_health({PAIR: read(3, health)}, baseline(3), 50.0, NOW)
         assert judged[PAIR].health is health
         assert good == {}
+
+
+# -- unhealthy groups ----------------------------------------------------------------------------------
+
+RANK = {"Administrator": 4, "Budget": 3, "Product": 2, "Team": 1}.__getitem__
+
+
+def test_a_group_not_read_cleanly_is_held_at_the_highest_role_any_rule_gives_through_it() -> None:
+    rules = [
+        Rule(0, "hr", "Users", "Team"),
+        Rule(1, "hr", "Users", "Product"),
+        Rule(2, "hr", "Admins", "Team"),
+    ]
+    reads = {PAIR: read(2, Health.PARTIAL), ("hr", "Admins"): GroupRead("hr", "Admins", Health.OK)}
+    [held] = unhealthy_groups(rules, reads, RANK)
+    assert (held.source, held.group, held.health, held.rank) == (
+        "hr",
+        "Users",
+        Health.PARTIAL,
+        RANK("Product"),
+    )
+
+
+def test_groups_read_cleanly_hold_nothing() -> None:
+    assert unhealthy_groups([Rule(0, "hr", "Users", "Team")], {PAIR: read(3)}, RANK) == []
+
+
+def test_a_suspicious_group_holds_like_a_missing_one_and_keeps_its_detail() -> None:
+    judged, _ = judge_health({PAIR: read(0)}, baseline(8), 50.0, NOW)
+    [held] = unhealthy_groups([Rule(0, "hr", "Users", "Administrator")], judged, RANK)
+    assert held.health is Health.SUSPICIOUS and held.rank == RANK("Administrator")
+    assert held.detail.startswith("empty now, 8 member(s)")
 
 
 # -- global guards -------------------------------------------------------------------------------------
