@@ -190,6 +190,9 @@ class FakeTarget:
     def roles(self) -> tuple[str, ...] | None:
         return None  # like a target that cannot list its roles: the configured order is trusted
 
+    def notes(self) -> tuple[str, ...]:
+        return ()
+
     def request_counts(self) -> dict[str, int]:
         return {"read": self.reads, "write": len(self.batches)}
 
