@@ -5,6 +5,7 @@ run converges."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from syncd.models import Action, Outcome
 from syncd.state import State
 from syncd.target_read import ReadHealth, TargetReadRefused
 from tests.unit.fakes import FakeSource, FakeTarget
-from tests.unit.world import DRY_RUN, UnitWorld, make_config
+from tests.unit.world import DRY_RUN, UNGUARDED, UnitWorld, make_config
 
 
 def people(*numbers: int) -> list[str]:
@@ -213,3 +214,16 @@ def test_a_seat_syncd_gave_is_removed_when_its_holder_leaves_and_one_given_by_ha
     assert result.exit_code is ExitCode.OK
     assert [(c.action, c.email) for c in result.plan.changes] == [(Action.UNASSIGN, "u1@example.com")]
     assert world.target.seated() == {"boss@example.com": "Team", "u2@example.com": "Team"}
+
+
+def test_a_seat_settled_from_a_lost_batch_is_syncd_s_own_in_that_same_run(
+    world: UnitWorld, hr: FakeSource
+) -> None:
+    world = world.with_policy(replace(UNGUARDED, adopt=False))  # only what syncd gave is its own
+    world.target.script.unknown = {1}
+    hr.groups["Users"] = people(1, 2)
+    world.run()
+    hr.groups["Users"] = people(2)  # u1 left before the next run settled the batch
+    result = world.run()
+    assert [(c.action, c.email) for c in result.plan.changes] == [(Action.UNASSIGN, "u1@example.com")]
+    assert world.target.seated() == {"u2@example.com": "Team"}
