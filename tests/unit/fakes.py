@@ -171,6 +171,8 @@ class FakeTarget:
         return Organization({row.key: row for row in rows if wanted is None or row.key in wanted})
 
     def apply(self, batch: Sequence[Change]) -> list[ChangeResult]:
+        # the cycle is the one owner of slicing: every run with this fake checks it kept to batch_size
+        assert 0 < len(batch) <= self._batch_size, f"batch of {len(batch)}, batch_size {self._batch_size}"
         self.batches.append(tuple(batch))
         number = len(self.batches)
         if number in self.script.unreachable:
