@@ -1,5 +1,5 @@
 """The exception tree. Every error a user can cause or meet has a class here, and each class carries the
-documented exit code, so `cli.main` needs one lookup and no guessing (architecture.md, "Exit codes")."""
+documented exit code, so `cli.main` needs one lookup and no guessing (docs/architecture.md, "Exit codes")."""
 
 from __future__ import annotations
 

@@ -6,26 +6,21 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from syncd.errors import SourceUnreachable
+from syncd.guards import check_guards, held_problems, judge_health, unhealthy_groups
 from syncd.models import (
     NONE_ROLE,
     Action,
     Change,
+    GroupBaseline,
     GroupRead,
     GroupStatus,
     Health,
     Held,
     Person,
     Plan,
-    Reason,
-)
-from tests.unit.core_names import (
-    GroupBaseline,
     Policy,
+    Reason,
     Rule,
-    check_guards,
-    held_problems,
-    judge_health,
-    unhealthy_groups,
 )
 from tests.unit.fakes import key
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from syncd.apply_loop import settle_interrupted
 from syncd.audit import AuditLog
 from syncd.identity import EmailKey
-from syncd.models import NONE_ROLE, Action, Change, LicensedUser, Reason
+from syncd.models import NONE_ROLE, Action, Change, LicensedUser, Owned, Reason, rule_identity
 from syncd.plan_file import change_to_dict
 from syncd.state import State
-from tests.unit.core_names import Owned, rule_identity, settle_interrupted
 from tests.unit.fakes import key
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -12,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from syncd.config import DEFAULT_ROLE_ORDER, Config, Schedule
+from syncd.cycle import Cycle, CycleRequest, CycleResult
+from syncd.models import Policy, Rule
 from syncd.targets.interface import Target
-from tests.unit.core_names import Cycle, CycleRequest, CycleResult, Policy, Rule
 from tests.unit.fakes import FakeSource, FakeSourceSettings, FakeTarget, FakeTargetSettings
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
