@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import random
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,13 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import hardening_harness as hh
 import pytest
 
 from syncd.cli import main
 from syncd.emulators.faults import Fault, Faults
 from syncd.emulators.http_server import DropConnection, EmulatorServer, Request, Response
 from syncd.emulators.trackingtime import Contract, TrackingTimeEmulator, TtUser
+from tests.hardening import harness as hh
+from tests.support.world import write_members
 
 PASSWORD = "sentinel-trackingtime-app-password"
 ACCOUNT = 4711
@@ -66,11 +63,7 @@ class TtWorld:
     counts: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def members(self, groups: dict[str, list[str]]) -> None:
-        rows = ["group,email"]
-        for group, emails in groups.items():
-            rows.append(f"{group},")
-            rows.extend(f"{group},{email}" for email in emails)
-        (self.root / "members.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+        write_members(self.root, groups)
 
     def write_config(self, target: str = "", policy: str = "") -> Path:
         text = f"""
@@ -315,18 +308,7 @@ CASES = [
         "envelope-writes",
     ),
 ]
-COLUMNS = [
-    "fault",
-    "when",
-    "command",
-    "exit (expected)",
-    "changed",
-    "harm",
-    "audit gaps",
-    "recovery",
-    "verdict",
-]
-COMMANDS = ("plan", "apply", "run")
+COLUMNS, COMMANDS = hh.CELL_COLUMNS, hh.COMMANDS
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -449,25 +431,10 @@ def test_sigkill_at_seeded_points_converges(tmp_path: Path, record: Callable[...
             world.counts.clear()
             gate, where = crash_gate(world, kind, draw, len(hh.changed(before, wanted)))
             world.gate = gate
-            process = subprocess.Popen(
-                [sys.executable, "-m", "syncd", "run", "-c", str(config)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
+            process = hh.start_run(config)
             try:
-                if gate is None:
-                    time.sleep(0.05 + 0.25 * draw)
-                else:
-                    assert gate.arrived.wait(60), f"the run never reached {where}"
-                process.send_signal(signal.SIGKILL)
-                process.wait(timeout=30)
+                hh.kill_when_held(process, gate, where, draw)
             finally:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait(timeout=30)
-                if gate is not None:
-                    gate.release()
                 world.gate = None
             time.sleep(0.2)  # a write released after the kill is still being answered
             after_kill = world.roles()
