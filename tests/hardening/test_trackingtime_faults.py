@@ -23,6 +23,7 @@ from syncd.emulators.faults import Fault, Faults
 from syncd.emulators.http_server import DropConnection, EmulatorServer, Request, Response
 from syncd.emulators.trackingtime import Contract, TrackingTimeEmulator, TtUser
 from tests.hardening import harness as hh
+from tests.support.configs import FILE_SOURCE, rule
 from tests.support.world import write_members
 
 PASSWORD = "sentinel-trackingtime-app-password"
@@ -78,21 +79,9 @@ page_size = 100
 batch_size = {BATCH}
 {target}
 
-[[sources]]
-name = "hr"
-type = "file"
-path = "members.csv"
-
-[[rules]]
-source = "hr"
-group = "Users"
-role = "CO_WORKER"
-
-[[rules]]
-source = "hr"
-group = "Admins"
-role = "ADMIN"
-
+{FILE_SOURCE}
+{rule("Users", "CO_WORKER")}
+{rule("Admins", "ADMIN")}
 [policy]
 grace = "0s"
 max_removal_percent = 100

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from syncd.emulators.timetracker import EmulatedUser, TimetrackerEmulator
+from tests.support.configs import FILE_SOURCE, rule
 
 TOKEN = "sentinel-7pace-token-e2e"
 DEFAULT_RULES = (("Users", "Team"), ("Admins", "Administrator"))
@@ -104,16 +105,12 @@ requests_per_second = 0
 requests_per_minute = 0
 {target}
 
-[[sources]]
-name = "hr"
-type = "file"
-path = "members.csv"
-{sources}
+{FILE_SOURCE}{sources}
 """
         for group, role in rules:
-            text += f'\n[[rules]]\nsource = "hr"\ngroup = "{group}"\nrole = "{role}"\n'
+            text += "\n" + rule(group, role)
         for source, group, role in extra_rules:
-            text += f'\n[[rules]]\nsource = "{source}"\ngroup = "{group}"\nrole = "{role}"\n'
+            text += "\n" + rule(group, role, source)
         text += f"\n[policy]\n{self.default_policy if policy is None else policy}\n{extra}\n"
         self.config.write_text(text, encoding="utf-8")
         return self.config
