@@ -21,6 +21,7 @@ from syncd.sources.ldap import LdapSource
 from syncd.sources.ldap_settings import parse_ldap_settings
 from tests.ldap import ad_dataset, samba_dc
 from tests.support.cutting_proxy import cutting_proxy
+from tests.support.factories import closing_factory
 from tests.support.samba import base_template, require_samba
 
 __all__ = ["cutting_proxy"]  # a fixture: imported here so tests/ldap's tests can ask for it
@@ -121,7 +122,6 @@ def settings_section(values: dict[str, Any], problems: list[str] | None = None) 
 def make_source(samba: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., LdapSource]]:
     """make_source(**overrides) → an LdapSource bound as the service account over LDAPS by default."""
     monkeypatch.setenv(PASSWORD_ENV, ad_dataset.SERVICE_PASSWORD)
-    opened: list[LdapSource] = []
 
     def make(*, range_step: int | None = None, **overrides: Any) -> LdapSource:
         values: dict[str, Any] = {
@@ -138,10 +138,6 @@ def make_source(samba: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callabl
         problems: list[str] = []
         settings = parse_ldap_settings(settings_section(values, problems), "corp")
         assert problems == []
-        source = LdapSource(settings, range_step=range_step)
-        opened.append(source)
-        return source
+        return LdapSource(settings, range_step=range_step)
 
-    yield make
-    for source in opened:
-        source.close()
+    yield from closing_factory(make, lambda source: source.close())

@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.support.factories import closing_factory
+
 
 class CuttingProxy:
     """Forwards 127.0.0.1:<port> to `upstream`. Once `cut_after` bytes have come back from upstream it
@@ -108,14 +110,8 @@ class CuttingProxy:
 
 @pytest.fixture
 def cutting_proxy() -> Iterator[Callable[..., CuttingProxy]]:
-    proxies: list[CuttingProxy] = []
-
-    def make(upstream: tuple[str, int], cut_after: int, on_cut: Callable[[], None]) -> CuttingProxy:
-        proxy = CuttingProxy(upstream, cut_after, on_cut)
-        proxies.append(proxy)
-        return proxy
-
-    yield make
-    for proxy in proxies:
+    def done(proxy: CuttingProxy) -> None:
         proxy.close()
         proxy.join()
+
+    yield from closing_factory(CuttingProxy, done)
