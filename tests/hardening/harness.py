@@ -69,6 +69,25 @@ class Hold:
             self.action = action
         self.released.set()
 
+    def stops(self, kind: str, number: int) -> bool:
+        """Whether the `number`-th request of `kind` is the one to hold."""
+        return self.kind == kind and self.ordinal == number
+
+    def before_forwarding(self) -> None:
+        """Hold the request until released; then "drop" loses it (the peer never sees it)."""
+        if self.action != "answer-lost":
+            self.arrived.set()
+            self.released.wait(60)
+            if self.action == "drop":
+                raise DropConnection()
+
+    def after_forwarding(self) -> None:
+        """For "answer-lost": the peer has processed the request; hold, then lose its answer."""
+        if self.action == "answer-lost":
+            self.arrived.set()
+            self.released.wait(60)
+            raise DropConnection()
+
 
 Hook = Callable[[str, int, Request], Response | None]
 Reshape = Callable[[str, int, Response], Response]
@@ -154,18 +173,14 @@ class FaultProxy:
                 early = self.before(kind, number, request)
                 if early is not None:
                     return early
-            hold = self.hold
-            held = hold is not None and hold.kind == kind and hold.ordinal == number
-            if held and hold is not None and hold.action != "answer-lost":
-                hold.arrived.set()
-                hold.released.wait(60)
-                if hold.action == "drop":
-                    raise DropConnection()
+            hold = self.hold  # read once: the test thread may replace it meanwhile
+            if hold is not None and not hold.stops(kind, number):
+                hold = None
+            if hold is not None:
+                hold.before_forwarding()
             response = self._forward(request)
-            if held and hold is not None and hold.action == "answer-lost":
-                hold.arrived.set()
-                hold.released.wait(60)
-                raise DropConnection()
+            if hold is not None:
+                hold.after_forwarding()
             if self.reshape is not None:
                 response = self.reshape(kind, number, response)
             return response

@@ -20,7 +20,7 @@ import pytest
 
 from syncd.cli import main
 from syncd.emulators.faults import Fault, Faults
-from syncd.emulators.http_server import DropConnection, EmulatorServer, Request, Response
+from syncd.emulators.http_server import EmulatorServer, Request, Response
 from syncd.emulators.trackingtime import Contract, TrackingTimeEmulator, TtUser
 from tests.hardening import harness as hh
 from tests.support.configs import FILE_SOURCE, rule
@@ -110,21 +110,17 @@ def running_world(root: Path, org: list[TtUser] = ORG) -> Iterator[TtWorld]:
             kind = "write" if request.method in ("POST", "PUT") else f"{request.method} users"
             with lock:
                 world.counts[kind] = number = world.counts.get(kind, 0) + 1
-            gate = world.gate
-            held = gate is not None and gate.kind == kind and gate.ordinal == number
-            if held and gate is not None and gate.action != "answer-lost":
-                gate.arrived.set()
-                gate.released.wait(60)
-                if gate.action == "drop":
-                    raise DropConnection()
+            gate = world.gate  # read once: the test thread may replace it meanwhile
+            if gate is not None and not gate.stops(kind, number):
+                gate = None
+            if gate is not None:
+                gate.before_forwarding()
             early = world.refuse(request) if world.refuse is not None else None
             if early is not None:
                 return early
             answer = emulator.handle(request)  # the emulator answers in this process; then reshaped
-            if held and gate is not None and gate.action == "answer-lost":
-                gate.arrived.set()
-                gate.released.wait(60)
-                raise DropConnection()
+            if gate is not None:
+                gate.after_forwarding()
             return world.reshape(request, answer) if world.reshape is not None else answer
 
         with EmulatorServer(forward) as front:
