@@ -14,7 +14,7 @@ from syncd.errors import SourceAuthFailed, SourceUnreachable
 from syncd.models import Health
 
 if TYPE_CHECKING:
-    from conftest import Cloud
+    from .conftest import Cloud
 
 
 def _nested(cloud: Cloud) -> dict[str, str]:

@@ -16,7 +16,7 @@ from syncd.emulators.tls import TestCA
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from conftest import Cloud
+    from .conftest import Cloud
 
 TOKEN = "sentinel-7pace-token-cloud-e2e"
 PEOPLE = ("ann", "bob", "dana", "eli", "fay", "zed")

@@ -9,7 +9,7 @@ from syncd.emulators.http_server import Response
 from syncd.models import Health
 
 if TYPE_CHECKING:
-    from conftest import Cloud
+    from .conftest import Cloud
 
 
 def test_next_link_paging_reads_every_page_with_the_selected_fields(cloud: Cloud) -> None:

@@ -18,7 +18,7 @@ from syncd.errors import ConfigError, SourceAuthFailed, SourceUnreachable
 from syncd.models import Health
 
 if TYPE_CHECKING:
-    from conftest import Cloud
+    from .conftest import Cloud
 
 
 def _group_with_one_user(cloud: Cloud) -> str:

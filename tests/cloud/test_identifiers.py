@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from syncd.models import Health
 
 if TYPE_CHECKING:
-    from conftest import Cloud
+    from .conftest import Cloud
 
 
 def test_entra_people_carry_upn_other_mails_smtp_proxies_and_object_id(cloud: Cloud) -> None:

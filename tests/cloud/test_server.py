@@ -10,7 +10,7 @@ from syncd.errors import ConfigError
 from syncd.models import GroupRead, Health, Person
 
 if TYPE_CHECKING:
-    from conftest import Cloud
+    from .conftest import Cloud
 
 
 def _server_table(cloud: Cloud, **overrides: Any) -> dict[str, Any]:

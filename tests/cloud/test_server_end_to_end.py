@@ -17,7 +17,7 @@ from syncd.emulators.tls import TestCA
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from conftest import Cloud
+    from .conftest import Cloud
 
 TOKEN = "sentinel-7pace-token-server-e2e"
 WINDOWS_SID = "S-1-5-21-1004336348-1177238915-682003330-1105"

@@ -3,24 +3,19 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from tests.hardening import reliability
 
 REPO = Path(__file__).resolve().parents[2]
 HARDENING = REPO / "tests" / "hardening"
 
 
 def _recorder_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("reliability_for_docs_test", HARDENING / "reliability.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return reliability
 
 
 def _complete_recorder(module: ModuleType) -> object:

@@ -1,43 +1,27 @@
 """Fixtures and the reliability recorder for the hardening suites (issue 9).
 
-Helpers live in harness.py and reliability.py next to this file, loaded here by path (tests are not a
-package under --import-mode=importlib) and registered as `hardening_harness` / `hardening_reliability` so
-test modules can `import hardening_harness as hh`. The Samba helpers of tests/ldap are reused the same way.
+Helpers live in harness.py and reliability.py next to this file (test modules
+`from tests.hardening import harness as hh`); the Samba helpers are tests/ldap's, through tests/support.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import os
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from tests.hardening import reliability
+from tests.ldap import samba_dc
+from tests.support.cutting_proxy import cutting_proxy
+from tests.support.samba import base_template, require_samba
+
+__all__ = ["cutting_proxy"]  # a fixture: imported here so the hardening suites can ask for it
+
 HERE = Path(__file__).parent
 REPO = HERE.parent.parent
-
-
-def _load(name: str, path: Path) -> ModuleType:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-harness = _load("hardening_harness", HERE / "harness.py")
-reliability = _load("hardening_reliability", HERE / "reliability.py")
-# the same module names tests/ldap/conftest.py uses, so one session shares one copy
-samba_dc = _load("syncd_tests_ldap_samba_dc", REPO / "tests" / "ldap" / "samba_dc.py")
-ad_dataset = _load("syncd_tests_ldap_ad_dataset", REPO / "tests" / "ldap" / "ad_dataset.py")
 
 RECORDER = reliability.Recorder()
 
@@ -127,26 +111,14 @@ def test_ca() -> Any:
     return TestCA()
 
 
-# -- Samba (reusing tests/ldap's fixture code) ---------------------------------------------------------------
-
-
-def _require_samba() -> None:
-    reason = samba_dc.unavailable_reason()
-    if reason is None:
-        return
-    if os.environ.get("SYNCD_REQUIRE_SAMBA") == "1":
-        pytest.fail(f"SYNCD_REQUIRE_SAMBA=1 but {reason}", pytrace=False)
-    pytest.skip(f"Samba AD DC not available: {reason}")
+# -- Samba (tests/ldap's helpers; the cutting proxy is tests/support's) ---------------------------------------
 
 
 @pytest.fixture(scope="session")
 def samba_template() -> Path:
-    _require_samba()
-    template, _ = samba_dc.cached_template(
-        f"base-{ad_dataset.DATASET_VERSION}",
-        lambda dc: ad_dataset.populate(dc.host, samba_dc.ADMIN_DN, samba_dc.ADMIN_PASSWORD),
-    )
-    return Path(template)
+    require_samba("Samba AD DC not available")
+    template, _ = base_template()
+    return template
 
 
 @pytest.fixture
@@ -175,20 +147,3 @@ class _DC:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.dc, name)
-
-
-@pytest.fixture
-def cutting_proxy() -> Iterator[Callable[..., Any]]:
-    """tests/ldap's CuttingProxy: forwards to a DC and kills it once `cut_after` answer bytes came back."""
-    ldap_conftest = _load("syncd_tests_ldap_conftest_module", REPO / "tests" / "ldap" / "conftest.py")
-    proxies: list[Any] = []
-
-    def make(upstream: tuple[str, int], cut_after: int, on_cut: Callable[[], None]) -> Any:
-        proxy = ldap_conftest.CuttingProxy(upstream, cut_after, on_cut)
-        proxies.append(proxy)
-        return proxy
-
-    yield make
-    for proxy in proxies:
-        proxy.close()
-        proxy.join()

@@ -1,20 +1,22 @@
 """The hardening suites' world: the 7pace emulator behind a fault proxy, a file export, a config, the cloud
 emulators, and the invariants every suite checks (no harm, audit coverage, convergence).
 
-Loaded by conftest.py as the module `hardening_harness` (tests are not a package under
---import-mode=importlib), so test modules `import hardening_harness as hh`.
+Test modules `from tests.hardening import harness as hh`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import requests
@@ -23,9 +25,11 @@ from syncd.emulators.authority import AuthorityEmulator, RegisteredApp
 from syncd.emulators.azure_devops import AdoDirectory, AzureDevOpsEmulator
 from syncd.emulators.graph import EntraDirectory, GraphEmulator
 from syncd.emulators.http_server import DropConnection, EmulatorServer, Request, Response
-from syncd.emulators.timetracker import EmulatedUser, TimetrackerEmulator
+from syncd.emulators.timetracker import EmulatedUser
 from syncd.emulators.tls import TestCA
 from syncd.identity import normalise_email
+from tests.support.world import World, running_emulator
+from tests.support.world import read_audit as read_audit  # the suites read audit folders as hh.read_audit
 
 NONE = "None"
 RANK = {"None": 0, "Team": 1, "Product": 2, "Budget": 3, "Administrator": 4}
@@ -64,6 +68,25 @@ class Hold:
         if action is not None:
             self.action = action
         self.released.set()
+
+    def stops(self, kind: str, number: int) -> bool:
+        """Whether the `number`-th request of `kind` is the one to hold."""
+        return self.kind == kind and self.ordinal == number
+
+    def before_forwarding(self) -> None:
+        """Hold the request until released; then "drop" loses it (the peer never sees it)."""
+        if self.action != "answer-lost":
+            self.arrived.set()
+            self.released.wait(60)
+            if self.action == "drop":
+                raise DropConnection()
+
+    def after_forwarding(self) -> None:
+        """For "answer-lost": the peer has processed the request; hold, then lose its answer."""
+        if self.action == "answer-lost":
+            self.arrived.set()
+            self.released.wait(60)
+            raise DropConnection()
 
 
 Hook = Callable[[str, int, Request], Response | None]
@@ -150,18 +173,14 @@ class FaultProxy:
                 early = self.before(kind, number, request)
                 if early is not None:
                     return early
-            hold = self.hold
-            held = hold is not None and hold.kind == kind and hold.ordinal == number
-            if held and hold is not None and hold.action != "answer-lost":
-                hold.arrived.set()
-                hold.released.wait(60)
-                if hold.action == "drop":
-                    raise DropConnection()
+            hold = self.hold  # read once: the test thread may replace it meanwhile
+            if hold is not None and not hold.stops(kind, number):
+                hold = None
+            if hold is not None:
+                hold.before_forwarding()
             response = self._forward(request)
-            if held and hold is not None and hold.action == "answer-lost":
-                hold.arrived.set()
-                hold.released.wait(60)
-                raise DropConnection()
+            if hold is not None:
+                hold.after_forwarding()
             if self.reshape is not None:
                 response = self.reshape(kind, number, response)
             return response
@@ -200,94 +219,30 @@ class FaultProxy:
 
 
 @dataclass
-class World:
-    """A tmp folder with a token file, a members.csv export and syncd.toml; the 7pace emulator behind a
-    FaultProxy. Roles are compared by normalised e-mail, with "None" for everyone without a seat."""
+class ProxiedWorld(World):
+    """tests/support's World with the 7pace emulator behind a FaultProxy. Roles are compared by normalised
+    e-mail, with "None" for everyone without a seat."""
 
-    root: Path
-    emulator: TimetrackerEmulator
-    proxy: FaultProxy
+    proxy: FaultProxy = field(kw_only=True)
     token: str = TOKEN
 
+    default_policy: ClassVar[str] = 'grace = "0s"\nmax_removal_percent = 100\nmax_removals = 100000'
+
     @property
-    def config(self) -> Path:
-        return self.root / "syncd.toml"
-
-    def members(self, groups: Mapping[str, Sequence[str]]) -> None:
-        rows = ["group,email"]
-        for group, emails in groups.items():
-            rows.append(f"{group},")  # declares the group even when empty
-            rows.extend(f"{group},{email}" for email in emails)
-        (self.root / "members.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-
-    def write_config(
-        self,
-        rules: Sequence[tuple[str, str]] = (("Users", "Team"), ("Admins", "Administrator")),
-        *,
-        policy: str = 'grace = "0s"\nmax_removal_percent = 100\nmax_removals = 100000',
-        target: str = "",
-        sources: str = "",
-        extra_rules: Sequence[tuple[str, str, str]] = (),
-        extra: str = "",
-        batch_size: int = 100,
-        url: str | None = None,
-    ) -> Path:
-        text = f"""
-[target]
-url = "{url or self.proxy.base_url}"
-token = {{ file = "token.txt" }}
-allow_insecure_http = true
-batch_size = {batch_size}
-requests_per_second = 0
-requests_per_minute = 0
-{target}
-
-[[sources]]
-name = "hr"
-type = "file"
-path = "members.csv"
-{sources}
-"""
-        for group, role in rules:
-            text += f'\n[[rules]]\nsource = "hr"\ngroup = "{group}"\nrole = "{role}"\n'
-        for source, group, role in extra_rules:
-            text += f'\n[[rules]]\nsource = "{source}"\ngroup = "{group}"\nrole = "{role}"\n'
-        text += f"\n[policy]\n{policy}\n{extra}\n"
-        self.config.write_text(text, encoding="utf-8")
-        return self.config
+    def url(self) -> str:
+        return self.proxy.base_url
 
     def roles(self) -> Roles:
         self.proxy.wait_idle()
         return {key(e): r for e, r in self.emulator.roles_by_email(include_none=True).items()}
 
-    def audit(self, since: Mapping[Path, int] | None = None) -> list[dict[str, Any]]:
-        """Every audit event, or only those written after `since` (an `audit_mark()`)."""
-        return read_audit(self.root / "logs", since)
-
-    def audit_mark(self) -> dict[Path, int]:
-        return {path: path.stat().st_size for path in (self.root / "logs").glob("audit-*.jsonl")}
-
-
-def read_audit(folder: Path, since: Mapping[Path, int] | None = None) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    for path in sorted(folder.glob("audit-*.jsonl")):
-        with path.open("rb") as handle:
-            handle.seek((since or {}).get(path, 0))
-            text = handle.read().decode("utf-8")
-        events += [json.loads(line) for line in text.splitlines() if line]
-    return events
-
 
 @contextlib.contextmanager
-def running_world(root: Path, people: Iterable[EmulatedUser]) -> Iterator[World]:
-    token = root / "token.txt"
-    token.write_text(TOKEN, encoding="utf-8")
-    token.chmod(0o600)
-    emulator = TimetrackerEmulator(people, token=TOKEN, quota_per_second=None, quota_per_minute=None)
-    with emulator:
+def running_world(root: Path, people: Iterable[EmulatedUser]) -> Iterator[ProxiedWorld]:
+    with running_emulator(root, people, TOKEN) as emulator:
         proxy = FaultProxy(emulator.base_url).start()
         try:
-            yield World(root, emulator, proxy)
+            yield ProxiedWorld(root, emulator, proxy=proxy)
         finally:
             proxy.stop()
 
@@ -394,6 +349,20 @@ def running_cloud(folder: Path, ca: TestCA, *, pat: str, client_secret: str) -> 
 # -- one fault-matrix cell's verdict (shared by the target matrices) -----------------------------------------
 
 
+CELL_COLUMNS = [
+    "fault",
+    "when",
+    "command",
+    "exit (expected)",
+    "changed",
+    "harm",
+    "audit gaps",
+    "recovery",
+    "verdict",
+]
+COMMANDS = ("plan", "apply", "run")  # each fault is tried under each of these
+
+
 @dataclass(frozen=True)
 class CellResult:
     """What one faulted command did and how the clean recovery went, for a fault-matrix row."""
@@ -433,3 +402,34 @@ class CellResult:
             f"{'converged' if not self.wrong else 'NOT converged'}",
             "ok" if not problems else "FAIL: " + "; ".join(problems)[:300],
         ]
+
+
+# -- a real `syncd run`, killed ------------------------------------------------------------------------------
+
+
+def start_run(config: Path) -> subprocess.Popen[bytes]:
+    """`python -m syncd run -c config` in a process of its own, so a signal can stop it anywhere."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "syncd", "run", "-c", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def kill_when_held(process: subprocess.Popen[bytes], hold: Hold | None, where: str, draw: float) -> None:
+    """SIGKILL `process` once its request reached `hold` (with no hold: after a pause the seeded `draw`
+    sets), then reap it and let the held request go, whatever happened on the way."""
+    try:
+        if hold is None:
+            time.sleep(0.05 + 0.25 * draw)
+        else:
+            assert hold.arrived.wait(60), f"the run never reached {where}"
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+        if hold is not None:
+            hold.release()

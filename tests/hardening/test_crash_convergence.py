@@ -14,21 +14,17 @@ settled by the recovery.
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import hardening_harness as hh
 import pytest
 
 from syncd.cli import main
 from syncd.emulators.timetracker import EmulatedUser
+from tests.hardening import harness as hh
 
 SEED = 20261122
 POINTS = 32
@@ -62,15 +58,6 @@ def schedule() -> list[tuple[str, float]]:
     kinds = ["startup"] * 2 + [k for k in KINDS if k != "startup"] * 6
     rng.shuffle(kinds)
     return [(kind, rng.random()) for kind in kinds]
-
-
-def victim(config: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "syncd", "run", "-c", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
 
 
 def kill_at(
@@ -109,20 +96,10 @@ def kill_at(
     else:
         where = "start-up"
     world.proxy.hold = hold
-    process = victim(config)
+    process = hh.start_run(config)
     try:
-        if hold is None:
-            time.sleep(0.05 + 0.25 * draw)
-        else:
-            assert hold.arrived.wait(60), f"the run never reached {where}"
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
+        hh.kill_when_held(process, hold, where, draw)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=30)
-        if hold is not None:
-            hold.release()
         world.proxy.wait_idle()
     assert process.returncode == -signal.SIGKILL, f"the run ended by itself (exit {process.returncode})"
     return where, world.emulator.count("POST users/roles") - posts

@@ -8,11 +8,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import hardening_harness as hh
 import pytest
 
 from syncd.cli import main
 from syncd.emulators.timetracker import Contract, EmulatedUser
+from tests.hardening import harness as hh
 
 SECTION = "Dialect matrix"
 LAYOUT = [
@@ -103,7 +103,9 @@ def desired(before: hh.Roles, dialect: Dialect) -> hh.Roles:
     return want
 
 
-def plan_json(world: hh.World, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any] | None]:
+def plan_json(
+    world: hh.ProxiedWorld, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, dict[str, Any] | None]:
     capsys.readouterr()
     code = main(["plan", "-c", str(world.config), "--format", "json"])
     out = capsys.readouterr().out

@@ -9,19 +9,19 @@ as desired). Source-side faults additionally remove and downgrade nobody.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import hardening_harness as hh
 import pytest
 
 from syncd.cli import main
 from syncd.emulators.faults import Fault, Faults
 from syncd.emulators.http_server import Request, Response
 from syncd.emulators.timetracker import EmulatedUser
+from tests.hardening import harness as hh
+from tests.ldap import ad_dataset as dataset
 
 BATCH = 5
 MANUAL = hh.users("m", range(510))  # seats held by hand: unmanaged, kept; make the target read 2 pages
@@ -289,18 +289,7 @@ CASES = [
 ]
 
 
-COLUMNS = [
-    "fault",
-    "when",
-    "command",
-    "exit (expected)",
-    "changed",
-    "harm",
-    "audit gaps",
-    "recovery",
-    "verdict",
-]
-COMMANDS = ("plan", "apply", "run")
+COLUMNS, COMMANDS = hh.CELL_COLUMNS, hh.COMMANDS
 
 
 @dataclass
@@ -505,7 +494,6 @@ def test_ldap_dc_killed_during_a_paged_search(
     """BigGroup (2,000 members) is read 200 entries a page through a proxy that kills the DC part-way. The
     read must not pass for complete: the removals it could explain are held; the DC is started again and
     the next run removes them."""
-    dataset = sys.modules["syncd_tests_ldap_ad_dataset"]
     monkeypatch.setenv(LDAP_PASSWORD_ENV, dataset.SERVICE_PASSWORD)
     members = dataset.expected_members("BigGroup")
     # the baseline (BigGroup's enabled members seated) is set directly: each Samba read costs seconds

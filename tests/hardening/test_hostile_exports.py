@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import hardening_harness as hh
 import pytest
 
 from syncd.cli import main
@@ -33,6 +32,7 @@ from syncd.emulators.timetracker import EmulatedUser
 from syncd.errors import InputError
 from syncd.models import GroupRead, Health
 from syncd.sources.file import FileSettings, FileSource
+from tests.hardening import harness as hh
 
 SECTION = "Hostile input"
 LAYOUT = ["export", "expected", "seen"]
@@ -84,7 +84,11 @@ def syncd(argv: list[str]) -> tuple[int, str, str]:
 
 
 def write_config(
-    world: hh.World, rules: Sequence[tuple[str, str]], *, export: str = "members.csv", source_keys: str = ""
+    world: hh.ProxiedWorld,
+    rules: Sequence[tuple[str, str]],
+    *,
+    export: str = "members.csv",
+    source_keys: str = "",
 ) -> Path:
     """A config whose rules name `rules` groups of the file source `hr`; unmanaged seats are removed at once,
     so a person not matched would show as a removal. Group names are written as TOML basic strings (JSON
@@ -110,7 +114,7 @@ path = {json.dumps(export)}
     return world.config
 
 
-def plan(world: hh.World) -> dict[str, Any]:
+def plan(world: hh.ProxiedWorld) -> dict[str, Any]:
     code, out, err = syncd(["plan", "--format", "json", "-c", str(world.config)])
     doc: dict[str, Any] = json.loads(out)
     # a group not read cleanly holds work, and the plan says so by exit 4 (issue 15)
@@ -132,7 +136,7 @@ def groups(doc: dict[str, Any]) -> set[tuple[str, str, int]]:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[hh.World]:
+def world(tmp_path: Path) -> Iterator[hh.ProxiedWorld]:
     with hh.running_world(tmp_path, ORG) as running:
         yield running
 
@@ -263,7 +267,9 @@ def test_unusable_addresses_are_reported_never_guessed(tmp_path: Path, record: R
     assert [u.detail for u in json_read.unidentified] == [f"{raw!r} is not an e-mail" for raw in raw_json]
 
 
-def test_plan_matches_normalised_spellings_and_never_look_alikes(world: hh.World, record: Record) -> None:
+def test_plan_matches_normalised_spellings_and_never_look_alikes(
+    world: hh.ProxiedWorld, record: Record
+) -> None:
     """End to end: 7pace holds seats for ann and josé (NFC). The export lists them mixed-case, padded and in
     NFD, next to look-alikes and non-addresses. The plan keeps both seats untouched, proposes each
     look-alike as a new person unknown to 7pace (no target id: not the Latin user's seat), removes bob (whom
@@ -410,7 +416,7 @@ def test_groups_differing_only_in_case_are_one_group(tmp_path: Path, record: Rec
     assert found == ["a@contoso.example", "b@contoso.example"]
 
 
-def test_plan_with_odd_group_names_and_a_missing_group(world: hh.World, record: Record) -> None:
+def test_plan_with_odd_group_names_and_a_missing_group(world: hh.ProxiedWorld, record: Record) -> None:
     """End to end: rules name "(Admins)" (present), "CN=Users,OU=Groups" (present, with a comma and =),
     and "Users*" (absent; only "Users" is in the file). carl is assigned through "(Admins)", ann keeps her
     seat through the DN-like group and is not stretched into "Users*"; "Users*" is missing, never empty, so
@@ -440,7 +446,7 @@ def test_plan_with_odd_group_names_and_a_missing_group(world: hh.World, record: 
     assert held(doc) == {("bob@contoso.example", "seat-unassign", "missing")}
 
 
-def test_header_only_export_makes_every_group_missing(world: hh.World, record: Record) -> None:
+def test_header_only_export_makes_every_group_missing(world: hh.ProxiedWorld, record: Record) -> None:
     """An export truncated after its header has no group at all: every rule's group is missing, and every
     removal it could explain is held; nothing is planned."""
     write(world.root, "group,email\r\n")
@@ -651,7 +657,9 @@ def test_enabled_values(tmp_path: Path, record: Record) -> None:
     assert messages == expected
 
 
-def test_plan_reads_a_semicolon_export_with_the_delimiter_setting(world: hh.World, record: Record) -> None:
+def test_plan_reads_a_semicolon_export_with_the_delimiter_setting(
+    world: hh.ProxiedWorld, record: Record
+) -> None:
     """`delimiter = ";"` on the source: the plan reads the export as the file source does (a ';' inside a
     quoted display name does not split its row; ann and josé keep their seats, carl gets one, bob's goes).
     The same file without the setting is refused (see the refusals below), never half-read."""
@@ -767,7 +775,13 @@ REFUSED: list[tuple[str, str, bytes, int | None, str]] = [
 
 @pytest.mark.parametrize(("what", "name", "content", "line", "message"), REFUSED, ids=[c[0] for c in REFUSED])
 def test_refused_exports_exit_2_with_one_line(
-    world: hh.World, what: str, name: str, content: bytes, line: int | None, message: str, record: Record
+    world: hh.ProxiedWorld,
+    what: str,
+    name: str,
+    content: bytes,
+    line: int | None,
+    message: str,
+    record: Record,
 ) -> None:
     """The file source raises one InputError line naming the file and line (or the JSON element); `plan` and
     `run` both exit 2 printing exactly that line, no traceback, nothing on stdout, nothing sent to 7pace and

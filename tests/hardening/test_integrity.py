@@ -16,14 +16,12 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import hardening_harness as hh
 import pytest
 
 from syncd import config as config_module
@@ -31,6 +29,7 @@ from syncd import plan_file
 from syncd.cli import main
 from syncd.emulators.timetracker import EmulatedUser, TimetrackerEmulator
 from syncd.runlock import RunLock
+from tests.hardening import harness as hh
 
 SECTION = "Integrity"
 LAYOUT = ["case", "expected", "seen"]
@@ -62,14 +61,14 @@ def syncd(*argv: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[hh.World]:
+def world(tmp_path: Path) -> Iterator[hh.ProxiedWorld]:
     with hh.running_world(tmp_path, ORG) as running:
         running.members({"Users": [ANN, BOSS, NEW], "Admins": []})
         running.write_config(policy=POLICY)
         yield running
 
 
-def saved_plan(world: hh.World, *extra: str) -> tuple[Path, dict[str, Any]]:
+def saved_plan(world: hh.ProxiedWorld, *extra: str) -> tuple[Path, dict[str, Any]]:
     path = world.root / "plan.json"
     code, _, err = syncd("plan", "-c", str(world.config), "--out", str(path), *extra)
     assert code == 0, err
@@ -102,7 +101,7 @@ def write(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2), encoding="utf-8")
 
 
-def state_dir(world: hh.World) -> Path:
+def state_dir(world: hh.ProxiedWorld) -> Path:
     return config_module.load(world.config).state_dir
 
 
@@ -130,7 +129,7 @@ def row(record: Record, order: tuple[object, ...], case: str, expected: str, see
 
 
 @pytest.mark.parametrize("how", ["edited", "edited and re-sealed"])
-def test_an_edited_plan_is_refused(world: hh.World, how: str, record: Record) -> None:
+def test_an_edited_plan_is_refused(world: hh.ProxiedWorld, how: str, record: Record) -> None:
     """A reviewed plan with mallory → Administrator and the protected boss's removal added by hand: exit 3,
     nothing sent. Re-sealing it without a key passes the seal, but the cycle's re-plan names the change the
     current inputs do not produce."""
@@ -154,7 +153,7 @@ def test_an_edited_plan_is_refused(world: hh.World, how: str, record: Record) ->
     ]
 
 
-def test_an_old_plan_with_created_edited_is_refused(world: hh.World, record: Record) -> None:
+def test_an_old_plan_with_created_edited_is_refused(world: hh.ProxiedWorld, record: Record) -> None:
     path, data = saved_plan(world)
     data["created"] = "2099-01-01T00:00:00+00:00"
     write(path, data)
@@ -163,7 +162,9 @@ def test_an_old_plan_with_created_edited_is_refused(world: hh.World, record: Rec
     assert code == 3 and "created do(es) not match its seal" in err
 
 
-def test_a_signing_key_makes_write_access_to_the_plan_not_enough(world: hh.World, record: Record) -> None:
+def test_a_signing_key_makes_write_access_to_the_plan_not_enough(
+    world: hh.ProxiedWorld, record: Record
+) -> None:
     """[plan] signing_key: a signed plan applies; the same plan edited and re-sealed without the key is
     refused by its signature (before the re-plan is even computed)."""
     key = world.root / "plan-key.txt"
@@ -193,7 +194,7 @@ def test_a_signing_key_makes_write_access_to_the_plan_not_enough(world: hh.World
 
 
 def test_a_refused_plan_in_the_state_folder_cannot_be_edited_into_an_approval(
-    world: hh.World, record: Record
+    world: hh.ProxiedWorld, record: Record
 ) -> None:
     """A guard stops the run and saves the refused plan in the state folder; adding changes to it and
     applying it with --override-guards is refused like any edited plan."""
@@ -221,7 +222,7 @@ def test_a_refused_plan_in_the_state_folder_cannot_be_edited_into_an_approval(
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_finishes_the_batch_in_flight_and_exits_4(
-    world: hh.World, sig: signal.Signals, record: Record
+    world: hh.ProxiedWorld, sig: signal.Signals, record: Record
 ) -> None:
     """`syncd run` (a real process) gets the signal while its 2nd of 4 single-change batches is at 7pace:
     that batch completes and is audited, the rest are not sent, a run summary is written, exit 4."""
@@ -230,12 +231,7 @@ def test_a_signal_finishes_the_batch_in_flight_and_exits_4(
     hold = hh.Hold("POST users/roles", 2, "forward")
     world.proxy.hold = hold
     mark = world.audit_mark()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "syncd", "run", "-c", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    process = hh.start_run(config)
     try:
         assert hold.arrived.wait(60), "the run never sent its 2nd batch"
         process.send_signal(sig)
@@ -263,7 +259,7 @@ def test_a_signal_finishes_the_batch_in_flight_and_exits_4(
     assert summaries[0]["syncd.not_applied"] == 2
 
 
-def test_deleting_the_lock_file_does_not_let_a_second_run_in(world: hh.World, record: Record) -> None:
+def test_deleting_the_lock_file_does_not_let_a_second_run_in(world: hh.ProxiedWorld, record: Record) -> None:
     assert syncd("run", "-c", str(world.config))[0] == 0
     state = state_dir(world)
     with RunLock(state, "run"):
@@ -307,7 +303,7 @@ def make_read_only(path: Path, tmpfs: Callable[[Path, str], None]) -> None:
 
 @pytest.mark.parametrize("folder", ["state", "logs"])
 def test_a_read_only_folder_is_exit_5_naming_it(
-    world: hh.World, folder: str, tmpfs: Callable[[Path, str], None], record: Record
+    world: hh.ProxiedWorld, folder: str, tmpfs: Callable[[Path, str], None], record: Record
 ) -> None:
     assert syncd("run", "-c", str(world.config))[0] == 0
     world.members({"Users": [ANN, BOSS, NEW, MALLORY], "Admins": []})
@@ -327,7 +323,7 @@ def test_a_read_only_folder_is_exit_5_naming_it(
 
 
 def test_a_full_audit_disk_is_exit_5_and_the_torn_line_is_repaired(
-    world: hh.World, tmpfs: Callable[[Path, str], None], record: Record
+    world: hh.ProxiedWorld, tmpfs: Callable[[Path, str], None], record: Record
 ) -> None:
     """The audit disk fills: exit 5 naming the file, nothing sent. A torn last line (the disk filled
     mid-line) is ended before the next run appends, so every later event reads back."""
@@ -404,7 +400,7 @@ DAMAGE = {
 
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
 def test_a_damaged_state_is_refused_and_rebuilt_from_the_audit(
-    world: hh.World, damage: str, record: Record
+    world: hh.ProxiedWorld, damage: str, record: Record
 ) -> None:
     """unmanaged = "remove": ann, boss and new hold seats syncd gave or adopted. The state is damaged: exit 2
     naming it, nothing sent. `state rebuild --from-audit` restores the ledger and the group baseline, so
@@ -458,7 +454,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[datetime], None]:
 
 
 def test_a_clock_far_ahead_does_not_delete_the_audit_trail(
-    world: hh.World, clock: Callable[[datetime], None], record: Record
+    world: hh.ProxiedWorld, clock: Callable[[datetime], None], record: Record
 ) -> None:
     """Retention 400 days; 20 days of audit files. A run with the clock 500 days ahead deletes none of them
     (reported, retention refused); confirmed with --accept-clock it deletes at most a tenth (2), never the
@@ -490,7 +486,7 @@ def test_a_clock_far_ahead_does_not_delete_the_audit_trail(
     ids=["behind", "ahead"],
 )
 def test_one_wrong_clock_neither_skips_nor_stretches_grace(
-    world: hh.World, clock: Callable[[datetime], None], wrong: timedelta, what: str, record: Record
+    world: hh.ProxiedWorld, clock: Callable[[datetime], None], wrong: timedelta, what: str, record: Record
 ) -> None:
     """grace 24 h. ann leaves; the run that first sees it has a clock `what`. Correct runs follow at
     T0+1h (must not remove: grace starts now) and T0+26h (must remove: grace over)."""
@@ -517,7 +513,7 @@ def test_one_wrong_clock_neither_skips_nor_stretches_grace(
 
 
 def test_a_reviewed_plan_is_refused_while_the_clock_is_not_trusted(
-    world: hh.World, clock: Callable[[datetime], None], record: Record
+    world: hh.ProxiedWorld, clock: Callable[[datetime], None], record: Record
 ) -> None:
     assert syncd("run", "-c", str(world.config))[0] == 0
     clock(T0 - timedelta(days=3))
@@ -533,7 +529,7 @@ SHARED = "shared@contoso.example"
 
 
 @contextlib.contextmanager
-def two_organisations(tmp_path: Path) -> Iterator[tuple[hh.World, TimetrackerEmulator, Path]]:
+def two_organisations(tmp_path: Path) -> Iterator[tuple[hh.ProxiedWorld, TimetrackerEmulator, Path]]:
     """Organisation 1 (the world's emulator) and organisation 2 (a second emulator, where shared@ holds a
     seat given by hand), with one config each in the same folder: syncd.toml and org2.toml."""
     org2 = TimetrackerEmulator(
@@ -587,7 +583,7 @@ def test_a_state_used_with_another_target_is_refused(tmp_path: Path, record: Rec
     assert "belongs to timetracker at 127.0.0.1/api/org1" in err and "api/org2" in err
 
 
-def test_the_old_default_state_is_carried_over(world: hh.World, record: Record) -> None:
+def test_the_old_default_state_is_carried_over(world: hh.ProxiedWorld, record: Record) -> None:
     """A state in the former default folder (`state/` beside the config) moves into the target's own
     folder at the next run, ledger and all, without a manual step."""
     text = world.config.read_text(encoding="utf-8")
@@ -610,7 +606,9 @@ def test_the_old_default_state_is_carried_over(world: hh.World, record: Record) 
     assert world.roles()[hh.key(ANN)] == "None"
 
 
-def test_a_seat_given_back_by_someone_else_is_reported_not_fought(world: hh.World, record: Record) -> None:
+def test_a_seat_given_back_by_someone_else_is_reported_not_fought(
+    world: hh.ProxiedWorld, record: Record
+) -> None:
     """unmanaged = "remove": syncd removes ann (no rule selects her); a second instance (or a person)
     gives the seat back. The next run reports it and holds the removal instead of fighting."""
     world.write_config(policy=POLICY + '\nunmanaged = "remove"')

@@ -24,19 +24,20 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-import hardening_harness as hh
 import pytest
 
 from syncd.cli import main
 from syncd.emulators.timetracker import EmulatedUser, TimetrackerEmulator
 from syncd.emulators.tls import TestCA
+from tests.hardening import harness as hh
+from tests.ldap import ad_dataset as dataset
+from tests.ldap import samba_dc
 
 SECTION = "Secret hygiene"
 COLUMNS = ["run", "secret slot", "reference", "commands", "places searched", "forms", "found"]
@@ -357,7 +358,6 @@ class Ldap:
 
 
 def ldap_part(dc: Any) -> Ldap:
-    dataset = sys.modules["syncd_tests_ldap_ad_dataset"]
     fragment = f"""
 [[sources]]
 name = "corp"
@@ -385,8 +385,6 @@ def set_ldap_password(dc: Any, password: str) -> None:
     is written (Samba allows unicodePwd on 389 with strong auth off)."""
     from ldap3 import MODIFY_REPLACE, NONE, Connection, Server
 
-    samba_dc = sys.modules["syncd_tests_ldap_samba_dc"]
-    dataset = sys.modules["syncd_tests_ldap_ad_dataset"]
     conn = Connection(
         Server(dc.host, 389, get_info=NONE),
         samba_dc.ADMIN_DN,

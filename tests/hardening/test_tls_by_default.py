@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ from syncd.emulators.graph import EntraDirectory, GraphEmulator
 from syncd.emulators.http_server import EmulatorServer
 from syncd.emulators.timetracker import EmulatedUser, TimetrackerEmulator
 from syncd.emulators.tls import TestCA
+from tests.ldap import ad_dataset as dataset
 
 SECTION = "TLS by default"
 COLUMNS = ["peer", "certificate / URL", "setting", "expected", "exit"]
@@ -540,7 +540,6 @@ def test_ldap_dc_with_a_private_ca(
     """The Samba DC's self-signed certificate, through the CLI: ldaps:// and StartTLS are refused (exit 5,
     one line saying the certificate is not trusted) without ca_bundle, and work with it. The connection-level
     cases (wrong name, wrong CA, …) are in tests/ldap/test_samba_connection.py."""
-    dataset = sys.modules["syncd_tests_ldap_ad_dataset"]
     prepare(tmp_path, peers)
     _secret(tmp_path, "ldap.txt", dataset.SERVICE_PASSWORD)
     config = tmp_path / "syncd.toml"

@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import random
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,13 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import hardening_harness as hh
 import pytest
 
 from syncd.cli import main
 from syncd.emulators.faults import Fault, Faults
-from syncd.emulators.http_server import DropConnection, EmulatorServer, Request, Response
+from syncd.emulators.http_server import EmulatorServer, Request, Response
 from syncd.emulators.trackingtime import Contract, TrackingTimeEmulator, TtUser
+from tests.hardening import harness as hh
+from tests.support.configs import FILE_SOURCE, rule
+from tests.support.world import write_members
 
 PASSWORD = "sentinel-trackingtime-app-password"
 ACCOUNT = 4711
@@ -66,11 +64,7 @@ class TtWorld:
     counts: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def members(self, groups: dict[str, list[str]]) -> None:
-        rows = ["group,email"]
-        for group, emails in groups.items():
-            rows.append(f"{group},")
-            rows.extend(f"{group},{email}" for email in emails)
-        (self.root / "members.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+        write_members(self.root, groups)
 
     def write_config(self, target: str = "", policy: str = "") -> Path:
         text = f"""
@@ -85,21 +79,9 @@ page_size = 100
 batch_size = {BATCH}
 {target}
 
-[[sources]]
-name = "hr"
-type = "file"
-path = "members.csv"
-
-[[rules]]
-source = "hr"
-group = "Users"
-role = "CO_WORKER"
-
-[[rules]]
-source = "hr"
-group = "Admins"
-role = "ADMIN"
-
+{FILE_SOURCE}
+{rule("Users", "CO_WORKER")}
+{rule("Admins", "ADMIN")}
 [policy]
 grace = "0s"
 max_removal_percent = 100
@@ -128,21 +110,17 @@ def running_world(root: Path, org: list[TtUser] = ORG) -> Iterator[TtWorld]:
             kind = "write" if request.method in ("POST", "PUT") else f"{request.method} users"
             with lock:
                 world.counts[kind] = number = world.counts.get(kind, 0) + 1
-            gate = world.gate
-            held = gate is not None and gate.kind == kind and gate.ordinal == number
-            if held and gate is not None and gate.action != "answer-lost":
-                gate.arrived.set()
-                gate.released.wait(60)
-                if gate.action == "drop":
-                    raise DropConnection()
+            gate = world.gate  # read once: the test thread may replace it meanwhile
+            if gate is not None and not gate.stops(kind, number):
+                gate = None
+            if gate is not None:
+                gate.before_forwarding()
             early = world.refuse(request) if world.refuse is not None else None
             if early is not None:
                 return early
             answer = emulator.handle(request)  # the emulator answers in this process; then reshaped
-            if held and gate is not None and gate.action == "answer-lost":
-                gate.arrived.set()
-                gate.released.wait(60)
-                raise DropConnection()
+            if gate is not None:
+                gate.after_forwarding()
             return world.reshape(request, answer) if world.reshape is not None else answer
 
         with EmulatorServer(forward) as front:
@@ -315,18 +293,7 @@ CASES = [
         "envelope-writes",
     ),
 ]
-COLUMNS = [
-    "fault",
-    "when",
-    "command",
-    "exit (expected)",
-    "changed",
-    "harm",
-    "audit gaps",
-    "recovery",
-    "verdict",
-]
-COMMANDS = ("plan", "apply", "run")
+COLUMNS, COMMANDS = hh.CELL_COLUMNS, hh.COMMANDS
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -449,25 +416,10 @@ def test_sigkill_at_seeded_points_converges(tmp_path: Path, record: Callable[...
             world.counts.clear()
             gate, where = crash_gate(world, kind, draw, len(hh.changed(before, wanted)))
             world.gate = gate
-            process = subprocess.Popen(
-                [sys.executable, "-m", "syncd", "run", "-c", str(config)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
+            process = hh.start_run(config)
             try:
-                if gate is None:
-                    time.sleep(0.05 + 0.25 * draw)
-                else:
-                    assert gate.arrived.wait(60), f"the run never reached {where}"
-                process.send_signal(signal.SIGKILL)
-                process.wait(timeout=30)
+                hh.kill_when_held(process, gate, where, draw)
             finally:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait(timeout=30)
-                if gate is not None:
-                    gate.release()
                 world.gate = None
             time.sleep(0.2)  # a write released after the kill is still being answered
             after_kill = world.roles()

@@ -14,6 +14,7 @@ import pytest
 
 from syncd.cli import main
 from syncd.emulators.timetracker import Contract, EmulatedUser, TimetrackerEmulator
+from tests.support.configs import USERS_ARE_TEAM, local_target
 
 TOKEN = "sentinel-7pace-token-identity"
 DEFAULT_CONTRACT = Contract()
@@ -51,32 +52,11 @@ class IdentityWorld:
 
     def config(self, identity: str = "", policy: str = 'grace = "0s"') -> str:
         emulator = self.emulators[-1]
-        text = f"""
-[target]
-url = "{emulator.base_url}"
-token = {{ file = "token.txt" }}
-allow_insecure_http = true
-requests_per_second = 0
-requests_per_minute = 0
-
-[[sources]]
-name = "hr"
-type = "file"
-path = "members.csv"
-
-[[rules]]
-source = "hr"
-group = "Users"
-role = "Team"
-
-[state]
-dir = "state"  # (issue 21: else a folder per target; the tests read the ledger here)
-
-[policy]
-{policy}
-
-{identity}
-"""
+        text = (
+            f"\n{local_target(emulator.base_url)}\n{USERS_ARE_TEAM}\n"
+            '[state]\ndir = "state"  # (issue 21: else a folder per target; the tests read the ledger here)\n\n'
+            f"[policy]\n{policy}\n\n{identity}\n"
+        )
         path = self.root / "syncd.toml"
         path.write_text(text, encoding="utf-8")
         return str(path)

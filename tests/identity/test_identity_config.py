@@ -8,23 +8,9 @@ import pytest
 
 from syncd import config as config_module
 from syncd.errors import ConfigError
+from tests.support.configs import CLOUD_TARGET, USERS_ARE_TEAM
 
-BASE = """\
-[target]
-url = "https://contoso.timehub.7pace.com"
-token = { env = "SYNCD_TEST_TOKEN" }
-
-[[sources]]
-name = "hr"
-type = "file"
-path = "members.csv"
-
-[[rules]]
-source = "hr"
-group = "Users"
-role = "Team"
-
-"""
+BASE = CLOUD_TARGET + "\n" + USERS_ARE_TEAM + "\n"
 
 
 def load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, identity: str) -> config_module.Config:

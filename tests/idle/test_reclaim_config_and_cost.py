@@ -12,24 +12,9 @@ from syncd import config as config_module
 from syncd.errors import ConfigError
 from syncd.idle_cost import idle_summary
 from syncd.pricing import Period, Plan, PricingModel, PricingSettings
+from tests.support.configs import CLOUD_TARGET, USERS_ARE_TEAM
 
-BASE = """\
-[target]
-url = "https://contoso.timehub.7pace.com"
-token = { env = "SYNCD_TEST_TOKEN" }
-
-[[sources]]
-name = "hr"
-type = "file"
-path = "members.csv"
-
-[[rules]]
-source = "hr"
-group = "Users"
-role = "Team"
-
-[reclaim]
-"""
+BASE = CLOUD_TARGET + "\n" + USERS_ARE_TEAM + "\n[reclaim]\n"
 
 
 def load(tmp_path: Path, body: str) -> config_module.Config:

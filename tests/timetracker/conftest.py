@@ -18,6 +18,7 @@ from syncd.identity import normalise_email
 from syncd.models import Action, Change, ChangeResult, Reason
 from syncd.secrets import SecretRef
 from syncd.targets.timetracker import TimetrackerSettings, TimetrackerTarget, api_root
+from tests.support.factories import closing_factory
 
 TOKEN = "tt-token-5f2b9c"  # what the emulators accept; asserted never to appear in messages
 TOKEN_ENV = "SYNCD_TEST_TT_TOKEN"
@@ -55,23 +56,15 @@ def token_env(monkeypatch: pytest.MonkeyPatch) -> str:
 
 @pytest.fixture
 def emulator_factory() -> Iterator[Callable[..., TimetrackerEmulator]]:
-    started: list[TimetrackerEmulator] = []
-
     def make(*args: Any, **kwargs: Any) -> TimetrackerEmulator:
         kwargs.setdefault("token", TOKEN)
-        emulator = TimetrackerEmulator(*args, **kwargs).start()
-        started.append(emulator)
-        return emulator
+        return TimetrackerEmulator(*args, **kwargs).start()
 
-    yield make
-    for emulator in started:
-        emulator.stop()
+    yield from closing_factory(make, lambda emulator: emulator.stop())
 
 
 @pytest.fixture
 def target_factory(token_env: str) -> Iterator[Callable[..., TimetrackerTarget]]:
-    opened: list[TimetrackerTarget] = []
-
     def make(url: str, *, page_size: int = 500, **overrides: Any) -> TimetrackerTarget:
         root = api_root(url)
         assert root is not None
@@ -81,13 +74,9 @@ def target_factory(token_env: str) -> Iterator[Callable[..., TimetrackerTarget]]
             token=SecretRef("env", token_env, "syncd.toml: target.token"),
             http=FAST,
         )
-        target = TimetrackerTarget(dataclasses.replace(settings, **overrides), page_size=page_size)
-        opened.append(target)
-        return target
+        return TimetrackerTarget(dataclasses.replace(settings, **overrides), page_size=page_size)
 
-    yield make
-    for target in opened:
-        target.close()
+    yield from closing_factory(make, lambda target: target.close())
 
 
 def section(data: dict[str, Any], problems: list[str]) -> Section:

@@ -12,10 +12,12 @@ import pytest
 from syncd.cli import main
 from syncd.emulators.timetracker import TimetrackerEmulator
 from syncd.targets.timetracker import TimetrackerSettings, parse_settings
+from tests.support.configs import USERS_ARE_TEAM, local_target
 
 from .conftest import section, users
 
 SECRET = "Sentinel-ntlm-Passw0rd"
+WINDOWS_ACCOUNT = 'auth = "windows"\nuser = "CONTOSO\\\\svc-syncd"\npassword = { file = "password.txt" }'
 
 
 @pytest.fixture
@@ -39,29 +41,7 @@ def write_config(root: Path, url: str, password: str) -> Path:
     )
     config = root / "syncd.toml"
     config.write_text(
-        f"""
-[target]
-url = "{url}"
-auth = "windows"
-user = "CONTOSO\\\\svc-syncd"
-password = {{ file = "password.txt" }}
-allow_insecure_http = true
-requests_per_second = 0
-requests_per_minute = 0
-
-[[sources]]
-name = "hr"
-type = "file"
-path = "members.csv"
-
-[[rules]]
-source = "hr"
-group = "Users"
-role = "Team"
-
-[policy]
-grace = "0s"
-""",
+        f'\n{local_target(url, WINDOWS_ACCOUNT)}\n{USERS_ARE_TEAM}\n[policy]\ngrace = "0s"\n',
         encoding="utf-8",
     )
     return config

@@ -15,6 +15,7 @@ from syncd.identity import normalise_email
 from syncd.models import Action, Change, Reason
 from syncd.secrets import SecretRef
 from syncd.targets.trackingtime import TrackingTimeSettings, TrackingTimeTarget
+from tests.support.factories import closing_factory
 
 PASSWORD = "tt-app-pw-8c1d7e"  # asserted never to appear in messages
 PASSWORD_ENV = "SYNCD_TEST_TRACKINGTIME_PASSWORD"
@@ -41,24 +42,16 @@ def password_env(monkeypatch: pytest.MonkeyPatch) -> str:
 
 @pytest.fixture
 def emulator_factory() -> Iterator[Callable[..., TrackingTimeEmulator]]:
-    started: list[TrackingTimeEmulator] = []
-
     def make(*args: Any, **kwargs: Any) -> TrackingTimeEmulator:
         kwargs.setdefault("app_password", PASSWORD)
         kwargs.setdefault("account_id", ACCOUNT)
-        emulator = TrackingTimeEmulator(*args, **kwargs).start()
-        started.append(emulator)
-        return emulator
+        return TrackingTimeEmulator(*args, **kwargs).start()
 
-    yield make
-    for emulator in started:
-        emulator.stop()
+    yield from closing_factory(make, lambda emulator: emulator.stop())
 
 
 @pytest.fixture
 def target_factory(password_env: str) -> Iterator[Callable[..., TrackingTimeTarget]]:
-    opened: list[TrackingTimeTarget] = []
-
     def make(emulator: TrackingTimeEmulator, **overrides: Any) -> TrackingTimeTarget:
         settings = TrackingTimeSettings(
             api_url=emulator.api_url,
@@ -67,10 +60,6 @@ def target_factory(password_env: str) -> Iterator[Callable[..., TrackingTimeTarg
             requests_per_second=0,
             http=FAST,
         )
-        target = TrackingTimeTarget(dataclasses.replace(settings, **overrides))
-        opened.append(target)
-        return target
+        return TrackingTimeTarget(dataclasses.replace(settings, **overrides))
 
-    yield make
-    for target in opened:
-        target.close()
+    yield from closing_factory(make, lambda target: target.close())
