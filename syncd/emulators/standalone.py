@@ -14,6 +14,7 @@ from types import FrameType
 from typing import TypeVar
 
 from syncd.emulators.faults import Faults
+from syncd.emulators.served import Served
 
 U = TypeVar("U")
 
@@ -43,10 +44,28 @@ def users_and_faults(
     return users, faults
 
 
-def stop_signal() -> threading.Event:
-    """An event that SIGTERM or SIGINT sets (the handlers are installed here, in the main thread). Install it
-    before saying where the emulator listens: a signal sent as soon as that line is read is then not lost to
-    the default handler, which would end the process without its closing line."""
+def serve_until_signal(emulator: Served, ready: Callable[[], str]) -> int:
+    """Start `emulator`, print `ready()` (it may name the URL, known once started), serve until SIGTERM or
+    Ctrl-C, stop, and say how many requests it answered; returns the exit status (0)."""
+    stop = _stop_signal()  # before the ready line: see _stop_signal
+    with emulator:
+        print(ready(), flush=True)
+        wait_for_signal(stop)
+    print(f"stopped after {len(emulator.requests)} requests", flush=True)
+    return 0
+
+
+def wait_for_signal(stop: threading.Event | None = None) -> None:
+    """Block until SIGTERM or SIGINT arrives (`stop` from `_stop_signal()`, or installed now)."""
+    stop = stop if stop is not None else _stop_signal()
+    while not stop.wait(0.5):
+        pass
+
+
+def _stop_signal() -> threading.Event:
+    """An event that SIGTERM or SIGINT sets (the handlers are installed here, in the main thread). Installed
+    before the emulator says where it listens: a signal sent as soon as that line is read is then not lost
+    to the default handler, which would end the process without its closing line."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -55,10 +74,3 @@ def stop_signal() -> threading.Event:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     return stop
-
-
-def wait_for_signal(stop: threading.Event | None = None) -> None:
-    """Block until SIGTERM or SIGINT arrives (`stop` from `stop_signal()`, or installed now)."""
-    stop = stop if stop is not None else stop_signal()
-    while not stop.wait(0.5):
-        pass

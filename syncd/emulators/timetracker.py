@@ -690,17 +690,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         ssl_context=context,
     )
-    stop = standalone.stop_signal()
-    with emulator:
-        print(
+    return standalone.serve_until_signal(
+        emulator,
+        lambda: (
             f"7pace Timetracker emulator listening on {emulator.base_url} "
             f"({len(users)} users, {emulator.seated} licensed); "
-            f"on-prem form: {emulator.onprem_url()}; Ctrl-C stops it",
-            flush=True,
-        )
-        standalone.wait_for_signal(stop)
-    print(f"stopped after {len(emulator.requests)} requests", flush=True)
-    return 0
+            f"on-prem form: {emulator.onprem_url()}; Ctrl-C stops it"
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -555,16 +555,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     emulator = TrackingTimeEmulator(
         users, account_id=args.account_id, app_password=args.app_password, faults=faults, port=args.port
     )
-    stop = standalone.stop_signal()
-    with emulator:
-        print(
+    return standalone.serve_until_signal(
+        emulator,
+        lambda: (
             f'TrackingTime emulator: [target] url = "{emulator.api_url}", account_id = {args.account_id} '
-            f"({len(users)} users, {emulator.active} active); Ctrl-C stops it",
-            flush=True,
-        )
-        standalone.wait_for_signal(stop)
-    print(f"stopped after {len(emulator.requests)} requests", flush=True)
-    return 0
+            f"({len(users)} users, {emulator.active} active); Ctrl-C stops it"
+        ),
+    )
 
 
 __all__: Sequence[str] = (
