@@ -20,7 +20,7 @@ from syncd.alerts.settings import AlertSettings, parse_alerts
 from syncd.clock_check import ClockPolicy, parse_clock
 from syncd.config_section import Section
 from syncd.errors import ConfigError
-from syncd.identity import DomainAliases, EmailKey, normalise_email
+from syncd.identity import DomainAliases
 from syncd.models import NONE_ROLE, Policy, Rule
 from syncd.secrets import SecretAbsent, SecretRef
 from syncd.sources import SOURCE_MODULES, source_type
@@ -517,17 +517,11 @@ def _closest(value: str, choices: set[str]) -> str:
 
 def _parse_policy(section: Section) -> Policy:
     unmanaged = section.str("unmanaged", "keep", choices=("keep", "remove"))
-    protected: set[EmailKey] = set()
-    for i, raw in enumerate(section.str_list("protected")):
-        key = normalise_email(raw)
-        if key is None:
-            section.error(f"protected[{i}]", f"{raw!r} is not an e-mail address")
-        else:
-            protected.add(key)
+    protected = section.email_set("protected")
     grace = section.duration("grace", "24h")
     policy = Policy(
         unmanaged="remove" if unmanaged == "remove" else "keep",
-        protected=frozenset(protected),
+        protected=protected,
         grace=grace if grace is not None else timedelta(hours=24),
         max_removals=section.int("max_removals", 50, minimum=0),
         max_removal_percent=_percent(section, "max_removal_percent", 10.0),

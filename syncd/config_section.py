@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from syncd.identity import EmailKey, normalise_email
 from syncd.secrets import SECRET_KINDS, SecretRef
 
 _REQUIRED: Final = object()
@@ -272,6 +273,17 @@ class Section:
             self._wrong(key, "an array of strings", value)
             return tuple(default)
         return tuple(value)
+
+    def email_set(self, key: builtins.str) -> frozenset[EmailKey]:
+        """An array of e-mail addresses, normalised; each entry that is not one is a problem at `key[i]`."""
+        found: set[EmailKey] = set()
+        for i, raw in enumerate(self.str_list(key)):
+            email = normalise_email(raw)
+            if email is None:
+                self.error(f"{key}[{i}]", f"{raw!r} is not an e-mail address")
+            else:
+                found.add(email)
+        return frozenset(found)
 
     # -- files and secrets ------------------------------------------------------------------------
     def path(

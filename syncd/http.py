@@ -66,6 +66,14 @@ def read_http_options(section: Section) -> HttpOptions:
     return HttpOptions(ca_bundle=ca_bundle, system_trust=system_trust, proxy=proxy, timeout=timeout)
 
 
+def quota_windows(per_second: int, per_minute: int) -> tuple[tuple[int, float], ...]:
+    """Limiter windows for a documented quota, each a little longer than the server's so that jitter
+    between our clock and its arrival times cannot push a request over (5 % of a second, 1 % of a minute).
+    A count of 0 leaves its window out."""
+    windows = [(per_second, 1.05), (per_minute, 60.6)]
+    return tuple((count, seconds) for count, seconds in windows if count > 0)
+
+
 @dataclass
 class RateLimiter:
     """Sliding-window limiter: at most `count` requests in any `seconds` window, for every window given.
@@ -191,6 +199,10 @@ class RequestStats:
     by_kind: dict[str, int] = field(default_factory=dict)
     throttled: int = 0
     retries: int = 0
+
+    def counts(self) -> dict[str, int]:
+        """Requests by kind, plus "throttled" and "retries": what a target's `request_counts()` reports."""
+        return {**self.by_kind, "throttled": self.throttled, "retries": self.retries}
 
 
 class HttpClient:

@@ -351,7 +351,9 @@ def save(path: Path, saved: SavedPlan, key: Secret | None = None) -> None:
     write_atomically(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
 
-def load(path: Path, now: datetime, key: Secret | None = None) -> SavedPlan:
+def read_sealed(path: Path, key: Secret | None = None) -> dict[str, Any]:
+    """The JSON document at `path`, checked to be a syncd plan (of one target or a set) with a valid seal:
+    where loading a plan and loading a plan set both begin."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -363,11 +365,18 @@ def load(path: Path, now: datetime, key: Secret | None = None) -> SavedPlan:
     if not isinstance(data, dict) or data.get("syncd_plan") != PLAN_FORMAT:
         raise UsageError(f"{path}: not a syncd plan file (make one with `syncd plan --out FILE`)")
     verify_seal(data, path, key)
+    return data
+
+
+def created_of(data: Mapping[str, Any], path: Path) -> datetime:
     try:
-        created = datetime.fromisoformat(str(data["created"]))
-        fp = str(data["fingerprint"])
+        return datetime.fromisoformat(str(data["created"]))
     except (KeyError, ValueError) as error:
         raise UsageError(f"{path}: not a syncd plan ({error})") from None
+
+
+def refuse_stale(created: datetime, path: Path, now: datetime) -> None:
+    """PlanRefused when the plan was made over MAX_PLAN_AGE ago, or in the future (a wrong clock)."""
     age = now - created
     if age > MAX_PLAN_AGE:
         hours = age.total_seconds() / 3600
@@ -376,6 +385,16 @@ def load(path: Path, now: datetime, key: Secret | None = None) -> SavedPlan:
         )
     if age < -timedelta(minutes=5):
         raise PlanRefused(f"{path}: plan was created in the future ({created.isoformat()}); check the clock")
+
+
+def load(path: Path, now: datetime, key: Secret | None = None) -> SavedPlan:
+    data = read_sealed(path, key)
+    created = created_of(data, path)
+    try:
+        fp = str(data["fingerprint"])
+    except KeyError as error:
+        raise UsageError(f"{path}: not a syncd plan ({error})") from None
+    refuse_stale(created, path, now)
     return SavedPlan(
         plan_from_dict(data, str(path)), fp, created, str(data.get("config", "")), data.get("cost")
     )

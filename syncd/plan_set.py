@@ -13,20 +13,21 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from syncd.config import Config, for_target
 from syncd.errors import PlanRefused, UsageError
 from syncd.plan_file import (
-    MAX_PLAN_AGE,
     PLAN_FORMAT,
     SavedPlan,
+    created_of,
     plan_from_dict,
+    read_sealed,
+    refuse_stale,
     saved_plan_to_dict,
     sealed,
-    verify_seal,
     write_atomically,
 )
 from syncd.secrets import Secret
@@ -74,34 +75,13 @@ def is_plan_set(path: Path) -> bool:
 
 
 def load(path: Path, now: datetime, key: Secret | None = None) -> PlanSet:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{path}: plan file not found") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"{path}: cannot read plan file: {error}") from None
-    except json.JSONDecodeError as error:
-        raise UsageError(f"{path}:{error.lineno}: not a syncd plan (invalid JSON: {error.msg})") from None
-    if not isinstance(data, dict) or data.get("syncd_plan") != PLAN_FORMAT:
-        raise UsageError(f"{path}: not a syncd plan file (make one with `syncd plan --out FILE`)")
-    verify_seal(data, path, key)
+    data = read_sealed(path, key)
     if not isinstance(data.get("targets"), dict):
         raise PlanRefused(
             f"{path}: plan was made for a single-target config, and this config has several targets; make "
             "a new one with `syncd plan --out FILE` (add --target NAME for one target)"
         )
-    try:
-        created = datetime.fromisoformat(str(data["created"]))
-    except (KeyError, ValueError) as error:
-        raise UsageError(f"{path}: not a syncd plan ({error})") from None
-    age = now - created
-    if age > MAX_PLAN_AGE:
-        raise PlanRefused(
-            f"{path}: plan is {age.total_seconds() / 3600:.0f} h old (limit 24 h); make a new one with "
-            "`syncd plan --out FILE`"
-        )
-    if age < -timedelta(minutes=5):
-        raise PlanRefused(f"{path}: plan was created in the future ({created.isoformat()}); check the clock")
+    refuse_stale(created_of(data, path), path, now)
     plans: dict[str, SavedPlan] = {}
     bindings: dict[str, Mapping[str, str]] = {}
     for name, body in data["targets"].items():

@@ -24,7 +24,7 @@ from datetime import timedelta
 from typing import Literal
 
 from syncd.config_section import Section
-from syncd.identity import EmailKey, normalise_email
+from syncd.identity import EmailKey
 
 DEFAULT_MAX_PER_RUN = 25
 # 7pace writes worklog times without an offset, in a zone it does not document ([U]): an incremental read
@@ -93,13 +93,7 @@ def parse_reclaim(
     if not roles:
         section.error("roles", "must name at least one role (default: the lowest of [roles] order)")
     min_age = section.duration("min_seat_age", None)
-    exempt: set[EmailKey] = set()
-    for i, raw in enumerate(section.str_list("exempt")):
-        key = normalise_email(raw)
-        if key is None:
-            section.error(f"exempt[{i}]", f"{raw!r} is not an e-mail address")
-        else:
-            exempt.add(key)
+    exempt = section.email_set("exempt")
     exempt_groups = tuple(
         ref for s in section.sections("exempt_groups") if (ref := _group(s, source_names)) is not None
     )
@@ -128,7 +122,7 @@ def parse_reclaim(
         idle_for=idle_for,
         roles=frozenset(roles),
         min_seat_age=min_age if min_age is not None else idle_for,
-        exempt=frozenset(exempt),
+        exempt=exempt,
         exempt_groups=exempt_groups,
         mode="reclaim" if mode == "reclaim" else "report",
         warn_before=warn_before,

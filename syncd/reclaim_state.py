@@ -54,19 +54,16 @@ class ReclaimState:
         return {u: datetime.fromisoformat(t) for u, t in rows}
 
     def coverage(self) -> ActivityCoverage | None:
-        with self._state.transaction() as db:
-            row = db.execute(
-                "SELECT covered_from, read_at FROM activity_reads WHERE name = ?", (_READ,)
-            ).fetchone()
-        if row is None:
-            return None
-        return ActivityCoverage(datetime.fromisoformat(row[0]), datetime.fromisoformat(row[1]))
+        return self._coverage_row(_READ)
 
     def backfill(self) -> ActivityCoverage | None:
         """An unfinished first read: worklogs are read back to `covered_from`, changes up to `read_at`."""
+        return self._coverage_row(_BACKFILL)
+
+    def _coverage_row(self, name: str) -> ActivityCoverage | None:
         with self._state.transaction() as db:
             row = db.execute(
-                "SELECT covered_from, read_at FROM activity_reads WHERE name = ?", (_BACKFILL,)
+                "SELECT covered_from, read_at FROM activity_reads WHERE name = ?", (name,)
             ).fetchone()
         if row is None:
             return None

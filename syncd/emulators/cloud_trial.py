@@ -5,12 +5,10 @@ three emulators (which stand on syncd.emulators.cloud), so no emulator imports i
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import tempfile
-import threading
 from pathlib import Path
 
+from syncd.emulators import standalone
 from syncd.emulators.authority import AuthorityEmulator, RegisteredApp
 from syncd.emulators.azure_devops import AzureDevOpsEmulator, sample_directory
 from syncd.emulators.faults import Faults
@@ -68,10 +66,7 @@ ca_bundle = "{ca_file}"
 """,
         flush=True,
     )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with contextlib.suppress(KeyboardInterrupt):
-        stop.wait()
+    standalone.wait_for_signal()
     for server in servers:
         server.stop()
     return 0

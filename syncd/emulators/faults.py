@@ -23,7 +23,7 @@ import enum
 import random
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 
 from syncd.emulators.http_server import DropConnection, Request, Response
@@ -190,6 +190,27 @@ class FaultInjector:
             cut = response.body[: max(1, len(response.body) // 2)]
             return Response(response.status, cut, response.headers, response.content_type)
         return response
+
+    def answer(
+        self,
+        request: Request,
+        process: Callable[[], Response],
+        log: Callable[[Response | None, Fault | None], None],
+    ) -> Response:
+        """Answer `request` as the faults decide: `process` runs unless the fault replaces it. `log` is called
+        once with the answer sent (None when the connection was reset) and the fault, so that a reset
+        request is logged too: this is the one place an emulator's requests meet their faults."""
+        fault = self.decide(request)
+        self.delay(request)
+        response: Response | None = None
+        try:
+            answered = self.before(fault)
+            if answered is None:
+                answered = self.after(fault, process())
+            response = answered
+            return answered
+        finally:
+            log(response, fault)
 
 
 def _seconds(value: float) -> str:

@@ -39,13 +39,11 @@ Run standalone to rehearse a configuration before pointing syncd at the real ten
 
 from __future__ import annotations
 
-import argparse
 import base64
 import csv
 import hashlib
 import json
 import math
-import signal
 import ssl
 import sys
 import threading
@@ -55,9 +53,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any, Literal
 
+from syncd.emulators import standalone
 from syncd.emulators.faults import Fault, FaultInjector, Faults
 from syncd.emulators.http_server import EmulatorServer, LoggedRequest, Request, Response
 from syncd.emulators.served import Served
@@ -323,29 +321,21 @@ class TimetrackerEmulator(Served):
     def _handle(self, request: Request) -> Response:
         arrived = time.monotonic()
         kind, _ = self._route(request)
-        injector = self._injector
-        fault = injector.decide(request)
-        injector.delay(request)
-        status, entries = 0, 0
-        try:
-            response = injector.before(fault)
-            if response is None:
-                response, entries = self._serve(request, arrived)
-                response = injector.after(fault, response)
-            status = response.status
+        entries = 0
+
+        def process() -> Response:
+            nonlocal entries
+            response, entries = self._serve(request, arrived)
             return response
-        finally:
+
+        def log(response: Response | None, fault: Fault | None) -> None:
+            status = response.status if response is not None else 0
+            fault_name = fault.value if fault else ""
             self._logged(
-                LoggedRequest(
-                    arrived,
-                    request.method,
-                    request.path,
-                    kind,
-                    status,
-                    entries,
-                    fault.value if fault else "",
-                )
+                LoggedRequest(arrived, request.method, request.path, kind, status, entries, fault_name)
             )
+
+        return self._injector.answer(request, process, log)
 
     def _route(self, request: Request) -> tuple[str, str | None]:
         """('GET users/roles', 'users/roles') — or ('?', None) when the path is not an API endpoint."""
@@ -668,30 +658,24 @@ def _user_from_json(path: Path, index: int, item: object) -> EmulatedUser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m syncd.emulators.timetracker",
-        description="Run a 7pace Timetracker REST API emulator on 127.0.0.1 to rehearse a syncd config.",
+    parser = standalone.argument_parser(
+        "python -m syncd.emulators.timetracker",
+        "Run a 7pace Timetracker REST API emulator on 127.0.0.1 to rehearse a syncd config.",
+        users="CSV email,role[,display_name] or a JSON list",
     )
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
-    parser.add_argument("--users", type=Path, help="CSV email,role[,display_name] or a JSON list")
     parser.add_argument(
         "--token", default="test-token", help="the Bearer token to accept (default: test-token)"
     )
     parser.add_argument("--assignable", type=int, help="seat cap (Users Assignable); default: none")
     parser.add_argument("--quota-per-second", type=int, default=10, help="0 = off (default 10)")
     parser.add_argument("--quota-per-minute", type=int, default=100, help="0 = off (default 100)")
-    parser.add_argument(
-        "--fault", action="append", default=[], metavar="NAME=VALUE", help="e.g. error_ratio=0.1"
-    )
     parser.add_argument("--tls-cert", type=Path, help="PEM certificate chain, to serve HTTPS")
     parser.add_argument("--tls-key", type=Path, help="PEM private key for --tls-cert")
     args = parser.parse_args(argv)
-    try:
-        users = load_users(args.users) if args.users else []
-        faults = Faults.parse(args.fault)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    inputs = standalone.users_and_faults(args, load_users)
+    if inputs is None:
         return 2
+    users, faults = inputs
     context = None
     if args.tls_cert:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -706,24 +690,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         ssl_context=context,
     )
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    with emulator:
-        print(
+    return standalone.serve_until_signal(
+        emulator,
+        lambda: (
             f"7pace Timetracker emulator listening on {emulator.base_url} "
             f"({len(users)} users, {emulator.seated} licensed); "
-            f"on-prem form: {emulator.onprem_url()}; Ctrl-C stops it",
-            flush=True,
-        )
-        while not stop.wait(0.5):
-            pass
-    print(f"stopped after {len(emulator.requests)} requests", flush=True)
-    return 0
+            f"on-prem form: {emulator.onprem_url()}; Ctrl-C stops it"
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ users, at least `minimum_seats` (the PRO plan "starts at 3 users"); `new_cycle()
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import ssl
@@ -48,10 +47,10 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs
 
+from syncd.emulators import standalone
 from syncd.emulators.faults import Fault, FaultInjector, Faults
 from syncd.emulators.http_server import EmulatorServer, LoggedRequest, Request, Response
 from syncd.emulators.served import Served
-from syncd.emulators.standalone import wait_for_signal
 from syncd.identity import normalise_email
 
 ADMIN, PROJECT_MANAGER, CO_WORKER = "ADMIN", "PROJECT_MANAGER", "CO_WORKER"
@@ -231,28 +230,21 @@ class TrackingTimeEmulator(Served):
     def handle(self, request: Request) -> Response:
         arrived = time.monotonic()
         kind, account, rest = self._route(request)
-        fault = self._injector.decide(request)
-        self._injector.delay(request)
-        status = 0
-        try:
-            response = self._injector.before(fault)
-            if response is None:
-                response, status = self._serve(request, kind, account, rest, arrived)
-                response = self._injector.after(fault, response)
-            else:
-                status = response.status
+        served = 0  # the status the envelope carries (HTTP 200 may carry an error)
+
+        def process() -> Response:
+            nonlocal served
+            response, served = self._serve(request, kind, account, rest, arrived)
             return response
-        finally:
-            self._logged(
-                LoggedRequest(
-                    arrived,
-                    request.method,
-                    request.path,
-                    kind,
-                    status,
-                    fault=fault.value if fault else "",
-                )
-            )
+
+        def log(response: Response | None, fault: Fault | None) -> None:
+            # a processed request is logged with its envelope's status, even when the connection is reset
+            # after it (it happened); one the fault replaced, with the status of what was sent instead
+            status = served or (response.status if response is not None else 0)
+            fault_name = fault.value if fault else ""
+            self._logged(LoggedRequest(arrived, request.method, request.path, kind, status, fault=fault_name))
+
+        return self._injector.answer(request, process, log)
 
     def _route(self, request: Request) -> tuple[str, int | None, list[str]]:
         """('GET users', account or None, the path after the account)."""
@@ -548,36 +540,28 @@ def load_users(path: Path) -> list[TtUser]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run standalone on 127.0.0.1 to rehearse a `type = "trackingtime"` config."""
-    parser = argparse.ArgumentParser(
-        prog="python -m syncd.emulators.trackingtime",
-        description="Run a TrackingTime API v4 emulator on 127.0.0.1 to rehearse a syncd config.",
+    parser = standalone.argument_parser(
+        "python -m syncd.emulators.trackingtime",
+        "Run a TrackingTime API v4 emulator on 127.0.0.1 to rehearse a syncd config.",
+        users="CSV email,role[,archived|pending|owner]",
     )
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free port)")
-    parser.add_argument("--users", type=Path, help="CSV email,role[,archived|pending|owner]")
     parser.add_argument("--account-id", type=int, default=4711, help="the account id (default 4711)")
     parser.add_argument("--app-password", default="tt-app-password", help="the app password to accept")
-    parser.add_argument(
-        "--fault", action="append", default=[], metavar="NAME=VALUE", help="e.g. error_ratio=0.1"
-    )
     args = parser.parse_args(argv)
-    try:
-        users = load_users(args.users) if args.users else []
-        faults = Faults.parse(args.fault)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    inputs = standalone.users_and_faults(args, load_users)
+    if inputs is None:
         return 2
+    users, faults = inputs
     emulator = TrackingTimeEmulator(
         users, account_id=args.account_id, app_password=args.app_password, faults=faults, port=args.port
     )
-    with emulator:
-        print(
+    return standalone.serve_until_signal(
+        emulator,
+        lambda: (
             f'TrackingTime emulator: [target] url = "{emulator.api_url}", account_id = {args.account_id} '
-            f"({len(users)} users, {emulator.active} active); Ctrl-C stops it",
-            flush=True,
-        )
-        wait_for_signal()
-    print(f"stopped after {len(emulator.requests)} requests", flush=True)
-    return 0
+            f"({len(users)} users, {emulator.active} active); Ctrl-C stops it"
+        ),
+    )
 
 
 __all__: Sequence[str] = (

@@ -235,6 +235,19 @@ class AzureDevOpsBase:
         return read_with_health(self.name, group, lambda: self._read(group), reached=lambda: self._reached)
 
     def _read(self, group: str) -> GroupRead:
+        root = self._resolve(group)
+        if isinstance(root, GroupRead):
+            return root
+        collector = MemberCollector()
+        self._collect(root, collector)
+        return collector.read(self.name, group)
+
+    def _resolve(self, group: str) -> dict[str, Any] | GroupRead:
+        """The group's subject (Services) or identity (Server), or the read that says why there is none."""
+        raise NotImplementedError
+
+    def _collect(self, root: dict[str, Any], collector: MemberCollector) -> None:
+        """Every member of the resolved group `root`, gathered into `collector` the product's way."""
         raise NotImplementedError
 
     def _basic_auth(self) -> str:
@@ -403,19 +416,14 @@ class AzureDevOpsServicesSource(AzureDevOpsBase):
         return f"{self.http.describe}: signed in with a {how}; {count} groups on the first page"
 
     # -- reading ----------------------------------------------------------------------------------
-    def _read(self, group: str) -> GroupRead:
-        root = self._resolve(group)
-        if isinstance(root, GroupRead):
-            return root
-        collector = MemberCollector()
+    def _collect(self, root: dict[str, Any], collector: MemberCollector) -> None:
         entra = self.entra_source()
         if _is_entra_group(root):
             if entra is not None:
                 self.expand_entra_group(entra, str(root.get("originId", "")), _label(root), (), collector)
-                return collector.read(self.name, group)
+                return
             collector.partial.append(self._materialized_only(root))
         self._walk(root, collector, entra)
-        return collector.read(self.name, group)
 
     def _walk(self, root: Mapping[str, Any], collector: MemberCollector, entra: Source | None) -> None:
         root_descriptor = str(root["descriptor"])

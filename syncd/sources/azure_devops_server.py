@@ -83,18 +83,13 @@ class AzureDevOpsServerSource(AzureDevOpsBase):
         )
         return f"{self.http.describe}: signed in with a PAT"
 
-    def _read(self, group: str) -> GroupRead:
-        root = self._resolve(group)
-        if isinstance(root, GroupRead):
-            return root
-        collector = MemberCollector()
+    def _collect(self, root: dict[str, Any], collector: MemberCollector) -> None:
         if _is_windows_group(root) and self._windows_group(root, (), collector):
-            return collector.read(self.name, group)
+            return
         if self.settings.identities_membership == "expandedDown":
             self._read_expanded(root, collector)
         else:
             self._walk(root, collector)
-        return collector.read(self.name, group)
 
     def _windows_group(
         self, identity: Mapping[str, Any], via: tuple[str, ...], into: MemberCollector

@@ -42,7 +42,7 @@ import structlog
 from syncd import __version__
 from syncd.config_section import Section
 from syncd.errors import TargetAuthFailed, TargetError, TargetProtocolError, TargetUnreachable
-from syncd.http import HttpClient, HttpOptions, RateLimiter, RequestStats, read_http_options
+from syncd.http import HttpClient, HttpOptions, RateLimiter, RequestStats, quota_windows, read_http_options
 from syncd.identity import EmailKey, normalise_email, normalise_identifier
 from syncd.models import NONE_ROLE, Change, ChangeResult, LicensedUser, Outcome, SeatInfo
 from syncd.secrets import SecretRef
@@ -203,13 +203,6 @@ def _looks_like_version(text: str) -> bool:
     number, _, label = text.partition("-")
     major, dot, minor = number.partition(".")
     return bool(dot) and major.isdigit() and minor.isdigit() and (not label or label.isalnum())
-
-
-def quota_windows(per_second: int, per_minute: int) -> tuple[tuple[int, float], ...]:
-    """Limiter windows for the documented quota, each a little longer than the server's so that jitter
-    between our clock and its arrival times cannot push a request over (5 % of a second, 1 % of a minute)."""
-    windows = [(per_second, 1.05), (per_minute, 60.6)]
-    return tuple((count, seconds) for count, seconds in windows if count > 0)
 
 
 class TimetrackerTarget:
@@ -381,8 +374,7 @@ class TimetrackerTarget:
 
     def request_counts(self) -> dict[str, int]:
         """Requests sent by kind ("GET users/roles", "POST users/roles"), plus 429s seen and retries."""
-        stats = self._client.stats
-        return {**stats.by_kind, "throttled": stats.throttled, "retries": stats.retries}
+        return self._client.stats.counts()
 
     def close(self) -> None:
         self._client.close()

@@ -41,7 +41,7 @@ import structlog
 from syncd import __version__
 from syncd.config_section import Section
 from syncd.errors import TargetAuthFailed, TargetProtocolError, TargetUnreachable
-from syncd.http import HttpClient, HttpOptions, RateLimiter, read_http_options
+from syncd.http import HttpClient, HttpOptions, RateLimiter, quota_windows, read_http_options
 from syncd.identity import EmailKey, normalise_email
 from syncd.models import (
     ACTION_ORDER,
@@ -193,11 +193,7 @@ class TrackingTimeTarget:
             header = lambda: f"Bearer {secret.reveal()}"  # noqa: E731 - bound per request, never stored
         else:
             header = lambda: _basic(settings.username, secret.reveal())  # noqa: E731
-        windows = tuple(
-            (count, seconds)
-            for count, seconds in ((settings.requests_per_second, 1.05), (settings.requests_per_minute, 60.6))
-            if count > 0
-        )
+        windows = quota_windows(settings.requests_per_second, settings.requests_per_minute)
         contact = f" ({settings.contact})" if settings.contact else ""
         self._client = HttpClient(
             describe=f"TrackingTime account {settings.account_id} at {settings.api_url}",
@@ -335,8 +331,7 @@ class TrackingTimeTarget:
         return f"{self._client.describe}: credentials accepted"
 
     def request_counts(self) -> dict[str, int]:
-        stats = self._client.stats
-        return {**stats.by_kind, "throttled": stats.throttled, "retries": stats.retries}
+        return self._client.stats.counts()
 
     def close(self) -> None:
         self._client.close()
