@@ -3,7 +3,9 @@
 `plan`, `run --dry-run`, `run`, `apply` and `apply --plan` all go through `Cycle.run`; the only difference
 is whether the side effect (the target write) happens, and whether a trail is kept (`syncd plan` records
 into a `NullAuditLog`). The decisions are pure and live below: `rules` and `reconcile` (the plan), `guards`
-(health, holds, removal limits). Reading the world is `reading`; sending the plan is `apply_loop`.
+(health, holds, removal limits). Each step's work lives beside this module: reading the world is `reading`,
+gathering the plan's inputs is `planning`, the idle-seat reclaims and a reviewed plan are `review`, sending
+the plan is `apply_loop`; `Cycle._run` calls them in order and keeps the run's bookkeeping.
 """
 
 from __future__ import annotations
