@@ -25,7 +25,7 @@ sys.path.append(str(Path(__file__).resolve().parent.parent))  # after PYTHONPATH
 
 STARTED = time.process_time()
 
-from syncd import audit, cli, cycle, http, plan_file, state  # noqa: E402
+from syncd import apply_loop, audit, cli, cycle, http, plan_file, plan_output, planning, reading, state  # noqa: E402
 from syncd.targets import timetracker  # noqa: E402
 
 spent: dict[str, float] = {}
@@ -65,17 +65,17 @@ def on_gc(phase: str, info: dict[str, int]) -> None:
 def main() -> int:
     imported = time.process_time()
     gc.callbacks.append(on_gc)
+    # each stage is wrapped where its caller looks it up (the module that imported it)
     timed(cycle, "read_sources", "read sources (file/LDAP/… incl. parsing)")
     timed(cycle, "read_target", "read target (HTTP + JSON + rows, judged)")
-    timed(cycle, "_organization", "read organization users (GET users, when assigning)")
+    timed(planning, "read_organization", "read organization users (GET users, when assigning)")
     timed(cycle, "judge_health", "judge group health (digest)")
     timed(cycle, "desired_roles", "rules: desired roles")
-    timed(cycle, "reconcile", "reconcile")
-    timed(cycle, "match_people", "identity: match people to rows")
+    timed(planning, "reconcile", "reconcile")
+    timed(reading, "match_people", "identity: match people to rows")
     timed(plan_file, "fingerprint", "plan fingerprint")
-    timed(cycle.Cycle, "_apply", "apply (POSTs, intents, audit)")
-    timed(cycle.Cycle, "_verify", "verify (re-read target)")
-    timed(cycle.Cycle, "_audit_dry", "audit (dry run events)")
+    timed(cycle.Cycle, "_apply", "apply (POSTs, intents, audit; a dry run's audit events)")
+    timed(apply_loop, "verify", "verify (re-read target)")
     for name in (
         "owned",
         "owned_with_ids",
@@ -93,8 +93,8 @@ def main() -> int:
     timed(state.State, "settle_intent", "apply: state settle")
     timed(audit.AuditLog, "intent", "apply: audit intent")
     timed(audit.AuditLog, "change", "apply: audit change")
-    timed(cli, "render_json", "output: plan JSON")
-    timed(cli, "render_table", "output: plan table")
+    timed(plan_output, "render_json", "output: plan JSON")
+    timed(plan_output, "render_table", "output: plan table")
     timed(cycle.Cycle, "run", "cycle total")
     code = cli.main(sys.argv[1:])
     total = time.process_time()

@@ -3,7 +3,9 @@
 `plan`, `run --dry-run`, `run`, `apply` and `apply --plan` all go through `Cycle.run`; the only difference
 is whether the side effect (the target write) happens, and whether a trail is kept (`syncd plan` records
 into a `NullAuditLog`). The decisions are pure and live below: `rules` and `reconcile` (the plan), `guards`
-(health, holds, removal limits). Reading the world is `reading`; sending the plan is `apply_loop`.
+(health, holds, removal limits). Each step's work lives beside this module: reading the world is `reading`,
+gathering the plan's inputs is `planning`, the idle-seat reclaims and a reviewed plan are `review`, sending
+the plan is `apply_loop`; `Cycle._run` calls them in order and keeps the run's bookkeeping.
 """
 
 from __future__ import annotations
@@ -23,57 +25,22 @@ import structlog
 
 from syncd import audit as audit_module
 from syncd import clock_check, metrics, plan_file, status
-from syncd.apply_loop import Sent, send_plan
-from syncd.apply_loop import settle_interrupted as settle_interrupted
+from syncd.apply_loop import Sent, send_plan, settle_interrupted
 from syncd.audit import AuditLog, NullAuditLog, summary_fields
 from syncd.config import Config
-from syncd.errors import ExitCode, GuardTripped, PlanRefused, SyncdError
-from syncd.guards import (
-    approved_plan,
-    check_guards,
-    held_problems,
-    judge_health,
-    outcome_exit_code,
-    unhealthy_groups,
-)
-from syncd.identity import EmailKey
+from syncd.errors import ExitCode, SyncdError
+from syncd.guards import check_guards, judge_health, outcome_exit_code
 from syncd.idle_seats import IdleSeatStep
-from syncd.matching import Matching
-from syncd.models import (
-    Action,
-    ChangeResult,
-    GroupBaseline,
-    GroupRead,
-    GroupStatus,
-    Health,
-    LicensedUser,
-    Outcome,
-    Owned,
-    Plan,
-)
-from syncd.plan_output import ambiguous_line
+from syncd.models import Action, ChangeResult, Outcome, Plan
+from syncd.planning import Planned, Seen, make_plan, observe, plan_cost, plan_problems
 from syncd.read_cache import SharedReads
-from syncd.reading import (
-    Readout,
-    held_twice,
-    matched_people,
-    moved_keys,
-    opened_target,
-    read_organization,
-    read_sources,
-    read_target,
-    unclaimed,
-    unusable_members,
-    with_aliases,
-    without,
-)
-from syncd.reconcile import PlanInputs, Reconciliation, reconcile
-from syncd.rules import Selection, desired_roles, inactive_members
+from syncd.reading import opened_target, read_sources, read_target, with_aliases
+from syncd.review import final_plan, idle_step, refuse_for_guard
+from syncd.rules import desired_roles
 from syncd.runlock import RunLock
 from syncd.state import State
 from syncd.state_location import carry_over, check_binding
 from syncd.target_identity import binding
-from syncd.target_read import TargetRead
 from syncd.targets.interface import Target
 
 log = structlog.get_logger("syncd.cycle")
@@ -81,7 +48,6 @@ log = structlog.get_logger("syncd.cycle")
 _INTERRUPTED = (
     "run interrupted before it could finish; a batch being sent keeps its intent and the next run settles it"
 )
-REGRANT_WINDOW = timedelta(days=30)  # a seat syncd removed and someone gave back within this is reported
 
 Clock = Callable[[], datetime]
 
@@ -130,32 +96,6 @@ class CycleResult:
 
     def saved(self, config: Config) -> plan_file.SavedPlan:
         return plan_file.SavedPlan(self.plan, self.fingerprint, self.created, str(config.file), self.cost)
-
-
-@dataclass(frozen=True)
-class _Seen:
-    """The read step's result: judged group reads, who the rules select, and what the target holds."""
-
-    readout: Readout
-    reads: Mapping[tuple[str, str], GroupRead]
-    good: Mapping[tuple[str, str], GroupBaseline]  # new baselines of the reads still OK
-    desired: Mapping[EmailKey, Selection]
-    wanted: frozenset[EmailKey]  # who may need a seat: the target read also says if the organization has them
-    target: Target
-    seen: TargetRead
-    owned: dict[EmailKey, Owned]  # the ledger, as loaded after settling interrupted batches
-
-
-@dataclass(frozen=True)
-class _Planned:
-    """The plan step's result: the plan, what matching found, and what the plan observed."""
-
-    plan: Plan
-    recon: Reconciliation
-    matched: Matching
-    licensed: Mapping[EmailKey, LicensedUser]  # the matched seats the plan was made against
-    fingerprint: str
-    removed_recently: Mapping[EmailKey, datetime]
 
 
 class Cycle:
@@ -258,68 +198,125 @@ class Cycle:
         started: float,
         distrusted: str | None = None,
     ) -> CycleResult:
-        config = self.config
         # read → judge
         seen = self._read(request, state, audit, stack, now)
-        idle = self._idle_step(request, state, audit, now, seen.reads, stack)
-        desired = idle.desired(seen.desired) if idle is not None else seen.desired
+        idle = idle_step(self.config, state, audit, now, seen.reads, stack, write=request.write)
         # plan
-        planned = self._plan(seen, desired, state, now, distrusted)
+        desired = idle.desired(seen.desired) if idle is not None else seen.desired
+        planned = make_plan(self.config, seen, desired, state, now, distrusted)
         if request.audit:
-            self._observe(state, audit, seen, planned, now)
-        plan = planned.plan
-        if idle is not None:
-            plan = idle.extend(
-                plan, seen.target, planned.licensed, planned.matched.desired, _ledger_now(planned)
-            )
-            if request.reviewed is not None:  # a reviewed reclaim of someone who worked since is held
-                request = replace(request, reviewed=idle.settle_reviewed(request.reviewed, plan))
-        if request.reviewed is not None:
-            if distrusted is not None:
-                raise PlanRefused(
-                    f"{request.reviewed_path}: the clock is not trusted ({distrusted}), so the plan's age "
-                    "cannot be judged; fix the clock, or confirm it with --accept-clock"
-                )
-            plan = self._reviewed(request, plan, planned.fingerprint, state, now)
-        cost, cost_lines = self._cost(plan, now)
-        problems = _problems(plan, seen.readout, distrusted)
+            observe(state, audit, seen, planned, now)
+        plan = final_plan(
+            seen,
+            planned,
+            idle,
+            request.reviewed,
+            request.reviewed_path,
+            state=state,
+            now=now,
+            override_guards=request.override_guards,
+            distrusted=distrusted,
+        )
+        cost, cost_lines = plan_cost(self.config, plan, now)
+        problems = plan_problems(plan, seen.readout, distrusted)
         problems += idle.take_problems() if idle is not None else []
         base = CycleResult(
             run_id, plan, ExitCode.OK, planned.fingerprint, now, (), (), 0, None, cost, cost_lines
         )
-
         # guard
-        window_start = now - config.policy.removal_window
-        earlier = sum(1 for at in planned.removed_recently.values() if at >= window_start)
-        guard = check_guards(config.policy, plan, earlier)
-        if guard and not (request.override_guards and request.reviewed is not None):
+        guard = self._guard(request, plan, planned, now)
+        if guard is not None:
             if request.command == "plan":
                 # a preview still shows (and saves) the plan, so it can be reviewed and approved
                 exit_code = ExitCode.UNREACHABLE if seen.readout.source_errors else ExitCode.GUARD
                 return replace(base, exit_code=exit_code, problems=tuple(problems), guard=guard)
-            self._stop_for_guard(base, guard, audit)
-
+            refuse_for_guard(self.config, base.saved(self.config), run_id, guard, audit)
         # apply (a dry run records what it would send instead of sending it)
-        if request.write:
-            sent = send_plan(
-                seen.target,
-                plan,
-                planned.licensed,
-                state=state,
-                audit=audit,
-                run_id=run_id,
-                clock=self.clock,
-                stop=self.stop,
-                max_runtime=request.max_runtime,
-                idle=idle,
-            )
-            sent = replace(sent, requests=dict(seen.target.request_counts()))
-        else:
+        sent = self._apply(request, seen, plan, planned, state, audit, run_id, idle)
+        # record
+        return self._record(request, base, seen, sent, problems, audit, started)
+
+    # -- steps ---------------------------------------------------------------------------------------
+    def _read(
+        self, request: CycleRequest, state: State, audit: AuditLog, stack: ExitStack, now: datetime
+    ) -> Seen:
+        """Read every rule's group and judge its health; read the target; settle interrupted batches."""
+        config = self.config
+        readout = read_sources(config, stack, self._reads)
+        reads, good = judge_health(
+            readout.reads, state.group_baselines(), config.policy.max_group_shrink_percent, now
+        )
+        desired = desired_roles(config.rules, reads, config.rank)
+        owned = state.owned()
+        # people who may need a seat (selected, no seat syncd knows of): the target read then also says
+        # which of them are users of the organization, in the same pages (docs/contract.md §1.4)
+        wanted = with_aliases((key for key in desired if key not in owned), desired)
+        target: Target = stack.enter_context(self._open_target(config))
+        seen = read_target(target, config, wanted)
+        log.info(
+            "target read",
+            target=config.target.type,
+            licensed=len(seen.licensed),
+            unmatched=len(seen.unmatched),
+            ambiguous=len(seen.ambiguous),
+        )
+        if request.write and settle_interrupted(state, audit, seen.licensed, now):
+            seen = read_target(target, config, wanted)
+            owned = state.owned()
+        return Seen(readout, reads, good, desired, wanted, target, seen, owned)
+
+    def _guard(self, request: CycleRequest, plan: Plan, planned: Planned, now: datetime) -> str | None:
+        """The global guard this plan trips, counting this window's earlier removals; none when a reviewed
+        plan is applied with --override-guards."""
+        policy = self.config.policy
+        window_start = now - policy.removal_window
+        earlier = sum(1 for at in planned.removed_recently.values() if at >= window_start)
+        guard = check_guards(policy, plan, earlier)
+        if guard and not (request.override_guards and request.reviewed is not None):
+            return guard
+        return None
+
+    def _apply(
+        self,
+        request: CycleRequest,
+        seen: Seen,
+        plan: Plan,
+        planned: Planned,
+        state: State,
+        audit: AuditLog,
+        run_id: str,
+        idle: IdleSeatStep | None,
+    ) -> Sent:
+        """Send the plan, or (a dry run) record what would be sent."""
+        if not request.write:
             for change in plan.changes:
                 audit.planned(change)
-            sent = Sent(plan)
+            return Sent(plan)
+        sent = send_plan(
+            seen.target,
+            plan,
+            planned.licensed,
+            state=state,
+            audit=audit,
+            run_id=run_id,
+            clock=self.clock,
+            stop=self.stop,
+            max_runtime=request.max_runtime,
+            idle=idle,
+        )
+        return replace(sent, requests=dict(seen.target.request_counts()))
 
-        # record
+    def _record(
+        self,
+        request: CycleRequest,
+        base: CycleResult,
+        seen: Seen,
+        sent: Sent,
+        problems: list[str],
+        audit: AuditLog,
+        started: float,
+    ) -> CycleResult:
+        """The run's result and exit code, and its closing audit events."""
         exit_code = outcome_exit_code(
             seen.readout.source_errors,
             sent.plan,
@@ -347,183 +344,8 @@ class Cycle:
         if request.write:
             audit.summary(_summary_message(result), fields | {"syncd.not_applied": sent.not_applied})
         else:
-            audit.summary(f"dry run: {len(plan.changes)} change(s) planned, nothing applied", fields)
+            audit.summary(f"dry run: {len(base.plan.changes)} change(s) planned, nothing applied", fields)
         return result
-
-    # -- steps ---------------------------------------------------------------------------------------
-    def _read(
-        self, request: CycleRequest, state: State, audit: AuditLog, stack: ExitStack, now: datetime
-    ) -> _Seen:
-        """Read every rule's group and judge its health; read the target; settle interrupted batches."""
-        config = self.config
-        readout = read_sources(config, stack, self._reads)
-        reads, good = judge_health(
-            readout.reads, state.group_baselines(), config.policy.max_group_shrink_percent, now
-        )
-        desired = desired_roles(config.rules, reads, config.rank)
-        owned = state.owned()
-        # people who may need a seat (selected, no seat syncd knows of): the target read then also says
-        # which of them are users of the organization, in the same pages (docs/contract.md §1.4)
-        wanted = with_aliases((key for key in desired if key not in owned), desired)
-        target: Target = stack.enter_context(self._open_target(config))
-        seen = read_target(target, config, wanted)
-        log.info(
-            "target read",
-            target=config.target.type,
-            licensed=len(seen.licensed),
-            unmatched=len(seen.unmatched),
-            ambiguous=len(seen.ambiguous),
-        )
-        if request.write and settle_interrupted(state, audit, seen.licensed, now):
-            seen = read_target(target, config, wanted)
-            owned = state.owned()
-        return _Seen(readout, reads, good, desired, wanted, target, seen, owned)
-
-    def _plan(
-        self,
-        seen: _Seen,
-        desired: Mapping[EmailKey, Selection],
-        state: State,
-        now: datetime,
-        distrusted: str | None,
-    ) -> _Planned:
-        """Match people to seats (issue 16) and reconcile: the plan, pure, from what was read."""
-        config, reads, read = self.config, seen.reads, seen.seen
-        licensed = read.licensed
-        seat_info = seen.target.seats()
-        groups = tuple(
-            GroupStatus(s, g, r.health, len(r.members), r.detail) for (s, g), r in sorted(reads.items())
-        )
-        matched = matched_people(state, without(desired, read.ambiguous_keys), licensed, config, seen.owned)
-        plan_licensed, unmatched_rows = unclaimed(licensed, matched.licensed)
-        unmatched = read.unmatched_lines() + tuple(
-            f"{u.unique_name or u.email} ({u.role})" for u in unmatched_rows
-        )
-        unmatched_ids = frozenset(
-            [u.target_id.casefold() for u in read.unmatched if u.target_id]
-            + [u.target_id.casefold() for u in unmatched_rows if u.target_id]
-        )
-        organization = read_organization(
-            seen.target, matched.desired, plan_licensed, seen.wanted, read.organization
-        )
-        removed_recently = state.removed_since(now - max(REGRANT_WINDOW, config.policy.removal_window))
-        recon = reconcile(
-            PlanInputs(
-                desired=matched.desired,
-                licensed=plan_licensed,
-                owned=matched.owned,
-                absent_since=moved_keys(state.absent_since(), matched.rekey),
-                waiting_since=moved_keys(state.waiting_since(), matched.rekey),
-                unhealthy=unhealthy_groups(config.rules, reads, config.rank),
-                policy=config.policy,
-                rank=config.rank,
-                now=now,
-                target_seat_limit=seat_info.assignable if seat_info else None,
-                groups=groups,
-                unidentified=sum(len(r.unidentified) for r in reads.values()),
-                inactive=inactive_members(config.rules, reads, desired),
-                clock_suspect=distrusted,
-                regranted={
-                    k: at
-                    for k, at in removed_recently.items()
-                    if k in plan_licensed and k not in matched.owned and at >= now - REGRANT_WINDOW
-                },
-                # the unmatched rows and every row of an e-mail 7pace holds twice
-                extra_seats=read.seats - len(licensed) + len(unmatched_rows),
-                unmatched=unmatched,
-                unmatched_ids=unmatched_ids,
-                known_roles=frozenset(config.role_order),
-                organization=organization,
-                renamed=matched.renamed,
-                ambiguous=held_twice(read, desired) + matched.ambiguous,
-                ambiguous_seats=matched.ambiguous_seats,
-                identifiers=matched.identifiers,
-            )
-        )
-        # seats nobody can be matched to, and people 7pace holds twice, are part of the world a plan saw
-        roles_seen: dict[str, str] = {k: u.role for k, u in licensed.items()}
-        roles_seen |= {f"unmatched:{n}:{line}": "" for n, line in enumerate(read.unmatched_lines())}
-        roles_seen |= {f"ambiguous:{a.key}": str(len(a.rows)) for a in read.ambiguous}
-        fingerprint = plan_file.fingerprint(
-            config.digest, {k: s.role for k, s in desired.items()}, roles_seen
-        )
-        notes = recon.plan.notes + tuple(seen.target.notes())
-        plan = replace(recon.plan, unusable=unusable_members(reads), notes=notes)
-        return _Planned(plan, recon, matched, plan_licensed, fingerprint, removed_recently)
-
-    def _observe(self, state: State, audit: AuditLog, seen: _Seen, planned: _Planned, now: datetime) -> None:
-        """Observations are facts about the world, remembered by every audited run (a dry run advances the
-        grace clock too, so turning writes on later does not restart every grace period). A `plan` is a
-        preview and writes nothing: had it recorded waiting times for the people the seat cap blocked, they
-        would jump the queue, and the next plan (or the apply) would pick others than the one reviewed."""
-        matched, recon = planned.matched, planned.recon
-        state.record_group_reads(seen.good)
-        # renames first: the observations use today's keys (issue 16)
-        state.rekey(matched.rekey, matched.renamed, now)
-        for renamed in matched.renamed:
-            audit.renamed(renamed)
-        state.replace_observations(recon.absent_since, recon.waiting_since)
-        if matched.refresh:
-            state.record_owned(matched.refresh)
-        if recon.adopt:
-            state.record_owned({k: matched.with_ids(k, o) for k, o in recon.adopt.items()})
-        if recon.disown or matched.dropped:
-            state.forget_owned(recon.disown | matched.dropped)
-
-    def _reviewed(
-        self, request: CycleRequest, fresh: Plan, fingerprint: str, state: State, now: datetime
-    ) -> Plan:
-        reviewed = request.reviewed
-        assert reviewed is not None
-        if reviewed.fingerprint != fingerprint:
-            raise PlanRefused(
-                f"{request.reviewed_path}: the world has drifted since this plan was made (config, group "
-                "members or target roles changed); make and review a new plan with `syncd plan --out FILE`"
-            )
-        plan = approved_plan(str(request.reviewed_path), reviewed.plan, fresh, request.override_guards)
-        if plan is not reviewed.plan:  # suspicious groups released: their sizes become the new baselines
-            state.record_group_reads(
-                {
-                    (g.source, g.group): GroupBaseline(g.members, "", now)
-                    for g in plan.groups
-                    if g.health is Health.SUSPICIOUS
-                }
-            )
-        return plan
-
-    def _idle_step(
-        self,
-        request: CycleRequest,
-        state: State,
-        audit: AuditLog,
-        now: datetime,
-        reads: Mapping[tuple[str, str], GroupRead],
-        stack: ExitStack,
-    ) -> IdleSeatStep | None:
-        """The idle-seat steps (issue 18), when `[reclaim]` is configured."""
-        if self.config.reclaim is None:
-            return None
-        step = IdleSeatStep(
-            self.config, self.config.reclaim, state, write=request.write, audit=audit, now=now
-        )
-        step.read_groups(reads, stack)
-        return step
-
-    def _stop_for_guard(self, base: CycleResult, guard: str, audit: AuditLog) -> None:
-        config = self.config
-        saved_path = config.state_dir / f"refused-plan-{base.run_id}.json"
-        key = config.plan_signing_key.resolve() if config.plan_signing_key is not None else None
-        plan_file.save(saved_path, base.saved(config), key)
-        message = (
-            f"guard stopped the run, nothing applied: {guard}. Review {saved_path} and, if it is right, "
-            f"run `syncd apply --plan {saved_path} --override-guards`"
-        )
-        audit.guard_stop(
-            message,
-            summary_fields(base.plan, (), time.monotonic(), base.plan.seats_before)
-            | {"syncd.plan.file": str(saved_path), "process.exit.code": int(ExitCode.GUARD)},
-        )
-        raise GuardTripped(message)
 
     def _unfinished(
         self,
@@ -586,42 +408,6 @@ class Cycle:
             )
         log.warning(message)
         audit.clock_suspect(message, accepted)
-
-    def _cost(self, plan: Plan, now: datetime) -> tuple[Mapping[str, Any] | None, tuple[str, ...]]:
-        if self.config.pricing is None:
-            return None, ()
-        from syncd.pricing import preview
-
-        result = preview(self.config.pricing, plan.seats_before, plan.seats_after, now.date())
-        return result.as_dict(), tuple(result.lines())
-
-
-def _ledger_now(planned: _Planned) -> dict[EmailKey, Owned]:
-    """The matched ledger with this run's adoptions (what state.owned() holds after an audited run's writes),
-    under the person's key, as in the plan (issue 16)."""
-    ledger = {**planned.matched.owned, **planned.recon.adopt}
-    for gone in planned.recon.disown | planned.matched.dropped:
-        ledger.pop(gone, None)
-    return ledger
-
-
-def _problems(plan: Plan, readout: Readout, distrusted: str | None) -> list[str]:
-    """One line each for stderr: failed sources, an untrusted clock, re-granted seats, groups not read
-    cleanly, and (the first twenty) people left alone."""
-    problems = [f"source {name}: {error}" for name, error in readout.source_errors.items()]
-    if distrusted is not None:
-        problems.append(f"clock not trusted: {distrusted}; removals held (confirm with --accept-clock)")
-    regranted = [h.change.email for h in plan.held if h.cause == "re-granted"]
-    if regranted:
-        problems.append(
-            f"{len(regranted)} seat(s) syncd removed were given back outside syncd (e.g. "
-            f"{regranted[0]}): is a second syncd instance, or a person, managing this organisation? "
-            "Held, not removed again"
-        )
-    problems += held_problems(plan, readout.source_errors.keys())
-    problems += [f"{e.email}: left alone ({e.kind}): {e.why}" for e in plan.left_alone[:20]]
-    problems += [f"left alone (ambiguous): {ambiguous_line(a)}" for a in plan.ambiguous[:20]]
-    return problems
 
 
 def _summary_message(result: CycleResult) -> str:
