@@ -1,14 +1,16 @@
-"""The idle-seat steps of one cycle (issue 18), called from `cycle.Cycle._run` at four points:
+"""The idle-seat steps of one cycle (issue 18), called at four points of the pipeline:
 
-1. `desired()` — before reconcile: reclaimed people stay unassigned although their group still selects them,
-   unless they are in the regrant group (then the reclaim is forgotten, audited, and the rules give the seat
-   back in this very run); a reclaimed person no rule selects any more is forgotten too (audited);
-2. `extend()` — after reconcile: read activity, judge idle seats, list them with their cost, and in reclaim
-   mode add the reclaims to the plan (as seat removals, so every removal guard counts them);
-3. `before_write()` — right before the write: a fresh worklog read; a reclaim whose holder logged time is
-   cancelled, a failed read holds every reclaim; the rest are recorded as reclaimed *before* they are sent
-   (so a run killed mid-write never gives the seat back next run);
-4. `after_write()` — reclaims the target refused are forgotten again.
+1. `desired()` — before reconcile (from `cycle.Cycle._run`): reclaimed people stay unassigned although their
+   group still selects them, unless they are in the regrant group (then the reclaim is forgotten, audited, and
+   the rules give the seat back in this very run); a reclaimed person no rule selects any more is forgotten
+   too (audited);
+2. `extend()` — after reconcile (from `review.final_plan`): read activity, judge idle seats, list them with
+   their cost, and in reclaim mode add the reclaims to the plan (as seat removals, so every removal guard
+   counts them);
+3. `before_write()` — right before the write (from `apply_loop`): a fresh worklog read; a reclaim whose
+   holder logged time is cancelled, a failed read holds every reclaim; the rest are recorded as reclaimed
+   *before* they are sent (so a run killed mid-write never gives the seat back next run);
+4. `after_write()` — after the write (from `apply_loop`): reclaims the target refused are forgotten again.
 """
 
 from __future__ import annotations
