@@ -800,7 +800,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             configure_fallback()  # reporting this must not log to stdout via structlog's defaults
             raise
         code = COMMANDS[args.command](args)
-        return _ended(args, code, ["the audit log has this run's records"])
+        # several targets: the multi-target command left a line per target that failed (target, code, cause)
+        ending = getattr(args, "ending_lines", None) or ["the audit log has this run's records"]
+        return _ended(args, code, ending)
     except BrokenPipeError:
         _quiet_stdout()
         return int(ExitCode.OK)

@@ -20,7 +20,15 @@ from syncd.config import Config, for_target
 from syncd.cycle import CycleRequest, utc_now
 from syncd.errors import ExitCode, UsageError
 from syncd.models import Outcome
-from syncd.multi_target import MultiResult, problem_lines, run_targets, selected, target_line, total_line
+from syncd.multi_target import (
+    MultiResult,
+    ending_lines,
+    problem_lines,
+    run_targets,
+    selected,
+    target_line,
+    total_line,
+)
 from syncd.plan_file import SavedPlan
 from syncd.plan_output import render_csv, render_table
 from syncd.stopping import stop_on_signals
@@ -106,6 +114,7 @@ def apply(args: argparse.Namespace, config: Config, emit: Emit, now: datetime) -
         accept_clock=args.accept_clock,
     )
     result = _stoppable(config, request, names, reviewed=reviewed)
+    args.ending_lines = ending_lines(result)  # for outcome.record: which target failed, and why
     for o in result.outcomes:
         if o.result is not None:
             title = f"Plan for {config.file}, target {o.name} ({o.type})"
@@ -123,6 +132,7 @@ def run(args: argparse.Namespace, config: Config, emit: Emit) -> int:
         "run", write=not dry, audit=True, max_runtime=args.max_runtime, accept_clock=args.accept_clock
     )
     result = _stoppable(config, request, names)
+    args.ending_lines = ending_lines(result)
     _summary(result, emit, write=not dry)
     if dry:
         emit("Dry run: nothing applied.")
