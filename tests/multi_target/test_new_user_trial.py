@@ -55,3 +55,91 @@ def test_a_failed_run_names_each_failing_target_and_its_cause_in_the_diagnostic_
     (problem,) = ending["problems"]  # org-a and org-b ended 0: not named
     assert problem.startswith("target tt: exit 5: ") and f"127.0.0.1:{port}" in problem
     assert "audit log has this run's records" not in ending["event"]
+
+
+SEVENPACE_PRICING = """
+[pricing]
+model = "7pace"
+price_per_seat = 9.0
+period = "month"
+renewal = "2099-01-01"
+currency = "USD"
+assignable = 15
+plan = "Team"
+"""
+
+
+def test_a_trackingtime_target_never_takes_the_7pace_pricing(
+    fleet: Fleet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The top-level `[pricing]` (7pace's model) prices the 7pace targets only; the TrackingTime target, with no
+    `[targets.pricing]`, shows no cost block rather than 7pace's assignable users and credits."""
+    fleet.members(PEOPLE)
+    cfg = str(fleet.write_config(extra=SEVENPACE_PRICING))
+    code, out, err = run(["plan", "-c", cfg, "--target", "tt"], capsys)
+    assert code == 0, out + err
+    assert "assignable" not in out and "credit" not in out and "USD" not in out, out
+    code, out, err = run(["plan", "-c", cfg, "--target", "org-a"], capsys)
+    assert code == 0, out + err
+    assert "limit 15 assignable users (plan Team)" in out, out
+
+
+def test_a_target_pricing_of_another_vendor_is_one_config_line(
+    fleet: Fleet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet.members(PEOPLE)
+    cfg = fleet.write_config()
+    text = cfg.read_text(encoding="utf-8").replace(
+        "requests_per_second = 0\n\n[[sources]]",
+        "requests_per_second = 0\n"
+        + SEVENPACE_PRICING.replace("[pricing]", "[targets.pricing]")
+        + "\n[[sources]]",
+    )
+    cfg.write_text(text, encoding="utf-8")
+    code, _, err = run(["check", "--offline", "-c", str(cfg)], capsys)
+    assert code == ExitCode.CONFIG
+    (line,) = err.splitlines()
+    assert "targets[2].pricing.model" in line and "per-active-user" in line, line
+
+
+def test_a_top_level_pricing_that_fits_no_target_is_said_in_one_line(
+    fleet: Fleet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A single 7pace target with `[pricing] model = "per-active-user"` (accepted by the previous release): the
+    config still loads, its plan shows no per-active-user cost block, and `check` says why in one line."""
+    fleet.members(PEOPLE)
+    cfg = fleet.root / "single.toml"
+    cfg.write_text(
+        f"""
+[target]
+type = "timetracker"
+url = "{fleet.org_a.onprem_url("OrgA")}"
+token = {{ file = "a.txt" }}
+allow_insecure_http = true
+
+[[sources]]
+name = "hr"
+type = "file"
+path = "members.csv"
+
+[[rules]]
+source = "hr"
+group = "Users"
+role = "Team"
+
+[pricing]
+model = "per-active-user"
+price_per_seat = 7
+period = "month"
+renewal = "2099-01-01"
+currency = "USD"
+""",
+        encoding="utf-8",
+    )
+    code, out, err = run(["check", "--offline", "-c", str(cfg)], capsys)
+    assert code == 0, out + err
+    notes = [line for line in out.splitlines() if "pricing.model" in line]
+    assert len(notes) == 1 and "fits none of the targets" in notes[0], out
+    code, out, err = run(["plan", "-c", str(cfg)], capsys)
+    assert code == 0, out + err
+    assert "USD" not in out, out
