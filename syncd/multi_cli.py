@@ -57,6 +57,8 @@ def _summary(result: MultiResult, emit: Emit, *, write: bool) -> None:
 
 def plan(args: argparse.Namespace, config: Config, emit: Emit) -> int:
     names = selected(config, args.target)
+    # a plan covering some of the targets is applied only with the same --target (plan_set.bound_to)
+    only = f" --target {args.target}" if args.target is not None else ""
     request = CycleRequest("plan", write=False, audit=False)
     result = run_targets(config, request, names, clock=utc_now, alerts=False)
     saved: dict[str, SavedPlan] = {
@@ -82,14 +84,17 @@ def plan(args: argparse.Namespace, config: Config, emit: Emit) -> int:
                 emit(render_table(o.result.plan, o.result.cost_lines, title=title))
         _summary(result, emit, write=False)
         if args.out is not None:
-            emit(f"Plan saved to {args.out}; apply it with: syncd apply -c {config.file} --plan {args.out}")
+            emit(
+                f"Plan saved to {args.out}; apply it with: "
+                f"syncd apply -c {config.file}{only} --plan {args.out}"
+            )
     _stderr(problem_lines(result))
     for o in result.outcomes:
         if o.result is not None and o.result.guard is not None:
             print(
                 f"syncd: target {o.name}: a run would stop here (exit 3): {o.result.guard}; after review, "
-                f"save the plan with `syncd plan -c {config.file} --out PLAN.json` and apply it with "
-                f"`syncd apply -c {config.file} --plan PLAN.json --override-guards`",
+                f"save the plan with `syncd plan -c {config.file}{only} --out PLAN.json` and apply it with "
+                f"`syncd apply -c {config.file}{only} --plan PLAN.json --override-guards`",
                 file=sys.stderr,
             )
     code = result.exit_code

@@ -143,3 +143,21 @@ currency = "USD"
     code, out, err = run(["plan", "-c", str(cfg)], capsys)
     assert code == 0, out + err
     assert "USD" not in out, out
+
+
+def test_the_apply_hint_of_a_plan_for_one_target_names_it_and_works(
+    fleet: Fleet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet.members(PEOPLE)
+    cfg = str(fleet.write_config())
+    out_file = str(fleet.root / "pt.json")
+    code, out, err = run(["plan", "-c", cfg, "--target", "tt", "--out", out_file], capsys)
+    assert code == 0, out + err
+    hint = out.split("apply it with: ", 1)[1].splitlines()[0]
+    assert hint == f"syncd apply -c {cfg} --target tt --plan {out_file}", hint
+    code, out, err = run(hint.split()[1:], capsys)  # the printed command, as the user would paste it
+    assert code == 0, out + err
+    assert fleet.tt.roles_by_email()["ann@example.com"] == "CO_WORKER"
+
+    code, out, err = run(["plan", "-c", cfg, "--out", out_file], capsys)  # every target: no --target
+    assert f"apply it with: syncd apply -c {cfg} --plan {out_file}\n" in out, out
