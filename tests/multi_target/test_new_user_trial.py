@@ -161,3 +161,15 @@ def test_the_apply_hint_of_a_plan_for_one_target_names_it_and_works(
 
     code, out, err = run(["plan", "-c", cfg, "--out", out_file], capsys)  # every target: no --target
     assert f"apply it with: syncd apply -c {cfg} --plan {out_file}\n" in out, out
+
+
+def test_check_labels_each_target_line_with_its_name(
+    fleet: Fleet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fleet.members(PEOPLE)
+    cfg = str(fleet.write_config())
+    code, out, err = run(["check", "-c", cfg], capsys)
+    assert code == 0, out + err
+    block = out.split("target org-b:\n", 1)[1].split("target tt:\n", 1)[0]
+    assert "ok    target org-b: 0 seat(s) held" in block, out
+    assert "target timetracker" not in out and "target trackingtime" not in out, out
