@@ -46,15 +46,16 @@ def check_online(config: Config, emit: Callable[[str], None]) -> int:
                 worst = ExitCode.CONFIG
             elif read.health is not Health.OK:
                 worst = ExitCode.UNREACHABLE
+        name = config.target_name or config.target.type  # `[target]` is named after its type
         try:
             with opened_target(config) as target:
                 seen = read_target(target)
                 seats = target.seats()
                 limit = f" of {seats.assignable} assignable" if seats and seats.assignable is not None else ""
-                emit(f"ok    target {config.target.type}: {seen.seats} seat(s) held{limit}")
+                emit(f"ok    target {name}: {seen.seats} seat(s) held{limit}")
                 emit(f"      roles the server returns: {roles_against(seen.roles, config.role_order)[0]}")
         except TargetError as error:
-            emit(f"FAIL  target {config.target.type}: {error}")
+            emit(f"FAIL  target {name}: {error}")
             worst = ExitCode.UNREACHABLE
     return int(worst)
 

@@ -279,6 +279,11 @@ def _load(args: argparse.Namespace, *, secrets: bool = True) -> Config:
 
     config = config_module.load(config_module.locate(args.config), secrets=secrets)
     args.loaded_config = config  # for outcome.record: where the audit and diagnostic logs are
+    if config.notes and args.command != "check":  # `check` prints them with its verdict
+        import structlog
+
+        for note in config.notes:
+            structlog.get_logger("syncd.config").warning(f"{config.file}: {note}")
     return config
 
 
@@ -486,6 +491,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             f"{config.file}: configuration is valid ({len(config.sources)} source(s), "
             f"{len(config.rules)} rule(s), {len(config.targets)} targets)"
         )
+        _print_notes(config)
         return check(config, args.target, _print, check_online)
     if args.format == "json" and (args.probe or args.probe_write):
         from syncd.checks import probe_target
@@ -500,6 +506,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             else f"target {config.target.type})"
         )
     )
+    _print_notes(config)
     if args.offline:
         # the secrets may live only on the server that runs syncd: say what is missing here, as a note
         try:
@@ -515,6 +522,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     from syncd.checks import check_online
 
     return check_online(config, _print)
+
+
+def _print_notes(config: Config) -> None:
+    """What is valid but does not do what it seems to (a `[pricing]` that prices no target), one line each."""
+    for note in config.notes:
+        _print(f"note: {config.file}: {note}")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -800,7 +813,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             configure_fallback()  # reporting this must not log to stdout via structlog's defaults
             raise
         code = COMMANDS[args.command](args)
-        return _ended(args, code, ["the audit log has this run's records"])
+        # several targets: the multi-target command left a line per target that failed (target, code, cause)
+        ending = getattr(args, "ending_lines", None) or ["the audit log has this run's records"]
+        return _ended(args, code, ending)
     except BrokenPipeError:
         _quiet_stdout()
         return int(ExitCode.OK)

@@ -102,6 +102,7 @@ class Config:
     # (the single-target view, see `for_target`)
     targets: tuple[NamedTarget, ...] = ()
     target_name: str | None = None  # set for a `[[targets]]` target: written as `syncd.target.name`
+    notes: tuple[str, ...] = ()  # not errors, but worth a line in `check` and a warning at load (issue 19)
 
     @property
     def target_names(self) -> tuple[str, ...]:
@@ -241,10 +242,18 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "", *, secrets: boo
         identity=identity,
         reclaim=reclaim,
         targets=targets,
+        notes=_pricing_notes(pricing, parsed),
     )
     # one target: its view is the config every single-target caller has always seen. Several: commands take
     # each target's view with `for_target` (the Cycle refuses a config that still holds several)
     return for_target(config, targets[0].name) if len(targets) == 1 else config
+
+
+def _pricing_notes(pricing: PricingSettings | None, parsed: list[_ParsedTarget]) -> tuple[str, ...]:
+    from syncd.pricing_settings import unfit_note
+
+    note = unfit_note(pricing, [t.settings.type for t in parsed]) if pricing is not None else None
+    return () if note is None else (note,)
 
 
 def _parse_identity(section: Section) -> IdentitySettings:
@@ -322,9 +331,18 @@ def _parse_targets(root: Section) -> list[_ParsedTarget]:
         seat_limit = section.optional_int("seat_limit", minimum=0)
         pricing = _parse_pricing(section)
         settings = _parse_target(section)
+        if pricing is not None and settings is not None:
+            _pricing_fits(section, pricing, settings.type)
         if name and settings is not None:
             found.append(_ParsedTarget(index, name, settings, roles, seat_limit, pricing))
     return found
+
+
+def _pricing_fits(section: Section, pricing: PricingSettings, kind: str) -> None:
+    from syncd.pricing_settings import wrong_vendor
+
+    if (why := wrong_vendor(pricing, kind)) is not None:
+        section.error("pricing.model", why)
 
 
 def _target_roles(parsed: _ParsedTarget, top: tuple[str, ...] | None) -> tuple[str, ...]:
@@ -388,7 +406,10 @@ def _same_target_twice(root: Section, parsed: list[_ParsedTarget]) -> None:
 
 def for_target(config: Config, name: str) -> Config:
     """The single-target view of one of the config's targets: its settings, its rules, its roles, seat cap,
-    pricing and state folder; everything else shared. Pure; KeyError for a name the config does not have."""
+    pricing (the top-level `[pricing]` only when its vendor bills by that model) and state folder; everything
+    else shared. Pure; KeyError for a name the config does not have."""
+    from syncd.pricing_settings import target_pricing
+
     named = next((t for t in config.targets if t.name == name), None)
     if named is None:
         raise KeyError(name)
@@ -403,7 +424,7 @@ def for_target(config: Config, name: str) -> Config:
         rules=rules,
         role_order=named.role_order,
         policy=policy,
-        pricing=named.pricing if named.pricing is not None else config.pricing,
+        pricing=target_pricing(named.pricing, config.pricing, named.settings.type),
         state_dir=named.state_dir,
         legacy_state_dir=named.legacy_state_dir,
         targets=(named,),

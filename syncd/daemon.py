@@ -52,7 +52,7 @@ def run_daemon(config: config_module.Config) -> int:
             return
         request = CycleRequest("run", write=not current.dry_run, audit=True)
         if len(current.targets) > 1:  # issue 19: every target, one after another, sharing the source reads
-            from syncd.multi_target import run_targets
+            from syncd.multi_target import ending_lines, run_targets
 
             every = run_targets(current, request, current.target_names, clock=utc_now, stop=stop)
             log.info(
@@ -61,6 +61,8 @@ def run_daemon(config: config_module.Config) -> int:
                 exit_code=int(every.exit_code),
                 targets={o.name: int(o.exit_code) for o in every.outcomes},
             )
+            for line in ending_lines(every):  # as a single target's failure: at error level, with its cause
+                log.error("target failed", cycle=cycles, problem=line)
             return
         try:
             result = run_with_alerts(current, lambda: Cycle(current, stop=stop).run(request), utc_now)

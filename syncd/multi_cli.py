@@ -20,7 +20,15 @@ from syncd.config import Config, for_target
 from syncd.cycle import CycleRequest, utc_now
 from syncd.errors import ExitCode, UsageError
 from syncd.models import Outcome
-from syncd.multi_target import MultiResult, problem_lines, run_targets, selected, target_line, total_line
+from syncd.multi_target import (
+    MultiResult,
+    ending_lines,
+    problem_lines,
+    run_targets,
+    selected,
+    target_line,
+    total_line,
+)
 from syncd.plan_file import SavedPlan
 from syncd.plan_output import render_csv, render_table
 from syncd.stopping import stop_on_signals
@@ -49,6 +57,8 @@ def _summary(result: MultiResult, emit: Emit, *, write: bool) -> None:
 
 def plan(args: argparse.Namespace, config: Config, emit: Emit) -> int:
     names = selected(config, args.target)
+    # a plan covering some of the targets is applied only with the same --target (plan_set.bound_to)
+    only = f" --target {args.target}" if args.target is not None else ""
     request = CycleRequest("plan", write=False, audit=False)
     result = run_targets(config, request, names, clock=utc_now, alerts=False)
     saved: dict[str, SavedPlan] = {
@@ -74,14 +84,17 @@ def plan(args: argparse.Namespace, config: Config, emit: Emit) -> int:
                 emit(render_table(o.result.plan, o.result.cost_lines, title=title))
         _summary(result, emit, write=False)
         if args.out is not None:
-            emit(f"Plan saved to {args.out}; apply it with: syncd apply -c {config.file} --plan {args.out}")
+            emit(
+                f"Plan saved to {args.out}; apply it with: "
+                f"syncd apply -c {config.file}{only} --plan {args.out}"
+            )
     _stderr(problem_lines(result))
     for o in result.outcomes:
         if o.result is not None and o.result.guard is not None:
             print(
                 f"syncd: target {o.name}: a run would stop here (exit 3): {o.result.guard}; after review, "
-                f"save the plan with `syncd plan -c {config.file} --out PLAN.json` and apply it with "
-                f"`syncd apply -c {config.file} --plan PLAN.json --override-guards`",
+                f"save the plan with `syncd plan -c {config.file}{only} --out PLAN.json` and apply it with "
+                f"`syncd apply -c {config.file}{only} --plan PLAN.json --override-guards`",
                 file=sys.stderr,
             )
     code = result.exit_code
@@ -106,6 +119,7 @@ def apply(args: argparse.Namespace, config: Config, emit: Emit, now: datetime) -
         accept_clock=args.accept_clock,
     )
     result = _stoppable(config, request, names, reviewed=reviewed)
+    args.ending_lines = ending_lines(result)  # for outcome.record: which target failed, and why
     for o in result.outcomes:
         if o.result is not None:
             title = f"Plan for {config.file}, target {o.name} ({o.type})"
@@ -123,6 +137,7 @@ def run(args: argparse.Namespace, config: Config, emit: Emit) -> int:
         "run", write=not dry, audit=True, max_runtime=args.max_runtime, accept_clock=args.accept_clock
     )
     result = _stoppable(config, request, names)
+    args.ending_lines = ending_lines(result)
     _summary(result, emit, write=not dry)
     if dry:
         emit("Dry run: nothing applied.")

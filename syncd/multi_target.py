@@ -225,6 +225,21 @@ def total_line(result: MultiResult, *, write: bool) -> str:
     )
 
 
+def ending_lines(result: MultiResult) -> list[str]:
+    """What the run's ending on disk says (outcome.py; Task Scheduler discards stdout and stderr): a line per
+    target that did not end 0, with its exit code and the first line of what stopped or troubled it, so the
+    diagnostic log names the target and the cause as a single-target run's does."""
+    lines: list[str] = []
+    for o in result.outcomes:
+        if o.exit_code in (ExitCode.OK, ExitCode.CHANGES_PENDING):
+            continue
+        problems = [o.error] if o.result is None else list(o.result.problems)
+        cause = problems[0] if problems else "the audit log has this target's records"
+        more = f" (and {len(problems) - 1} more: see the audit log)" if len(problems) > 1 else ""
+        lines.append(f"target {o.name}: exit {int(o.exit_code)}: {cause}{more}")
+    return lines
+
+
 def problem_lines(result: MultiResult) -> list[str]:
     """Each target's problems, prefixed with its name (stderr)."""
     lines: list[str] = []

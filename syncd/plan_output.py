@@ -48,6 +48,9 @@ def render_table(plan: Plan, cost_lines: Sequence[str] = (), *, title: str = "")
         waiting = [f"{len(plan.held)} held"] if plan.held else []
         waiting += [f"{len(plan.blocked)} blocked by the seat limit"] if plan.blocked else []
         waiting += [f"{len(plan.ambiguous)} ambiguous match(es) left alone"] if plan.ambiguous else []
+        # people outside the organization, or seats no person matches, do not "match the rules": say so
+        waiting += [f"{len(plan.left_alone)} person(s) left alone"] if plan.left_alone else []
+        waiting += [f"{len(plan.unmatched)} seat(s) nobody can be matched to"] if plan.unmatched else []
         if waiting:
             out.append(f"No changes will be made; {', '.join(waiting)} (see below).")
         else:

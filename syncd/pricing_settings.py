@@ -73,6 +73,50 @@ def parse_pricing(section: Section) -> PricingSettings | None:
     )
 
 
+def billed_as(target_kind: str) -> PricingModel | None:
+    """How the vendor of a target type bills (its `TargetType.pricing_model`)."""
+    from syncd.targets import target_type
+
+    return target_type(target_kind).pricing_model
+
+
+def target_pricing(
+    own: PricingSettings | None, top: PricingSettings | None, target_kind: str
+) -> PricingSettings | None:
+    """A target's pricing: its own `[targets.pricing]`, else the top-level `[pricing]` when that is the model
+    its vendor bills by, else none. A 7pace table on a TrackingTime target would preview assignable users,
+    plans and credits TrackingTime does not have: no cost block is better than another vendor's."""
+    if own is not None:
+        return own
+    if top is not None and top.model is billed_as(target_kind):
+        return top
+    return None
+
+
+def wrong_vendor(pricing: PricingSettings, target_kind: str) -> str | None:
+    """Why `pricing` cannot price a target of this type (None: it can)."""
+    model = billed_as(target_kind)
+    if pricing.model is model:
+        return None
+    fits = f'is billed as model = "{model.value}"' if model is not None else "has no pricing model"
+    return f'model = "{pricing.model.value}" is another vendor\'s billing; a {target_kind} target {fits}'
+
+
+def unfit_note(pricing: PricingSettings, target_kinds: list[str]) -> str | None:
+    """One line when the top-level `[pricing]` names a model none of the config's targets is billed by (it
+    then prices nothing); None when it fits one of them."""
+    if any(pricing.model is billed_as(kind) for kind in target_kinds):
+        return None
+    billed = ", ".join(
+        f'{kind} "{model.value}"' if (model := billed_as(kind)) else f"{kind} none"
+        for kind in dict.fromkeys(target_kinds)
+    )
+    return (
+        f'pricing.model: "{pricing.model.value}" fits none of the targets (billed as: {billed}), so no cost '
+        "preview is shown; write the model of the target's type"
+    )
+
+
 def _read_date(section: Section, key: str) -> date | None:
     value = section.date(key)
     if isinstance(value, datetime):  # a TOML date-time is a datetime, which is also a date: refuse it

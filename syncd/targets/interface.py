@@ -9,6 +9,7 @@ from typing import Generic, Protocol, TypeVar
 from syncd.config_section import Section
 from syncd.identity import EmailKey
 from syncd.models import Change, ChangeResult, LicensedUser, SeatInfo
+from syncd.pricing import PricingModel
 from syncd.target_read import Organization, TargetRead
 
 
@@ -70,8 +71,11 @@ class TargetType(Generic[S]):
 
     `parse` reads the `[target]` table (type already read) and must call `section.finish()`; `open` takes
     the settings its own `parse` made (the registry pairs them by `type`: no narrowing).
-    `default_roles` is the `[roles] order` used when the config sets none (empty: syncd's 7pace default)."""
+    `default_roles` is the `[roles] order` used when the config sets none (empty: syncd's 7pace default).
+    `pricing_model` is how the vendor bills this type: a `[pricing]` table prices a target only when its model
+    is this one, so no target is ever priced by another vendor's rules (None: no model fits)."""
 
     parse: Callable[[Section], S]
     open: Callable[[S], Target]
     default_roles: tuple[str, ...] = ()
+    pricing_model: PricingModel | None = None

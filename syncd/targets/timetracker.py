@@ -45,6 +45,7 @@ from syncd.errors import TargetAuthFailed, TargetError, TargetProtocolError, Tar
 from syncd.http import HttpClient, HttpOptions, RateLimiter, RequestStats, quota_windows, read_http_options
 from syncd.identity import EmailKey, normalise_email, normalise_identifier
 from syncd.models import NONE_ROLE, Change, ChangeResult, LicensedUser, Outcome, SeatInfo
+from syncd.pricing import PricingModel
 from syncd.secrets import SecretRef
 from syncd.target_read import (
     Organization,
@@ -728,4 +729,4 @@ def _open(settings: TimetrackerSettings) -> Target:
     return TimetrackerTarget(settings)
 
 
-TARGET_TYPE = TargetType(parse=parse_settings, open=_open)
+TARGET_TYPE = TargetType(parse=parse_settings, open=_open, pricing_model=PricingModel.SEVENPACE)

@@ -53,6 +53,7 @@ from syncd.models import (
     Outcome,
     SeatInfo,
 )
+from syncd.pricing import PricingModel
 from syncd.secrets import SecretRef
 from syncd.target_read import Organization, ReadHealth, TargetRead, TargetReadRefused, UnmatchedSeat, judge
 from syncd.targets.interface import Target, TargetType
@@ -652,4 +653,6 @@ def _open(settings: TrackingTimeSettings) -> Target:
     return TrackingTimeTarget(settings)
 
 
-TARGET_TYPE = TargetType(parse=parse_settings, open=_open, default_roles=DEFAULT_ROLES)
+TARGET_TYPE = TargetType(
+    parse=parse_settings, open=_open, default_roles=DEFAULT_ROLES, pricing_model=PricingModel.PER_ACTIVE_USER
+)
