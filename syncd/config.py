@@ -242,7 +242,9 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "", *, secrets: boo
         identity=identity,
         reclaim=reclaim,
         targets=targets,
-        notes=_pricing_notes(pricing, parsed),
+        # a `[target]` config keeps the previous release's rule (its `[pricing]` prices its one target, whatever
+        # the model); vendor matching is for `[[targets]]`, where one table may meet several vendors
+        notes=_pricing_notes(pricing, parsed) if any(t.index is not None for t in parsed) else (),
     )
     # one target: its view is the config every single-target caller has always seen. Several: commands take
     # each target's view with `for_target` (the Cycle refuses a config that still holds several)
@@ -424,7 +426,9 @@ def for_target(config: Config, name: str) -> Config:
         rules=rules,
         role_order=named.role_order,
         policy=policy,
-        pricing=target_pricing(named.pricing, config.pricing, named.settings.type),
+        pricing=target_pricing(named.pricing, config.pricing, named.settings.type)
+        if named.listed
+        else config.pricing,
         state_dir=named.state_dir,
         legacy_state_dir=named.legacy_state_dir,
         targets=(named,),

@@ -105,18 +105,11 @@ def test_a_target_pricing_of_another_vendor_is_one_config_line(
 def test_a_top_level_pricing_that_fits_no_target_is_said_in_one_line(
     fleet: Fleet, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A single 7pace target with `[pricing] model = "per-active-user"` (accepted by the previous release): the
-    config still loads, its plan shows no per-active-user cost block, and `check` says why in one line."""
+    """`[[targets]]` with one 7pace entry and `[pricing] model = "per-active-user"`: the config loads, the plan
+    shows no per-active-user cost block, and `check` says why in one line. The same table under the previous
+    release's `[target]` keeps pricing its one target as it always did (single-target configs are unchanged)."""
     fleet.members(PEOPLE)
-    cfg = fleet.root / "single.toml"
-    cfg.write_text(
-        f"""
-[target]
-type = "timetracker"
-url = "{fleet.org_a.onprem_url("OrgA")}"
-token = {{ file = "a.txt" }}
-allow_insecure_http = true
-
+    body = """
 [[sources]]
 name = "hr"
 type = "file"
@@ -126,23 +119,40 @@ path = "members.csv"
 source = "hr"
 group = "Users"
 role = "Team"
-
+{rule_target}
 [pricing]
 model = "per-active-user"
 price_per_seat = 7
 period = "month"
 renewal = "2099-01-01"
 currency = "USD"
-""",
+"""
+    target = f"""
+type = "timetracker"
+url = "{fleet.org_a.onprem_url("OrgA")}"
+token = {{ file = "a.txt" }}
+allow_insecure_http = true
+"""
+    listed = fleet.root / "listed.toml"
+    listed.write_text(
+        '[[targets]]\nname = "org-a"' + target + body.format(rule_target='target = "org-a"\n'),
         encoding="utf-8",
     )
-    code, out, err = run(["check", "--offline", "-c", str(cfg)], capsys)
+    code, out, err = run(["check", "--offline", "-c", str(listed)], capsys)
     assert code == 0, out + err
     notes = [line for line in out.splitlines() if "pricing.model" in line]
     assert len(notes) == 1 and "fits none of the targets" in notes[0], out
-    code, out, err = run(["plan", "-c", str(cfg)], capsys)
+    code, out, err = run(["plan", "-c", str(listed)], capsys)
     assert code == 0, out + err
     assert "USD" not in out, out
+
+    single = fleet.root / "single.toml"
+    single.write_text("[target]" + target + body.format(rule_target=""), encoding="utf-8")
+    code, out, err = run(["check", "--offline", "-c", str(single)], capsys)
+    assert code == 0 and "pricing.model" not in out, out + err
+    code, out, err = run(["plan", "-c", str(single)], capsys)
+    assert code == 0, out + err
+    assert "USD" in out, out
 
 
 def test_the_apply_hint_of_a_plan_for_one_target_names_it_and_works(
