@@ -61,6 +61,8 @@ def run_daemon(config: config_module.Config) -> int:
                 exit_code=int(every.exit_code),
                 targets={o.name: int(o.exit_code) for o in every.outcomes},
             )
+            for note in every.notes:  # issue 19: a state no target uses, said every cycle until it is moved
+                log.warning("state in the single-target folder not used", note=note)
             return
         try:
             result = run_with_alerts(current, lambda: Cycle(current, stop=stop).run(request), utc_now)
