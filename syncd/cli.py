@@ -539,8 +539,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     several = len(config.targets) > 1
     if several and not args.user and not args.check_stale:
         from syncd.multi_cli import status
+        from syncd.multi_target import stray_state_line
 
         _print(status(config, args.target, args.format, utc_now()))
+        stray = stray_state_line(config, ())  # a ledger beside "No runs recorded yet" must not go unmentioned
+        if stray is not None:
+            print(f"syncd: {stray}", file=sys.stderr)
         return int(ExitCode.OK)
     if several and args.check_stale and not args.user and args.target is None:
         return _stale_every_target(config)

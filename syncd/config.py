@@ -103,6 +103,10 @@ class Config:
     targets: tuple[NamedTarget, ...] = ()
     target_name: str | None = None  # set for a `[[targets]]` target: written as `syncd.target.name`
     notes: tuple[str, ...] = ()  # not errors, but worth a line in `check` and a warning at load (issue 19)
+    # issue 19: with several targets, the folder a single-target config of this file kept its state in
+    # (`[state] dir` itself, or `state/`): a state there is carried over into the folder of the target it is
+    # bound to (multi_target), never into another's
+    shared_state_dir: Path | None = None
 
     @property
     def target_names(self) -> tuple[str, ...]:
@@ -202,6 +206,7 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "", *, secrets: boo
     targets = _named_targets(
         parsed, targets_roles, state_dir or default_state, legacy_state, explicit=explicit_state
     )
+    shared_state = state_dir if explicit_state and state_dir else legacy_state
 
     metrics_file = root.path("metrics_file", must_exist=False)
     dry_run = root.bool("dry_run", False)
@@ -242,9 +247,10 @@ def parse(data: Mapping[str, Any], file: Path, digest: str = "", *, secrets: boo
         identity=identity,
         reclaim=reclaim,
         targets=targets,
-        # a `[target]` config keeps the previous release's rule (its `[pricing]` prices its one target, whatever
-        # the model); vendor matching is for `[[targets]]`, where one table may meet several vendors
+        # a `[target]` config keeps the previous release's rule (its `[pricing]` prices its one target,
+        # whatever the model); vendor matching is for `[[targets]]`, where one table may meet several vendors
         notes=_pricing_notes(pricing, parsed) if any(t.index is not None for t in parsed) else (),
+        shared_state_dir=shared_state if len(targets) > 1 else None,
     )
     # one target: its view is the config every single-target caller has always seen. Several: commands take
     # each target's view with `for_target` (the Cycle refuses a config that still holds several)
@@ -367,8 +373,9 @@ def _named_targets(
     """Each target's own state folder. One target: exactly where it was before issue 19 (`[state] dir`, or
     `state/<type>-<host>[-<path>]` with the pre-issue-21 `state/` carried over). Several: `[state] dir/<name>`
     when the folder is set, else each its own `state/<type>-<host>[-<path>]` (so a target that was the
-    config's only one keeps its state when others are added); the unbound pre-issue-21 `state/` is carried
-    over only by a single-target config, since nothing says which target it was made for."""
+    config's only one keeps its state when others are added); a state left in the single-target layout's
+    folder is carried over by the target it is bound to (`Config.shared_state_dir`), and an unbound one (the
+    pre-issue-21 `state/`) only by a single-target config, since nothing says which target it was made for."""
     several = len(parsed) > 1
     named: list[NamedTarget] = []
     for item in parsed:
@@ -400,9 +407,13 @@ def _same_target_twice(root: Section, parsed: list[_ParsedTarget]) -> None:
         key = folder_name(item.settings)
         other = first.setdefault(key, item)
         if other is not item:
+            # the rule stays (a state's binding ignores port and scheme, so that a server moving to https or
+            # a new port keeps its ledger); the message says why, and how two servers on one host differ
             root.problems.append(
                 f"{root.file}: targets[{item.index}]: {item.name!r} is the same target as {other.name!r} "
-                f"({key}); list each organisation or account once"
+                f"({key}): a target is its type, host and path (a port or scheme is not part of it); two "
+                "servers on one host are told apart by their collection path (…/api/<Collection>); list each "
+                "organisation or account once"
             )
 
 

@@ -63,6 +63,8 @@ def run_daemon(config: config_module.Config) -> int:
             )
             for line in ending_lines(every):  # as a single target's failure: at error level, with its cause
                 log.error("target failed", cycle=cycles, problem=line)
+            for note in every.notes:  # issue 19: a state no target uses, said every cycle until it is moved
+                log.warning("state in the single-target folder not used", note=note)
             return
         try:
             result = run_with_alerts(current, lambda: Cycle(current, stop=stop).run(request), utc_now)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +37,7 @@ from syncd.errors import ExitCode, GuardTripped, SyncdError, UsageError
 from syncd.models import Outcome
 from syncd.plan_file import SavedPlan, write_atomically
 from syncd.read_cache import SharedReads
+from syncd.state_location import carry_over, stray_state
 
 log = structlog.get_logger("syncd.multi_target")
 
@@ -87,6 +88,7 @@ class TargetOutcome:
 @dataclass(frozen=True)
 class MultiResult:
     outcomes: tuple[TargetOutcome, ...]
+    notes: tuple[str, ...] = ()  # about the run as a whole (a state no target can use), before the targets'
 
     @property
     def exit_code(self) -> ExitCode:
@@ -112,6 +114,7 @@ def run_targets(
     stop = stop or threading.Event()
     shared = SharedReads()
     outcomes: list[TargetOutcome] = []
+    stray = stray_state_line(config, names)  # said by the caller (commands: with the problems, on stderr)
     for name in names:
         view = for_target(config, name)
         if config.metrics_file is not None:
@@ -131,7 +134,7 @@ def run_targets(
             exit_code=int(outcomes[-1].exit_code),
             seconds=round(time.monotonic() - started, 3),
         )
-    result = MultiResult(tuple(outcomes))
+    result = MultiResult(tuple(outcomes), () if stray is None else (stray,))
     if config.metrics_file is not None and request.audit:
         _write_metrics(config.metrics_file, result, clock(), dry_run=not request.write)
     return result
@@ -149,6 +152,9 @@ def _one(
     name = view.targets[0].name
 
     def cycle() -> CycleResult:
+        # the state the config kept as a single target, if it is this target's: moved under both folders'
+        # locks, as for a single target; an unbound one is never taken (see `stray_state_line`)
+        carry_over(view.state_dir, view.shared_state_dir, view.target, unbound=False)
         if open_target is None:
             return Cycle(view, clock=clock, stop=stop, reads=shared).run(request)
         return Cycle(view, clock=clock, stop=stop, reads=shared, open_target=open_target).run(request)
@@ -240,9 +246,17 @@ def ending_lines(result: MultiResult) -> list[str]:
     return lines
 
 
+def stray_state_line(config: Config, carrying: Collection[str]) -> str | None:
+    """The one line (or None) about a state in the single-target layout's folder that the targets in
+    `carrying` will not carry over: bound to none of the config's targets, to nothing, or to a target that has
+    its own already (`state_location.stray_state`). `status` passes no targets: it carries nothing over."""
+    named = [(t.name, t.state_dir, t.settings) for t in config.targets]
+    return stray_state(config.shared_state_dir, named, carrying)
+
+
 def problem_lines(result: MultiResult) -> list[str]:
-    """Each target's problems, prefixed with its name (stderr)."""
-    lines: list[str] = []
+    """The run's notes, then each target's problems prefixed with its name (stderr)."""
+    lines: list[str] = list(result.notes)
     for o in result.outcomes:
         if o.result is None:
             lines.append(f"target {o.name}: {o.error}")
