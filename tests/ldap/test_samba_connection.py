@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -14,15 +13,9 @@ from structlog.testing import capture_logs
 from syncd.errors import ConfigError, ExitCode, SourceAuthFailed, SourceUnreachable
 from syncd.models import Health
 from syncd.sources.ldap import LdapSource
+from tests.support.cli import closed_port
 
 pytestmark = pytest.mark.samba
-
-
-def closed_port() -> int:
-    """A port on 127.0.0.1 nobody listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_ldaps_with_the_ca_bundle_binds_and_reads(make_source: Callable[..., LdapSource]) -> None:

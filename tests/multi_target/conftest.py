@@ -3,51 +3,31 @@ one membership export and one config listing the three as `[[targets]]`."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from syncd.emulators.timetracker import EmulatedUser, TimetrackerEmulator
 from syncd.emulators.trackingtime import TrackingTimeEmulator, TtUser
+from tests.support.configs import FILE_SOURCE, local_target, rule
+from tests.support.world import read_audit, write_members, write_token
 
 TOKEN_A = "sentinel-7pace-token-org-a"
 TOKEN_B = "sentinel-7pace-token-org-b"
 TT_PASSWORD = "sentinel-tt-app-password"
 ACCOUNT = 4711
 
-RULES = """
-[[rules]]
-source = "hr"
-group = "Users"
-role = "Team"
-target = "org-a"
-
-[[rules]]
-source = "hr"
-group = "Admins"
-role = "Administrator"
-target = "org-a"
-
-[[rules]]
-source = "hr"
-group = "Users"
-role = "Team"
-target = "org-b"
-
-[[rules]]
-source = "hr"
-group = "Users"
-role = "CO_WORKER"
-target = "tt"
-"""
-
-
-def _secret(path: Path, value: str) -> None:
-    path.write_text(value, encoding="utf-8")
-    path.chmod(0o600)
+RULES = "\n" + "\n".join(
+    [
+        rule("Users", "Team", target="org-a"),
+        rule("Admins", "Administrator", target="org-a"),
+        rule("Users", "Team", target="org-b"),
+        rule("Users", "CO_WORKER", target="tt"),
+    ]
+)
 
 
 @dataclass
@@ -62,32 +42,14 @@ class Fleet:
         return self.root / "syncd.toml"
 
     def members(self, groups: Mapping[str, Sequence[str]]) -> None:
-        rows = ["group,email"]
-        for group, emails in groups.items():
-            rows.append(f"{group},")
-            rows.extend(f"{group},{email}" for email in emails)
-        (self.root / "members.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+        write_members(self.root, groups)
 
     def targets(self, *, tt_url: str | None = None) -> str:
+        org_a = local_target(self.org_a.onprem_url("OrgA"), 'token = { file = "a.txt" }', name="org-a")
+        org_b = local_target(self.org_b.onprem_url("OrgB"), 'token = { file = "b.txt" }', name="org-b")
         return f"""
-[[targets]]
-name = "org-a"
-type = "timetracker"
-url = "{self.org_a.onprem_url("OrgA")}"
-token = {{ file = "a.txt" }}
-allow_insecure_http = true
-requests_per_second = 0
-requests_per_minute = 0
-
-[[targets]]
-name = "org-b"
-type = "timetracker"
-url = "{self.org_b.onprem_url("OrgB")}"
-token = {{ file = "b.txt" }}
-allow_insecure_http = true
-requests_per_second = 0
-requests_per_minute = 0
-seat_limit = 50
+{org_a}
+{org_b}seat_limit = 50
 
 [[targets]]
 name = "tt"
@@ -105,7 +67,8 @@ requests_per_second = 0
         text = (
             top
             + self.targets(tt_url=tt_url)
-            + '\n[[sources]]\nname = "hr"\ntype = "file"\npath = "members.csv"\n'
+            + "\n"
+            + FILE_SOURCE
             + rules
             + '\n[policy]\ngrace = "0s"\nmax_removal_percent = 100\n'
             + extra
@@ -113,19 +76,16 @@ requests_per_second = 0
         self.config.write_text(text, encoding="utf-8")
         return self.config
 
-    def audit(self) -> list[dict[str, object]]:
-        events = []
-        for path in sorted((self.root / "logs").glob("audit-*.jsonl")):
-            events += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-        return events
+    def audit(self) -> list[dict[str, Any]]:
+        return read_audit(self.root / "logs")
 
 
 @pytest.fixture
 def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fleet]:
     monkeypatch.delenv("SYNCD_CONFIG", raising=False)
-    _secret(tmp_path / "a.txt", TOKEN_A)
-    _secret(tmp_path / "b.txt", TOKEN_B)
-    _secret(tmp_path / "tt.txt", TT_PASSWORD)
+    write_token(tmp_path, TOKEN_A, "a.txt")
+    write_token(tmp_path, TOKEN_B, "b.txt")
+    write_token(tmp_path, TT_PASSWORD, "tt.txt")
     quiet = {"quota_per_second": None, "quota_per_minute": None}
     org_a = TimetrackerEmulator(
         [

@@ -14,23 +14,17 @@ from typing import Any
 import pytest
 
 from syncd import config as config_module
-from syncd.cli import main
 from syncd.config import Config
 from syncd.cycle import CycleRequest, utc_now
 from syncd.errors import ExitCode
 from syncd.multi_target import run_targets, worst
 from syncd.reading import opened_target
+from tests.support.cli import run_cli as run
+from tests.support.configs import USERS_ARE_TEAM, local_target
 
 from .conftest import Fleet
 
 PEOPLE = {"Users": ["ann@example.com", "bob@example.com"], "Admins": ["ann@example.com"]}
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(argv)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_three_targets_plan_apply_replan_empty(fleet: Fleet, capsys: pytest.CaptureFixture[str]) -> None:
@@ -246,32 +240,9 @@ def test_single_target_state_carries_over(fleet: Fleet, capsys: pytest.CaptureFi
 
 def single_target_config(fleet: Fleet, path: Path) -> Path:
     """A config of the previous release's shape: one [target], OrgA."""
-    path.write_text(
-        f"""
-[target]
-type = "timetracker"
-url = "{fleet.org_a.onprem_url("OrgA")}"
-token = {{ file = "a.txt" }}
-allow_insecure_http = true
-requests_per_second = 0
-requests_per_minute = 0
-
-[[sources]]
-name = "hr"
-type = "file"
-path = "members.csv"
-
-[[rules]]
-source = "hr"
-group = "Users"
-role = "Team"
-
-[policy]
-grace = "0s"
-max_removal_percent = 100
-""",
-        encoding="utf-8",
-    )
+    target = local_target(fleet.org_a.onprem_url("OrgA"), 'token = { file = "a.txt" }')
+    policy = '[policy]\ngrace = "0s"\nmax_removal_percent = 100\n'
+    path.write_text("\n".join([target, USERS_ARE_TEAM, policy]), encoding="utf-8")
     return path
 
 

@@ -4,33 +4,19 @@ fails, which pricing each target gets, and the hints and labels the commands pri
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from syncd.cli import main
 from syncd.errors import ExitCode
+from tests.support.cli import closed_port
+from tests.support.cli import run_cli as run
+from tests.support.configs import FILE_SOURCE, USERS_ARE_TEAM, local_target, rule
 
 from .conftest import Fleet
 
 PEOPLE = {"Users": ["ann@example.com", "bob@example.com"], "Admins": ["ann@example.com"]}
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(argv)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released): a connection to it is refused."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def diagnostic_errors(folder: Path) -> list[dict[str, Any]]:
@@ -102,24 +88,7 @@ def test_a_target_pricing_of_another_vendor_is_one_config_line(
     assert "targets[2].pricing.model" in line and "per-active-user" in line, line
 
 
-def test_a_top_level_pricing_that_fits_no_target_is_said_in_one_line(
-    fleet: Fleet, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """`[[targets]]` with one 7pace entry and `[pricing] model = "per-active-user"`: the config loads, the plan
-    shows no per-active-user cost block, and `check` says why in one line. The same table under the previous
-    release's `[target]` keeps pricing its one target as it always did (single-target configs are unchanged)."""
-    fleet.members(PEOPLE)
-    body = """
-[[sources]]
-name = "hr"
-type = "file"
-path = "members.csv"
-
-[[rules]]
-source = "hr"
-group = "Users"
-role = "Team"
-{rule_target}
+PER_ACTIVE_USER_PRICING = """\
 [pricing]
 model = "per-active-user"
 price_per_seat = 7
@@ -127,15 +96,27 @@ period = "month"
 renewal = "2099-01-01"
 currency = "USD"
 """
-    target = f"""
-type = "timetracker"
-url = "{fleet.org_a.onprem_url("OrgA")}"
-token = {{ file = "a.txt" }}
-allow_insecure_http = true
-"""
+
+
+def test_a_top_level_pricing_that_fits_no_target_is_said_in_one_line(
+    fleet: Fleet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`[[targets]]` with one 7pace entry and `[pricing] model = "per-active-user"`: the config loads, the plan
+    shows no per-active-user cost block, and `check` says why in one line. The same table under the previous
+    release's `[target]` keeps pricing its one target as it always did (single-target configs are unchanged)."""
+    fleet.members(PEOPLE)
+    pricing = PER_ACTIVE_USER_PRICING
+    url, token = fleet.org_a.onprem_url("OrgA"), 'token = { file = "a.txt" }'
     listed = fleet.root / "listed.toml"
     listed.write_text(
-        '[[targets]]\nname = "org-a"' + target + body.format(rule_target='target = "org-a"\n'),
+        "\n".join(
+            [
+                local_target(url, token, name="org-a"),
+                FILE_SOURCE,
+                rule("Users", "Team", target="org-a"),
+                pricing,
+            ]
+        ),
         encoding="utf-8",
     )
     code, out, err = run(["check", "--offline", "-c", str(listed)], capsys)
@@ -147,7 +128,7 @@ allow_insecure_http = true
     assert "USD" not in out, out
 
     single = fleet.root / "single.toml"
-    single.write_text("[target]" + target + body.format(rule_target=""), encoding="utf-8")
+    single.write_text("\n".join([local_target(url, token), USERS_ARE_TEAM, pricing]), encoding="utf-8")
     code, out, err = run(["check", "--offline", "-c", str(single)], capsys)
     assert code == 0 and "pricing.model" not in out, out + err
     code, out, err = run(["plan", "-c", str(single)], capsys)

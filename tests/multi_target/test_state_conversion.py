@@ -10,22 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from syncd.cli import main
 from syncd.errors import ExitCode
 from syncd.state import STATE_FILE, State
+from tests.support.cli import run_cli as run
 
 from .conftest import Fleet
 from .test_multi_target import PEOPLE, single_target_config
 
 STATE_DIR = '\n[state]\ndir = "state"\n'  # as config.example.toml sets it
 BOB_LEFT = {"Users": ["ann@example.com"], "Admins": ["ann@example.com"]}
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(argv)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def warnings(err: str) -> list[str]:

@@ -21,17 +21,20 @@ path = "members.csv"
 """
 
 
-def rule(group: str, role: str, source: str = "hr") -> str:
-    return f'[[rules]]\nsource = "{source}"\ngroup = "{group}"\nrole = "{role}"\n'
+def rule(group: str, role: str, source: str = "hr", target: str = "") -> str:
+    named = f'target = "{target}"\n' if target else ""
+    return f'[[rules]]\nsource = "{source}"\ngroup = "{group}"\nrole = "{role}"\n{named}'
 
 
 # the smallest membership config: everyone in the export's group Users gets a Team seat
 USERS_ARE_TEAM = FILE_SOURCE + "\n" + rule("Users", "Team")
 
 
-def local_target(url: str, credentials: str = TOKEN_FILE) -> str:
-    """A 7pace emulator on 127.0.0.1: plain HTTP allowed, no client-side rate limit."""
+def local_target(url: str, credentials: str = TOKEN_FILE, name: str = "") -> str:
+    """A 7pace emulator on 127.0.0.1: plain HTTP allowed, no client-side rate limit. With `name`, an entry of
+    `[[targets]]` instead of the single `[target]`."""
+    table = f'[[targets]]\nname = "{name}"\ntype = "timetracker"\n' if name else "[target]\n"
     return (
-        f'[target]\nurl = "{url}"\n{credentials}\n'
+        f'{table}url = "{url}"\n{credentials}\n'
         "allow_insecure_http = true\nrequests_per_second = 0\nrequests_per_minute = 0\n"
     )

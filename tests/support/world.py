@@ -29,9 +29,9 @@ def write_members(root: Path, groups: Mapping[str, Sequence[str]]) -> None:
     (root / "members.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 
-def write_token(root: Path, token: str) -> Path:
-    """root/token.txt, readable by its owner only (syncd refuses a secret file others can read)."""
-    path = root / "token.txt"
+def write_token(root: Path, token: str, name: str = "token.txt") -> Path:
+    """root/name, readable by its owner only (syncd refuses a secret file others can read)."""
+    path = root / name
     path.write_text(token, encoding="utf-8")
     path.chmod(0o600)
     return path
