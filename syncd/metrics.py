@@ -69,58 +69,100 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
-def render(metrics: RunMetrics) -> str:
-    lines: list[str] = []
+Labels = tuple[tuple[str, str], ...]
+Family = tuple[str, str, list[tuple[Labels, float]]]  # name, help text, samples
 
-    def gauge(name: str, help_text: str, samples: list[tuple[str, float]]) -> None:
-        lines.append(f"# HELP {name} {help_text}")
-        lines.append(f"# TYPE {name} gauge")
-        lines.extend(f"{name}{labels} {_number(value)}" for labels, value in samples)
+# what a run with several targets also says once for the whole run (the worst exit code), without a label,
+# so one alert rule covers every target
+RUN_TOTALS = ("syncd_last_run_timestamp_seconds", "syncd_last_run_exit_code", "syncd_last_run_success")
 
-    gauge(
-        "syncd_last_run_timestamp_seconds",
-        "When the last run finished (Unix time).",
-        [("", metrics.finished.timestamp())],
-    )
-    gauge(
-        "syncd_last_run_exit_code",
-        "Exit code of the last run (0 ok, 3 guard, 4 partial, 5 unreachable).",
-        [("", metrics.exit_code)],
-    )
-    gauge(
-        "syncd_last_run_success", "1 when the last run exited 0.", [("", 1 if metrics.exit_code == 0 else 0)]
-    )
-    gauge("syncd_last_run_duration_seconds", "Wall time of the last run.", [("", metrics.duration_seconds)])
-    gauge(
-        "syncd_last_run_dry_run",
-        "1 when the last run changed nothing by design.",
-        [("", int(metrics.dry_run))],
-    )
+
+def _families(metrics: RunMetrics) -> list[Family]:
+    families: list[Family] = [
+        (
+            "syncd_last_run_timestamp_seconds",
+            "When the last run finished (Unix time).",
+            [((), metrics.finished.timestamp())],
+        ),
+        (
+            "syncd_last_run_exit_code",
+            "Exit code of the last run (0 ok, 3 guard, 4 partial, 5 unreachable).",
+            [((), metrics.exit_code)],
+        ),
+        (
+            "syncd_last_run_success",
+            "1 when the last run exited 0.",
+            [((), 1 if metrics.exit_code == 0 else 0)],
+        ),
+        ("syncd_last_run_duration_seconds", "Wall time of the last run.", [((), metrics.duration_seconds)]),
+        (
+            "syncd_last_run_dry_run",
+            "1 when the last run changed nothing by design.",
+            [((), int(metrics.dry_run))],
+        ),
+    ]
     if metrics.seats_before is not None and metrics.seats_after is not None:
-        gauge(
-            "syncd_seats",
-            "Seats held before and after the last run.",
-            [('{when="before"}', metrics.seats_before), ('{when="after"}', metrics.seats_after)],
+        families.append(
+            (
+                "syncd_seats",
+                "Seats held before and after the last run.",
+                [((("when", "before"),), metrics.seats_before), ((("when", "after"),), metrics.seats_after)],
+            )
         )
     if metrics.seat_limit is not None:
-        gauge("syncd_seat_limit", "The seat limit in force.", [("", metrics.seat_limit)])
-    gauge(
-        "syncd_last_run_changes",
-        "Changes of the last run by action and outcome.",
-        [
-            (f'{{action="{_escape(a)}",outcome="{_escape(o)}"}}', n)
-            for (a, o), n in sorted(metrics.changes.items())
-        ],
-    )
-    gauge(
-        "syncd_held_changes", "Removals and downgrades held (grace, unhealthy groups).", [("", metrics.held)]
-    )
-    gauge("syncd_blocked_assignments", "Assignments blocked by the seat limit.", [("", metrics.blocked)])
-    gauge(
-        "syncd_groups_not_ok",
-        "Groups whose last read was not ok (their removals are held).",
-        [("", metrics.groups_not_ok)],
-    )
+        families.append(("syncd_seat_limit", "The seat limit in force.", [((), metrics.seat_limit)]))
+    families += [
+        (
+            "syncd_last_run_changes",
+            "Changes of the last run by action and outcome.",
+            [((("action", a), ("outcome", o)), n) for (a, o), n in sorted(metrics.changes.items())],
+        ),
+        (
+            "syncd_held_changes",
+            "Removals and downgrades held (grace, unhealthy groups).",
+            [((), metrics.held)],
+        ),
+        ("syncd_blocked_assignments", "Assignments blocked by the seat limit.", [((), metrics.blocked)]),
+        (
+            "syncd_groups_not_ok",
+            "Groups whose last read was not ok (their removals are held).",
+            [((), metrics.groups_not_ok)],
+        ),
+    ]
+    return families
+
+
+def _sample(name: str, labels: Labels, value: float) -> str:
+    text = ",".join(f'{key}="{_escape(val)}"' for key, val in labels)
+    return f"{name}{{{text}}} {_number(value)}" if labels else f"{name} {_number(value)}"
+
+
+def render(metrics: RunMetrics) -> str:
+    lines: list[str] = []
+    for name, help_text, samples in _families(metrics):
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+        lines += [_sample(name, labels, value) for labels, value in samples]
+    return "\n".join(lines) + "\n"
+
+
+def render_targets(per_target: Mapping[str, RunMetrics], run: RunMetrics) -> str:
+    """Several targets' metrics in one text: each metric's HELP/TYPE once (the exposition format wants a
+    family's lines together), its samples for every target with `target="name"` first among the labels, then
+    the run-wide sample of the RUN_TOTALS metrics."""
+    helps: dict[str, str] = {}
+    samples: dict[str, list[str]] = {}
+    for target, metrics in per_target.items():
+        for name, help_text, family in _families(metrics):
+            helps.setdefault(name, help_text)
+            samples.setdefault(name, []).extend(
+                _sample(name, (("target", target), *labels), value) for labels, value in family
+            )
+    for name, _help, family in _families(run):
+        if name in RUN_TOTALS:
+            samples.setdefault(name, []).extend(_sample(name, labels, value) for labels, value in family)
+    lines: list[str] = []
+    for name, help_text in helps.items():
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", *samples[name]]
     return "\n".join(lines) + "\n"
 
 

@@ -19,13 +19,13 @@ when every target planned cleanly (0) and at least one has changes pending.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -37,6 +37,7 @@ from syncd.errors import ExitCode, GuardTripped, SyncdError, UsageError
 from syncd.models import Outcome
 from syncd.plan_file import SavedPlan, write_atomically
 from syncd.read_cache import SharedReads
+from syncd.reading import opened_target
 from syncd.state_location import carry_over, stray_state
 
 log = structlog.get_logger("syncd.multi_target")
@@ -51,7 +52,6 @@ SEVERITY: tuple[ExitCode, ...] = (  # most severe first (see the module's docstr
     ExitCode.CHANGES_PENDING,
     ExitCode.OK,
 )
-METRICS_FILE = "metrics.prom"  # each target's own metrics, in its state folder, merged into `metrics_file`
 
 
 def worst(codes: Sequence[ExitCode]) -> ExitCode:
@@ -79,6 +79,7 @@ class TargetOutcome:
     exit_code: ExitCode
     result: CycleResult | None = None
     error: str = ""
+    seconds: float = 0.0
 
     @property
     def type(self) -> str:
@@ -107,7 +108,7 @@ def run_targets(
     stop: threading.Event | None = None,
     reviewed: Mapping[str, SavedPlan] | None = None,
     alerts: bool = True,
-    open_target: Callable[[Config], object] | None = None,
+    open_target: Callable[[Config], Any] = opened_target,
 ) -> MultiResult:
     """Cycle each named target once, in order, sharing the source reads. `reviewed`: each target's part of a
     reviewed plan set (`apply --plan`). `alerts`: per target, as a single-target run has them."""
@@ -116,23 +117,18 @@ def run_targets(
     outcomes: list[TargetOutcome] = []
     stray = stray_state_line(config, names)  # said by the caller (commands: with the problems, on stderr)
     for name in names:
-        view = for_target(config, name)
-        if config.metrics_file is not None:
-            metrics_path = view.state_dir / METRICS_FILE
-            view = replace(view, metrics_file=metrics_path)
-            with contextlib.suppress(OSError):  # last run's: a target that stops early writes none
-                metrics_path.unlink(missing_ok=True)
+        # the run's metrics file is written once, below, with every target in it: no cycle writes its own
+        view = replace(for_target(config, name), metrics_file=None)
         if stop.is_set():
             outcomes.append(TargetOutcome(name, view, ExitCode.PARTIAL, error="not started: stop requested"))
             continue
         own = request if reviewed is None else replace(request, reviewed=reviewed[name])
         started = time.monotonic()
-        outcomes.append(_one(view, own, shared, clock, stop, alerts, open_target))
+        done = _one(view, own, shared, clock, stop, alerts, open_target)
+        done = replace(done, seconds=time.monotonic() - started)
+        outcomes.append(done)
         log.info(
-            "target finished",
-            target=name,
-            exit_code=int(outcomes[-1].exit_code),
-            seconds=round(time.monotonic() - started, 3),
+            "target finished", target=name, exit_code=int(done.exit_code), seconds=round(done.seconds, 3)
         )
     result = MultiResult(tuple(outcomes), () if stray is None else (stray,))
     if config.metrics_file is not None and request.audit:
@@ -147,7 +143,7 @@ def _one(
     clock: Callable[[], datetime],
     stop: threading.Event,
     alerts: bool,
-    open_target: Callable[[Config], object] | None,
+    open_target: Callable[[Config], Any],
 ) -> TargetOutcome:
     name = view.targets[0].name
 
@@ -155,8 +151,6 @@ def _one(
         # the state the config kept as a single target, if it is this target's: moved under both folders'
         # locks, as for a single target; an unbound one is never taken (see `stray_state_line`)
         carry_over(view.state_dir, view.shared_state_dir, view.target, unbound=False)
-        if open_target is None:
-            return Cycle(view, clock=clock, stop=stop, reads=shared).run(request)
         return Cycle(view, clock=clock, stop=stop, reads=shared, open_target=open_target).run(request)
 
     try:
@@ -271,69 +265,25 @@ def problem_lines(result: MultiResult) -> list[str]:
 def _write_metrics(path: Path, result: MultiResult, now: datetime, *, dry_run: bool) -> None:
     """`metrics_file` for several targets: every target's metrics with a `target` label, and the run's own
     timestamp, exit code (the worst) and success without one, so one alert rule still covers the run."""
-    texts: dict[str, str] = {}
-    for o in result.outcomes:
-        own = o.view.metrics_file
-        try:
-            texts[o.name] = own.read_text(encoding="utf-8") if own is not None else ""
-        except OSError:  # stopped before the cycle wrote any (lock, config): what is known
-            texts[o.name] = metrics.render(
-                metrics.RunMetrics(
-                    finished=now, exit_code=int(o.exit_code), duration_seconds=0.0, dry_run=dry_run
-                )
-            )
-    total = metrics.render(
-        metrics.RunMetrics(
-            finished=now, exit_code=int(result.exit_code), duration_seconds=0.0, dry_run=dry_run
+    per_target = {
+        o.name: metrics.of_run(
+            finished=now,
+            exit_code=int(o.exit_code),
+            duration_seconds=o.seconds,
+            dry_run=dry_run,
+            plan=o.result.plan if o.result is not None else None,  # a target stopped before planning: none
+            seats_after=o.result.seats_after if o.result is not None else None,
+            results=o.result.results if o.result is not None else (),
         )
+        for o in result.outcomes
+    }
+    run = metrics.RunMetrics(
+        finished=now,
+        exit_code=int(result.exit_code),
+        duration_seconds=sum(o.seconds for o in result.outcomes),
+        dry_run=dry_run,
     )
     try:
-        write_atomically(path, merge_metrics(texts, total))
+        write_atomically(path, metrics.render_targets(per_target, run))
     except OSError as error:  # metrics are a convenience: never fail a run over them
         log.warning("metrics file not written", path=str(path), error=error.strerror)
-
-
-RUN_TOTALS = ("syncd_last_run_timestamp_seconds", "syncd_last_run_exit_code", "syncd_last_run_success")
-
-
-def merge_metrics(per_target: Mapping[str, str], total: str) -> str:
-    """Prometheus text: each metric's HELP/TYPE once, then its samples for every target (`target="name"`
-    first among the labels), then the run-wide sample of the RUN_TOTALS metrics."""
-    order: list[str] = []
-    header: dict[str, list[str]] = {}
-    samples: dict[str, list[str]] = {}
-
-    def metric_of(line: str) -> str:
-        return line.split("{", 1)[0].split(" ", 1)[0]
-
-    for name, text in per_target.items():
-        label = f'target="{_escape(name)}"'
-        for line in text.splitlines():
-            if line.startswith("#"):
-                metric = line.split()[2]
-                if metric not in header:
-                    order.append(metric)
-                    header[metric] = []
-                    samples[metric] = []
-                if len(header[metric]) < 2:
-                    header[metric].append(line)
-                continue
-            if not line.strip():
-                continue
-            metric = metric_of(line)
-            rest = line[len(metric) :]
-            labelled = (
-                f"{metric}{{{label},{rest[1:]}" if rest.startswith("{") else f"{metric}{{{label}}}{rest}"
-            )
-            samples.setdefault(metric, []).append(labelled)
-    for line in total.splitlines():
-        if line and not line.startswith("#") and metric_of(line) in RUN_TOTALS:
-            samples.setdefault(metric_of(line), []).append(line)
-    out: list[str] = []
-    for metric in order:
-        out += header[metric] + samples.get(metric, [])
-    return "\n".join(out) + "\n"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -83,7 +83,7 @@ def test_one_target_failing_leaves_the_others_applied(
     fleet: Fleet, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fleet.members(PEOPLE)
-    cfg = str(fleet.write_config())
+    cfg = str(fleet.write_config(top='metrics_file = "metrics.prom"\n'))
     (fleet.root / "tt.txt").write_text("not-the-app-password", encoding="utf-8")  # TrackingTime refuses us
 
     code, out, err = run(["run", "-c", cfg], capsys)
@@ -94,6 +94,10 @@ def test_one_target_failing_leaves_the_others_applied(
     assert "Target tt (trackingtime): exit 5" in out
     assert "exit 5, the worst of: org-a 0, org-b 0, tt 5" in out
     assert "target tt:" in err
+    metrics = (fleet.root / "metrics.prom").read_text(encoding="utf-8")
+    assert 'syncd_last_run_exit_code{target="tt"} 5' in metrics  # stopped before planning: still reported
+    assert 'syncd_seats{target="tt"' not in metrics and 'syncd_seats{target="org-a",when="after"}' in metrics
+    assert "\nsyncd_last_run_exit_code 5\n" in metrics and metrics.count("# TYPE syncd_seats gauge") == 1
 
 
 def test_a_crashing_target_does_not_stop_the_others(fleet: Fleet) -> None:
