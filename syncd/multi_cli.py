@@ -19,7 +19,6 @@ from syncd import multi_target, plan_set
 from syncd.config import Config, for_target
 from syncd.cycle import CycleRequest, utc_now
 from syncd.errors import ExitCode, UsageError
-from syncd.models import Outcome
 from syncd.multi_target import (
     MultiResult,
     ending_lines,
@@ -47,6 +46,14 @@ def _stoppable(
     stop = threading.Event()
     with stop_on_signals(stop):
         return run_targets(config, request, names, clock=utc_now, stop=stop, **kwargs)  # type: ignore[arg-type]
+
+
+def _tables(config: Config, result: MultiResult, emit: Emit) -> None:
+    """Each target's plan table with its cost block (a target that stopped before planning has none)."""
+    for o in result.outcomes:
+        if o.result is not None:
+            title = f"Plan for {config.file}, target {o.name} ({o.type})"
+            emit(render_table(o.result.plan, o.result.cost_lines, title=title))
 
 
 def _summary(result: MultiResult, emit: Emit, *, write: bool) -> None:
@@ -78,10 +85,7 @@ def plan(args: argparse.Namespace, config: Config, emit: Emit) -> int:
             rows += [f"{name},{line}" for line in lines[1:]]
         sys.stdout.write("".join(f"{row}\r\n" for row in rows))
     else:
-        for o in result.outcomes:
-            if o.result is not None:
-                title = f"Plan for {config.file}, target {o.name} ({o.type})"
-                emit(render_table(o.result.plan, o.result.cost_lines, title=title))
+        _tables(config, result, emit)
         _summary(result, emit, write=False)
         if args.out is not None:
             emit(
@@ -120,10 +124,7 @@ def apply(args: argparse.Namespace, config: Config, emit: Emit, now: datetime) -
     )
     result = _stoppable(config, request, names, reviewed=reviewed)
     args.ending_lines = ending_lines(result)  # for outcome.record: which target failed, and why
-    for o in result.outcomes:
-        if o.result is not None:
-            title = f"Plan for {config.file}, target {o.name} ({o.type})"
-            emit(render_table(o.result.plan, o.result.cost_lines, title=title))
+    _tables(config, result, emit)
     _summary(result, emit, write=True)
     _audit_paths(result, emit)
     _stderr(problem_lines(result))
@@ -152,12 +153,6 @@ def _audit_paths(result: MultiResult, emit: Emit) -> None:
         emit(f"Audit log: {path}")
 
 
-def failed_changes(result: MultiResult) -> int:
-    return sum(
-        1 for o in result.outcomes if o.result for r in o.result.results if r.outcome is not Outcome.SUCCESS
-    )
-
-
 def single_view(config: Config, only: str | None, command: str) -> Config:
     """The one target a command acts on (`state`, `idle`, `grant`, `check --probe`, `status --user`): the
     config's only target, or the one `--target` names; with several and no `--target`, exit 2 naming them."""
@@ -179,7 +174,7 @@ def check(config: Config, only: str | None, emit: Emit, check_one: Callable[[Con
 
 
 def status(config: Config, only: str | None, fmt: str, now: datetime) -> str:
-    from syncd.status import collect_status, render_status
+    from syncd.status import collect_status, render_collected
 
     names = selected(config, only)
     data = {name: collect_status(for_target(config, name), now) for name in names}
@@ -190,10 +185,8 @@ def status(config: Config, only: str | None, fmt: str, now: datetime) -> str:
         return json.dumps(
             {"targets": data, "total": total, "now": now.isoformat()}, indent=2, ensure_ascii=False
         )
-    blocks = []
-    for name in names:
-        view = for_target(config, name)
-        blocks.append(f"== target {name} ({view.target.type}) ==\n{render_status(view, fmt, now)}")
+    types = {t.name: t.settings.type for t in config.targets}
+    blocks = [f"== target {name} ({types[name]}) ==\n{render_collected(data[name], fmt)}" for name in names]
     last = ", ".join(f"{n} {'-' if c is None else c}" for n, c in exits.items())
     blocks.append(
         f"Total: {len(names)} target(s); {sum(held)} seat(s) held in the {len(held)} with a recorded run; "

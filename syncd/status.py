@@ -131,7 +131,11 @@ def collect_status(config: Config, now: datetime) -> dict[str, Any]:
 
 
 def render_status(config: Config, fmt: str, now: datetime) -> str:
-    data = collect_status(config, now)
+    return render_collected(collect_status(config, now), fmt)
+
+
+def render_collected(data: dict[str, Any], fmt: str) -> str:
+    """`syncd status` of what `collect_status` gathered (each target's, with several targets)."""
     if fmt == "json":
         return json.dumps(data, indent=2, ensure_ascii=False)
     out = [f"State: {data['state_dir']}"]
