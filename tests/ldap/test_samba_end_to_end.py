@@ -16,6 +16,8 @@ from ldap3 import MODIFY_DELETE, MODIFY_REPLACE, NONE, Connection, Server
 
 from syncd.cli import main
 from syncd.emulators.timetracker import EmulatedUser, TimetrackerEmulator
+from tests.support.configs import local_target
+from tests.support.world import write_token
 
 pytestmark = pytest.mark.samba
 
@@ -42,29 +44,15 @@ def emulator(dataset: ModuleType) -> Iterator[TimetrackerEmulator]:
 def write_config(
     root: Path, dc: Any, emulator: TimetrackerEmulator, dataset: ModuleType, url: str = ""
 ) -> Path:
-    token = root / "token.txt"
-    token.write_text(TOKEN, encoding="utf-8")
-    token.chmod(0o600)
+    write_token(root, TOKEN)
+    source = dc.source_toml(
+        bind_user=dataset.SERVICE_USER, password_env=PASSWORD_ENV, base_dn=dataset.BASE_DN
+    )
     config = root / "syncd.toml"
     config.write_text(
-        f"""
-[target]
-url = "{emulator.base_url}"
-token = {{ file = "token.txt" }}
-allow_insecure_http = true
-requests_per_second = 0
-requests_per_minute = 0
-
-[[sources]]
-name = "corp"
-type = "ldap"
-url = "{dc.ldaps_url}"
-bind_user = "{dataset.SERVICE_USER}"
-bind_password = {{ env = "{PASSWORD_ENV}" }}
-base_dn = "{dataset.BASE_DN}"
-ca_bundle = "{dc.ca_file}"
-tls_server_name = "DC1.test.example.com"
-
+        local_target(emulator.base_url)
+        + source
+        + f"""
 [[rules]]
 source = "corp"
 group = "GroupA"

@@ -16,6 +16,8 @@ import pytest
 from syncd.cli import main
 from syncd.emulators.timetracker import Contract, EmulatedUser, TimetrackerEmulator
 from syncd.state import State
+from tests.support.configs import local_target
+from tests.support.world import write_token
 
 pytestmark = pytest.mark.samba
 
@@ -58,28 +60,15 @@ def config(
     monkeypatch.setenv(PASSWORD_ENV, dataset.SERVICE_PASSWORD)
     monkeypatch.delenv("SYNCD_CONFIG", raising=False)
     dataset.populate_identity(second_dc.host, *ADMIN)
-    (tmp_path / "token.txt").write_text(TOKEN, encoding="utf-8")
-    (tmp_path / "token.txt").chmod(0o600)
+    write_token(tmp_path, TOKEN)
+    source = second_dc.source_toml(
+        bind_user=dataset.SERVICE_USER, password_env=PASSWORD_ENV, base_dn=dataset.BASE_DN
+    )
     path = tmp_path / "syncd.toml"
     path.write_text(
-        f"""
-[target]
-url = "{emulator.base_url}"
-token = {{ file = "token.txt" }}
-allow_insecure_http = true
-requests_per_second = 0
-requests_per_minute = 0
-
-[[sources]]
-name = "corp"
-type = "ldap"
-url = "{second_dc.ldaps_url}"
-bind_user = "{dataset.SERVICE_USER}"
-bind_password = {{ env = "{PASSWORD_ENV}" }}
-base_dn = "{dataset.BASE_DN}"
-ca_bundle = "{second_dc.ca_file}"
-tls_server_name = "DC1.test.example.com"
-
+        local_target(emulator.base_url)
+        + source
+        + f"""
 [[rules]]
 source = "corp"
 group = "{dataset.IDENTITY_GROUP}"

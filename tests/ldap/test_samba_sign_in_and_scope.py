@@ -15,6 +15,8 @@ from ldap3 import MODIFY_REPLACE
 
 from syncd.cli import main
 from syncd.emulators.timetracker import EmulatedUser, TimetrackerEmulator
+from tests.support.configs import local_target
+from tests.support.world import write_token
 
 pytestmark = pytest.mark.samba
 
@@ -32,19 +34,11 @@ def _config(
     policy: str,
 ) -> str:
     """A config with one ldap source (`base_dn`), one rule (`rule` → Team) and the [policy] lines given."""
-    token = root / "token.txt"
-    token.write_text(TOKEN, encoding="utf-8")
-    token.chmod(0o600)
+    write_token(root, TOKEN)
     config = root / "syncd.toml"
     config.write_text(
-        f"""
-[target]
-url = "{emulator.base_url}"
-token = {{ file = "token.txt" }}
-allow_insecure_http = true
-requests_per_second = 0
-requests_per_minute = 0
-
+        local_target(emulator.base_url)
+        + f"""
 {dc.source_toml(bind_user=dataset.SERVICE_USER, password_env=PASSWORD_ENV, base_dn=base_dn)}
 [[rules]]
 source = "corp"
